@@ -1,0 +1,61 @@
+"""The ``prime-fast`` command line: ``train``, ``verify``, ``bench`` and ``env``.
+
+Each subcommand lives in the module that owns its concept and exposes ``add_arguments(parser)`` and
+``run(args) -> int``; this file only wires them together and sets up logging. Those modules must be
+cheap to import (no torch at module level) so that ``prime-fast --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+_SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("prime_fast.trainer.cli", "run PRIME training (default: a tiny embedded task on the CPU)"),
+    "verify": ("prime_fast.verify.cli", "score a JSONL file of math answers or programs"),
+    "bench": ("prime_fast.bench", "run a benchmark from benches/ (kernels, verify, step)"),
+    "env": ("prime_fast.env", "print versions, hardware and the sandbox features of this machine"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prime-fast",
+        description="Fast, safe PRIME-style RL for LLMs.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("PRIME_FAST_LOG_LEVEL", "INFO"),
+        help="logging level (default: $PRIME_FAST_LOG_LEVEL or INFO)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{train,verify,bench,env}", required=True)
+    for name, (module_name, help_text) in _SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=str(args.log_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The PRIME training loop (``prime-fast train``)."""

@@ -1,0 +1,48 @@
+"""Verifiers for LLM outputs: math answers and sandboxed code, implemented in Rust.
+
+Importing this package does not import torch. Names are resolved from their submodules on first use:
+
+- math (:mod:`prime_fast.verify.math`): ``extract_answer``, ``math_equal``, ``verify_math``,
+  ``verify_math_batch``, ``Verdict``;
+- code (:mod:`prime_fast.verify.code`): ``run_code``, ``verify_code_batch``, ``CodeResult``, ``Limits``;
+- ``score(response, ground_truth, ability)``: PRIME's outcome reward, dispatched by ability;
+- reward adapters for TRL and verl in :mod:`prime_fast.verify.rewards`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "extract_answer": "math",
+    "math_equal": "math",
+    "verify_math": "math",
+    "verify_math_batch": "math",
+    "Verdict": "math",
+    "run_code": "code",
+    "verify_code_batch": "code",
+    "CodeResult": "code",
+    "Limits": "code",
+    "score": "scoring",
+}
+
+if TYPE_CHECKING:
+    from prime_fast.verify.code import CodeResult, Limits, run_code, verify_code_batch
+    from prime_fast.verify.math import Verdict, extract_answer, math_equal, verify_math, verify_math_batch
+    from prime_fast.verify.scoring import score
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'prime_fast.verify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"prime_fast.verify.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,2 @@
+//! Judging programs against tests inside the sandbox.
+//! (Filled in by the code verifier work; see `docs/VERIFIERS.md`.)

@@ -1,0 +1,7 @@
+//! Bindings of `prime_fast_core::code`.
+
+use pyo3::prelude::*;
+
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
