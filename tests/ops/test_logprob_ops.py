@@ -14,7 +14,7 @@ from prime_fast.errors import ConfigError, UnsupportedInputError
 from prime_fast.ops import reference
 from prime_fast.testing import RESOLUTION, assert_close, make_labels, make_logits
 
-BACKENDS = [pytest.param("torch", id="torch")]  # triton-interp added with the kernels
+BACKENDS = [pytest.param("torch", id="torch"), pytest.param("triton", id="triton-interp")]
 DTYPES = [
     pytest.param(torch.float32, id="fp32"),
     pytest.param(torch.bfloat16, id="bf16"),

@@ -9,7 +9,7 @@ from prime_fast.errors import UnsupportedInputError
 from prime_fast.ops import reference
 from prime_fast.testing import assert_close
 
-BACKENDS = [pytest.param("torch", id="torch")]  # triton-interp added with the kernels
+BACKENDS = [pytest.param("torch", id="torch"), pytest.param("triton", id="triton-interp")]
 
 
 def test_implicit_rewards_by_hand():
