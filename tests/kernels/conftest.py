@@ -40,3 +40,24 @@ def use_backend(monkeypatch):
         monkeypatch.setenv("PRIME_FAST_KERNELS", name)
 
     return _set
+
+
+@pytest.fixture
+def cuda(monkeypatch):
+    """The CUDA device for ``gpu`` tests: skipped with a reason when CUDA or compiled Triton is
+    missing, failed instead when ``PRIME_FAST_REQUIRE_GPU=1`` (so GPU CI cannot pass by skipping)."""
+    import os
+
+    require = os.environ.get("PRIME_FAST_REQUIRE_GPU", "0") == "1"
+    reason = None
+    if not torch.cuda.is_available():
+        reason = "CUDA is not available"
+    elif os.environ.get("TRITON_INTERPRET", "0") == "1":
+        reason = "TRITON_INTERPRET=1 is set; run GPU tests with TRITON_INTERPRET=0"
+    if reason is not None:
+        if require:
+            pytest.fail(f"PRIME_FAST_REQUIRE_GPU=1 but {reason}")
+        pytest.skip(reason)
+    monkeypatch.delenv("PRIME_FAST_KERNELS", raising=False)
+    torch.cuda.empty_cache()
+    return torch.device("cuda")

@@ -276,29 +276,54 @@ def linear_logprob_fwd(
 _MM_MODE: dict[str, str] = {}
 
 
+def _acc_addmm(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    torch.addmm(acc, a, b, out_dtype=torch.float32, out=acc)
+
+
+def _acc_mm(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    acc += torch.mm(a, b, out_dtype=torch.float32)
+
+
+def _acc_cast(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    acc += (a @ b).float()
+
+
+_ACC_MODES = {"addmm": _acc_addmm, "mm": _acc_mm, "cast": _acc_cast}
+
+
+def _pick_acc_mode(device: torch.device, dtype: torch.dtype) -> str:
+    """The first float32-accumulating GEMM form this torch build supports *and* computes correctly
+    (probed once per device and dtype on small matrices against a float32 GEMM)."""
+    key = f"{device}-{dtype}"
+    if key in _MM_MODE:
+        return _MM_MODE[key]
+    gen = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(64, 48, device=device, generator=gen).to(dtype)
+    b = torch.randn(48, 32, device=device, generator=gen).to(dtype)
+    base = torch.randn(64, 32, device=device, generator=gen)
+    expected = base + a.float() @ b.float()
+    chosen = "cast"
+    for name in ("addmm", "mm"):
+        acc = base.clone()
+        try:
+            _ACC_MODES[name](acc, a, b)
+        except (TypeError, RuntimeError, NotImplementedError):
+            continue
+        if torch.allclose(acc, expected, rtol=1e-4, atol=1e-3):
+            chosen = name
+            break
+    _MM_MODE[key] = chosen
+    return chosen
+
+
 def _mm_acc_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
     """``acc += a @ b`` with float32 accumulation for low-precision ``a``, ``b`` (``acc`` float32)."""
     if a.dtype == torch.float32:
         acc.addmm_(a, b)
-        return
-    if not a.is_cuda:
+    elif not a.is_cuda:
         acc.addmm_(a.float(), b.float())
-        return
-    mode = _MM_MODE.get("acc")
-    if mode in (None, "addmm"):
-        try:
-            torch.addmm(acc, a, b, out_dtype=torch.float32, out=acc)
-            _MM_MODE["acc"] = "addmm"
-            return
-        except (TypeError, RuntimeError):
-            _MM_MODE["acc"] = "mm"
-    if _MM_MODE.get("acc") == "mm":
-        try:
-            acc += torch.mm(a, b, out_dtype=torch.float32)
-            return
-        except (TypeError, RuntimeError):
-            _MM_MODE["acc"] = "cast"
-    acc += (a @ b).float()
+    else:
+        _ACC_MODES[_pick_acc_mode(a.device, a.dtype)](acc, a, b)
 
 
 def _mm_to(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
