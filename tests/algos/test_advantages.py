@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from prime_fast import algos
 from prime_fast.errors import ConfigError, UnsupportedInputError
 from prime_fast.ops import reference

@@ -158,7 +158,7 @@ def _linear_merge_kernel(
     s = tl.where(row_ok, s, 1.0)  # rows past N: keep the arithmetic finite
     log_s = tl.log(s)
     lse = m_safe + log_s
-    tl.store(logp_ptr + rows, tl.where(keep, zy - lse, 0.0), mask=row_ok)
+    tl.store(logp_ptr + rows, tl.where(keep, (zy - m_safe) - log_s, 0.0), mask=row_ok)
     tl.store(lse_ptr + rows, lse, mask=row_ok)
     if NEED_ENT:
         tl.store(ent_ptr + rows, tl.where(keep, log_s - sz / s, 0.0), mask=row_ok)

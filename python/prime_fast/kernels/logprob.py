@@ -4,7 +4,7 @@ Forward, one program per row: an online log-sum-exp over vocab blocks of ``BLOCK
 keeping per row ``m`` (running max), ``s = sum exp(z - m)`` and ``sz = sum exp(z - m) (z - m)``
 (rescaled when ``m`` grows), with ``z = logits / temperature``. Columns past ``V`` load as ``-inf``
 before the max and the sum (the verl padding bug). The label logit is one scalar load. Outputs:
-``logp = z_y - lse``, ``entropy = log s - sz / s`` (shifted, so no cancellation for large logits)
+``logp = (z_y - m) - log s``, ``entropy = log s - sz / s`` (shifted, so no cancellation for large logits)
 and ``lse`` for the backward, all float32. Rows whose label is ``ignore_index`` are skipped.
 
 Backward, a 2-D grid (row, vocab block): ``d logits = (g (1[v = y] - p) - g_H p (z - lse + H)) / T``,
@@ -69,7 +69,7 @@ def _logprob_fwd_kernel(
         log_s = tl.log(s)
         lse = m_fin + log_s
         zy = tl.load(base + label).to(tl.float32) * inv_temp
-        tl.store(logp_ptr + row, zy - lse)
+        tl.store(logp_ptr + row, (zy - m_fin) - log_s)
         tl.store(lse_ptr + row, lse)
         if NEED_ENT:
             tl.store(ent_ptr + row, log_s - sz / s)
