@@ -4,7 +4,7 @@ Rules (STYLE.md 4.10): every provider's result is checked against a reference be
 and a wrong result is reported as such, never timed; CUDA timings use ``triton.testing.do_bench``
 (p50 with p20-p80), CPU timings a wall-clock loop with the same quantiles; memory-bound ops report
 GB/s, GEMM-bound ones TFLOP/s; peak memory is ``torch.cuda.max_memory_allocated`` above what was
-allocated before the call (not measured on the CPU).
+allocated before the call (on the CPU: peak resident set, approximate).
 """
 
 from __future__ import annotations
@@ -116,18 +116,45 @@ def time_fn(
     return statistics.median(times), qs[1], qs[7]
 
 
-def peak_mib(fn: Callable[[], Any], device: torch.device | str) -> float | None:
-    """Peak CUDA memory of one ``fn()`` call above what was allocated before it (MiB)."""
-    dev = torch.device(device)
-    if dev.type != "cuda":
+def _proc_status_mib(key: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+    except OSError:
         return None
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    return None
+
+
+def peak_mib(fn: Callable[[], Any], device: torch.device | str) -> float | None:
+    """Peak memory of one ``fn()`` call above what was in use before it (MiB).
+
+    CUDA: ``torch.cuda.max_memory_allocated``. CPU (Linux): the process's peak resident set
+    (``VmHWM``, reset through ``/proc/self/clear_refs``) above the resident set before the call;
+    approximate (allocator reuse hides allocations below glibc's mmap threshold), so call ``fn``
+    once before measuring. None where neither is available.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    base_rss = _proc_status_mib("VmRSS:")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return None
     fn()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - base) / 2**20
+    hwm = _proc_status_mib("VmHWM:")
+    if base_rss is None or hwm is None:
+        return None
+    return max(0.0, hwm - base_rss)
 
 
 def is_oom(exc: BaseException) -> bool:

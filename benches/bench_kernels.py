@@ -141,9 +141,13 @@ def _run_provider(
 
             nbytes, flops = bytes_bwd, flops_bwd
         try:
+            fn()  # warm-up: compilation, autotuning and one-time allocations stay out of the peak
+            for t in leaves:
+                t.grad = None
             row.peak_mib = peak_mib(fn, device)
-            if row.peak_mib is not None and mode == "fwd+bwd":
-                row.extra_mib = max(0.0, row.peak_mib - out_bytes_bwd / 2**20)
+            if row.peak_mib is not None:
+                outs = out_bytes_bwd if mode == "fwd+bwd" else 0.0
+                row.extra_mib = max(0.0, row.peak_mib - outs / 2**20)
             for t in leaves:
                 t.grad = None
             p50, p20, p80 = time_fn(fn, device, rep_ms=rep_ms, grad_to_none=leaves if mode != "fwd" else None)
@@ -275,6 +279,7 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
     hd, wd = h.detach(), w.detach()
     try:
         fwd = lambda: hd @ wd.T  # noqa: E731
+        fwd()
         p = peak_mib(fwd, device)
         t = time_fn(fwd, device, rep_ms=rep_ms)
         rows.append(
@@ -297,6 +302,7 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
             _ = hd @ wd.T
             return g @ wd, g.T @ hd
 
+        fb()
         p = peak_mib(fb, device)
         t = time_fn(fb, device, rep_ms=rep_ms)
         extra = None if p is None else max(0.0, p - grads_bytes / 2**20)

@@ -118,12 +118,32 @@ def _logprob_bwd_kernel(
         tl.store(out, d.to(dlogits_ptr.dtype.element_ty), mask=valid)
 
 
-def _block_v(vocab: int, block_v: int | None) -> int:
+# GPU launch configurations, autotuned once per (V, flags, dtypes); the interpreter and explicit
+# ``block_v`` requests use the plain kernels with a fixed block.
+_FWD_CONFIGS = [
+    triton.Config({"BLOCK_V": bv}, num_warps=w)
+    for bv, w in ((1024, 4), (2048, 4), (4096, 8), (8192, 8), (8192, 16))
+]
+_BWD_CONFIGS = [
+    triton.Config({"BLOCK_V": bv}, num_warps=w) for bv, w in ((1024, 4), (2048, 4), (4096, 8), (8192, 16))
+]
+_TUNED: dict[str, object] = {}
+
+
+def _tuned(name: str):
+    if name not in _TUNED:
+        if name == "fwd":
+            _TUNED[name] = triton.autotune(configs=_FWD_CONFIGS, key=["V", "NEED_ENT"])(_logprob_fwd_kernel)
+        else:
+            _TUNED[name] = triton.autotune(configs=_BWD_CONFIGS, key=["V", "HAS_GENT"])(_logprob_bwd_kernel)
+    return _TUNED[name]
+
+
+def _fixed_block(block_v: int | None) -> int | None:
+    """The block to use without autotuning (interpreter or explicit request), else None."""
     if block_v is not None:
         return block_v
-    if interpreting():
-        return 32
-    return min(4096, triton.next_power_of_2(vocab))
+    return 32 if interpreting() else None
 
 
 def logprob_fwd(
@@ -142,21 +162,14 @@ def logprob_fwd(
     lse = torch.empty_like(logp)
     if n == 0:
         return logp, ent, lse
-    bv = _block_v(v, block_v)
-    _logprob_fwd_kernel[(n,)](
-        logits,
-        logits.stride(0),
-        labels,
-        logp,
-        ent,
-        lse,
-        v,
-        1.0 / temperature,
-        ignore_index,
-        NEED_ENT=bool(need_entropy),
-        BLOCK_V=bv,
-        num_warps=1 if interpreting() else (8 if bv >= 2048 else 4),
-    )
+    args = (logits, logits.stride(0), labels, logp, ent, lse, v, 1.0 / temperature, ignore_index)
+    bv = _fixed_block(block_v)
+    if bv is None:
+        _tuned("fwd")[(n,)](*args, NEED_ENT=bool(need_entropy))
+    else:
+        _logprob_fwd_kernel[(n,)](
+            *args, NEED_ENT=bool(need_entropy), BLOCK_V=bv, num_warps=1 if interpreting() else 4
+        )
     return logp, ent, lse
 
 
@@ -177,9 +190,8 @@ def logprob_bwd(
     dlogits = torch.empty((n, v), dtype=logits.dtype, device=logits.device)
     if n == 0:
         return dlogits
-    bv = _block_v(v, block_v)
     has_gent = g_ent is not None
-    _logprob_bwd_kernel[(n, triton.cdiv(v, bv))](
+    args = (
         logits,
         logits.stride(0),
         dlogits,
@@ -192,8 +204,12 @@ def logprob_bwd(
         v,
         1.0 / temperature,
         ignore_index,
-        HAS_GENT=has_gent,
-        BLOCK_V=bv,
-        num_warps=1 if interpreting() else (8 if bv >= 2048 else 4),
     )
+    bv = _fixed_block(block_v)
+    if bv is None:
+        _tuned("bwd")[lambda meta: (n, triton.cdiv(v, meta["BLOCK_V"]))](*args, HAS_GENT=has_gent)
+    else:
+        _logprob_bwd_kernel[(n, triton.cdiv(v, bv))](
+            *args, HAS_GENT=has_gent, BLOCK_V=bv, num_warps=1 if interpreting() else 4
+        )
     return dlogits
