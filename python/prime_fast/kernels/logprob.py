@@ -10,8 +10,9 @@ and ``lse`` for the backward, all float32. Rows whose label is ``ignore_index`` 
 Backward, a 2-D grid (row, vocab block): ``d logits = (g (1[v = y] - p) - g_H p (z - lse + H)) / T``,
 written once in the logits' dtype; nothing else of size ``N x V`` is allocated.
 
-``temperature`` and ``ignore_index`` are run-time arguments; ``V`` and the row stride are not
-specialised, so new shapes do not recompile.
+``temperature`` and ``ignore_index`` are run-time arguments. ``V`` and the row stride keep Triton's
+default integer specialisation (divisibility by 16), which only creates a variant per divisibility
+class, not per value, and lets the loads vectorise; ``N`` is the grid, never an argument.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import triton.language as tl
 from prime_fast.kernels._utils import interpreting
 
 
-@triton.jit(do_not_specialize=["V", "stride_row", "ignore_index"])
+@triton.jit(do_not_specialize=["ignore_index"])
 def _logprob_fwd_kernel(
     logits_ptr,
     stride_row,
@@ -77,7 +78,7 @@ def _logprob_fwd_kernel(
             tl.store(ent_ptr + row, 0.0)
 
 
-@triton.jit(do_not_specialize=["V", "stride_row", "stride_out", "ignore_index"])
+@triton.jit(do_not_specialize=["ignore_index"])
 def _logprob_bwd_kernel(
     logits_ptr,
     stride_row,

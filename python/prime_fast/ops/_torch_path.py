@@ -18,12 +18,12 @@ def _rows_per_chunk(vocab: int, itemsize: int = 4) -> int:
     return max(1, CHUNK_BYTES // max(1, vocab * itemsize))
 
 
-def _stats(z: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor, need_entropy: bool):
+def _stats(z: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor, need_entropy: bool, owned: bool):
     # Everything relative to the row max: ``z - max`` is exact, so logp and the entropy keep full
     # float32 precision even when all logits are large (e.g. around -1000).
     zmax = z.amax(-1, keepdim=True)
     zmax = torch.where(torch.isfinite(zmax), zmax, torch.zeros_like(zmax))
-    zs = z - zmax
+    zs = z.sub_(zmax) if owned else z - zmax  # ``owned``: z is a scratch buffer of ours
     safe = torch.where(valid, labels, torch.zeros_like(labels)).long()
     zy = zs.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
     zero = torch.zeros_like(zy)
@@ -87,7 +87,8 @@ def token_logprobs_fwd(
         e = min(n, s + step)
         z = _scaled(logits[s:e], dt, temperature)
         lab = labels[s:e]
-        logp[s:e], ent[s:e], lse[s:e] = _stats(z, lab, lab != ignore_index, need_entropy)
+        owned = z.data_ptr() != logits.data_ptr() + s * logits.stride(0) * logits.element_size()
+        logp[s:e], ent[s:e], lse[s:e] = _stats(z, lab, lab != ignore_index, need_entropy, owned)
     return logp, ent, lse
 
 
@@ -140,7 +141,7 @@ def linear_token_logprobs_fwd(
         e = min(n, s + step)
         z = _scaled(hidden[s:e].to(dt) @ w.T, dt, temperature)
         lab = labels[s:e]
-        logp[s:e], ent[s:e], lse[s:e] = _stats(z, lab, lab != ignore_index, need_entropy)
+        logp[s:e], ent[s:e], lse[s:e] = _stats(z, lab, lab != ignore_index, need_entropy, True)
     return logp, ent, lse
 
 
