@@ -374,12 +374,82 @@ def bench_scan(rows, device, b, t, rep_ms):
             x.speedup = base / x.ms_p50
 
 
+def authors_rloo_returns(acc, scores, mask, k, gamma_p=1.0, gamma_o=1.0):
+    """PRIME's ``compute_rloo_returns`` re-typed: per-group Python loops with boolean-mask indexing
+    (host synchronisations) and a Python loop over T, then verl's ``masked_whiten``."""
+    b, t = scores.shape
+    lengths = mask.sum(-1)
+    total = torch.zeros_like(scores)
+    for src, gamma in (("rm", gamma_p), ("gt", gamma_o)):
+        if src == "rm":
+            rmask, r = mask.clone(), scores.clone()
+        else:
+            rmask = torch.zeros_like(mask)
+            rmask[torch.arange(b, device=mask.device), lengths - 1] = True
+            r = torch.zeros_like(scores)
+            r[torch.arange(b, device=mask.device), lengths - 1] = acc
+        r[~rmask] = 0
+        for s0 in range(0, b, k):
+            means = torch.cat(
+                [r[p : p + 1][rmask[p : p + 1]].mean(0, keepdim=True) for p in range(s0, s0 + k)]
+            )
+            base = means.sum() / (k - 1)
+            sl = r[s0 : s0 + k]
+            sl[rmask[s0 : s0 + k]] = sl[rmask[s0 : s0 + k]] * (k / (k - 1)) - base
+        disc = torch.zeros_like(r)
+        for i in reversed(range(t)):
+            disc[:, i] = r[:, i] if i == t - 1 else r[:, i] + gamma * disc[:, i + 1]
+        total += disc
+    m = mask.float()
+    mean = (total * m).sum() / m.sum()
+    var = (((total - mean) ** 2) * m).sum() / (m.sum() - 1)
+    return (total - mean) * torch.rsqrt(var + 1e-8)
+
+
+def bench_prime_advantages(rows, device, b, t, k, rep_ms):
+    """The whole PRIME advantage (RLOO on both sources, returns, whitening) vs the authors' loops."""
+    from prime_fast import algos
+
+    gen = torch.Generator(device=device).manual_seed(3)
+    lengths = torch.randint(1, t + 1, (b,), device=device, generator=gen)
+    mask = torch.arange(t, device=device)[None, :] < lengths[:, None]
+    acc = torch.randint(0, 2, (b,), device=device, generator=gen).float()
+    scores = torch.randn((b, t), device=device, generator=gen)
+    ref = authors_rloo_returns(acc, scores, mask, k)
+    shape = f"B={b} T={t} K={k}"
+    impls = {
+        "prime-fast": lambda: algos.prime_advantages(acc, mask, k, process_rewards=scores)[0],
+        "authors-loop": lambda: authors_rloo_returns(acc, scores, mask, k),
+    }
+    for name, f in impls.items():
+        out = f()
+        err = float((torch.where(mask, out, 0) - torch.where(mask, ref, 0)).abs().max())
+        row = Row(
+            "prime_advantages", name, shape, "fp32", "fwd", correct=err < 1e-3, note=f"max|err|={err:.1e}"
+        )
+        rows.append(row)
+        if row.correct:
+            row.ms_p50, row.ms_p20, row.ms_p80 = time_fn(f, device, rep_ms=rep_ms)
+    base = next(
+        (
+            x.ms_p50
+            for x in rows
+            if x.case == "prime_advantages" and x.provider == "authors-loop" and x.shape == shape
+        ),
+        None,
+    )
+    for x in rows:
+        if x.case == "prime_advantages" and x.shape == shape and x.ms_p50 and base:
+            x.speedup = base / x.ms_p50
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Modest CPU sizes: the chunked torch path vs eager (Triton only runs on GPUs).
     "cpu": {
         "token": [(256, 151936, torch.float32)],
         "linear": [(512, 256, 32000, torch.float32)],
         "scan": [(64, 4096)],
+        "advantages": [(64, 1024, 4)],
         "providers": {"eager", "gemm"},
         "rep_ms": 300.0,
     },
@@ -388,6 +458,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "token": [(16384, 152064, torch.bfloat16), (32768, 152064, torch.bfloat16)],
         "linear": [(8192, 3584, 152064, torch.bfloat16), (32768, 3584, 152064, torch.bfloat16)],
         "scan": [(256, 4096), (64, 32768)],
+        "advantages": [(256, 4096, 4)],
         "providers": {"eager", "compile", "liger", "gemm"},
         "rep_ms": 200.0,
     },
@@ -399,7 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--preset", choices=sorted(PRESETS), default=None, help="default: gpu with CUDA, else cpu"
     )
-    ap.add_argument("--only", choices=["token", "linear", "scan"], action="append", help="run only these ops")
+    ap.add_argument(
+        "--only",
+        choices=["token", "linear", "scan", "advantages"],
+        action="append",
+        help="run only these ops",
+    )
     ap.add_argument(
         "--providers", default=None, help="comma list among eager,compile,liger,gemm (prime-fast always runs)"
     )
@@ -416,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     preset = PRESETS[args.preset or ("gpu" if device.type == "cuda" else "cpu")]
     providers = set(args.providers.split(",")) if args.providers else set(preset["providers"])
-    only = set(args.only or ["token", "linear", "scan"])
+    only = set(args.only or ["token", "linear", "scan", "advantages"])
     env = env_info()
     rows: list[Row] = []
     rep = preset["rep_ms"]
@@ -431,8 +507,11 @@ def main(argv: list[str] | None = None) -> int:
     if "scan" in only:
         for b, t in preset["scan"]:
             bench_scan(rows, device, b, t, rep)
+    if "advantages" in only:
+        for b, t, k in preset["advantages"]:
+            bench_prime_advantages(rows, device, b, t, k, rep)
     _speedups(rows)
-    print_table("prime-fast kernels (speedup vs eager; scan: vs Python loop over T)", env, rows)
+    print_table("prime-fast kernels (speedup vs eager; scan and advantages: vs Python loops)", env, rows)
     if device.type == "cuda":
         hbm = {"H100": 3.35e3, "H200": 4.8e3}.get(next((k for k in ("H100", "H200") if k in env["gpu"]), ""))
         for r in rows:

@@ -67,16 +67,16 @@ if ! "$PY" -c "import pytest" 2>/dev/null; then
   test_rc=3
 else
   # pytest-timeout is optional: without it, drop the per-test timeout and its ini key's warning.
-  extra=(--timeout 300)
+  extra=(--timeout 240)
   "$PY" -c "import pytest_timeout" 2>/dev/null || extra=(-W "ignore::pytest.PytestConfigWarning")
-  PRIME_FAST_REQUIRE_GPU=1 timeout 330 "$PY" -m pytest -m gpu tests/kernels -q -p no:cacheprovider \
+  PRIME_FAST_REQUIRE_GPU=1 timeout 300 "$PY" -m pytest -m gpu tests/kernels -q -p no:cacheprovider \
     -o addopts="" "${extra[@]}" 2>&1 | tee "$RES/gpu_pytest.log" | tail -n 40
   test_rc=${PIPESTATUS[0]}
 fi
 echo "pytest exit code: $test_rc"
 
 step "kernel benchmark (benches.bench_kernels --preset gpu)"
-timeout 300 "$PY" -m benches.bench_kernels --preset gpu --json "$RES/kernels.json" 2>&1 | tee "$RES/bench.log"
+timeout 270 "$PY" -m benches.bench_kernels --preset gpu --json "$RES/kernels.json" 2>&1 | tee "$RES/bench.log"
 bench_rc=${PIPESTATUS[0]}
 echo "bench exit code: $bench_rc"
 

@@ -244,31 +244,28 @@ def _config(dtype: torch.dtype) -> dict[str, int]:
     }
 
 
-def _gemm_configs() -> list[triton.Config]:
+def _gemm_configs(fp32: bool) -> list[triton.Config]:
     # (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages); configs that do not fit are pruned by Triton.
-    tiles = [
-        (128, 128, 64, 8, 3),
-        (128, 128, 64, 4, 4),
-        (128, 256, 64, 8, 3),
-        (64, 128, 64, 4, 4),
-        (128, 64, 64, 4, 4),
-        (64, 64, 32, 4, 3),
-    ]
+    if fp32:
+        tiles = [(64, 64, 32, 4, 3), (128, 64, 32, 8, 3)]
+    else:
+        tiles = [(128, 128, 64, 8, 3), (128, 256, 64, 8, 3), (64, 128, 64, 4, 4), (128, 64, 64, 4, 4)]
     return [
         triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w, num_stages=st)
         for m, n, k, w, st in tiles
     ]
 
 
-_TUNED: dict[str, object] = {}
+_TUNED: dict[tuple[str, bool], object] = {}
 
 
-def _tuned(name: str):
-    if name not in _TUNED:
+def _tuned(name: str, dtype: torch.dtype):
+    key = (name, dtype == torch.float32)
+    if key not in _TUNED:
         kernel = _linear_fwd_kernel if name == "fwd" else _linear_dz_kernel
         flag = "NEED_ENT" if name == "fwd" else "HAS_GENT"
-        _TUNED[name] = triton.autotune(configs=_gemm_configs(), key=["H", "V", flag])(kernel)
-    return _TUNED[name]
+        _TUNED[key] = triton.autotune(configs=_gemm_configs(key[1]), key=["H", "V", flag])(kernel)
+    return _TUNED[key]
 
 
 def _use_tuned(config: dict[str, int] | None) -> bool:
@@ -301,7 +298,7 @@ def linear_logprob_fwd(
     args = (hidden, weight, labels, part, n, v, h_dim, 1.0 / temperature, ignore_index)
     flags = {"SPLIT_V": cfg["SPLIT_V"], "NEED_ENT": bool(need_entropy), "DOT_F32": dot_f32, "IEEE": ieee}
     if _use_tuned(config):
-        _tuned("fwd")[lambda meta: (triton.cdiv(n, meta["BLOCK_M"]), n_splits)](*args, **flags)
+        _tuned("fwd", hidden.dtype)[lambda meta: (triton.cdiv(n, meta["BLOCK_M"]), n_splits)](*args, **flags)
     else:
         _linear_fwd_kernel[(triton.cdiv(n, cfg["BLOCK_M"]), n_splits)](
             *args,
@@ -441,7 +438,7 @@ def linear_logprob_bwd(
             flags = {"HAS_GENT": has_gent, "DOT_F32": dot_f32, "IEEE": ieee}
             if _use_tuned(config):
                 w_ = width
-                _tuned("dz")[
+                _tuned("dz", hidden.dtype)[
                     lambda meta: (triton.cdiv(n, meta["BLOCK_M"]), triton.cdiv(w_, meta["BLOCK_N"]))
                 ](*args, **flags)
             else:
