@@ -25,8 +25,21 @@ def test_verify_math_cli(tmp_path: Path) -> None:
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "out" / "verdicts.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "prime_fast", "verify", "math", "--in", str(src), "--out", str(out),
-         "--chunk-size", "3", "--num-workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "prime_fast",
+            "verify",
+            "math",
+            "--in",
+            str(src),
+            "--out",
+            str(out),
+            "--chunk-size",
+            "3",
+            "--num-workers",
+            "2",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -52,4 +65,10 @@ def test_verify_math_cli(tmp_path: Path) -> None:
     assert "string" in got[7]["reason"]
     assert "verified 9 items" in proc.stdout
     summary = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()[2:] if line.strip()}
-    assert summary == {"correct": 3, "invalid_input": 3, "incorrect": 1, "unparseable": 1, "gold_unparseable": 1}
+    assert summary == {
+        "correct": 3,
+        "invalid_input": 3,
+        "incorrect": 1,
+        "unparseable": 1,
+        "gold_unparseable": 1,
+    }

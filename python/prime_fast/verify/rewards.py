@@ -75,9 +75,7 @@ def trl_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
             + (f" of length {len(golds)}" if isinstance(golds, (list, tuple)) else "")
         )
     abilities = _per_row(kwargs.get("ability", "math"), n, "ability")
-    return [
-        score(completion_text(c), g, str(a or "math")) for c, g, a in zip(completions, golds, abilities)
-    ]
+    return [score(completion_text(c), g, str(a or "math")) for c, g, a in zip(completions, golds, abilities)]
 
 
 def verl_compute_score(
