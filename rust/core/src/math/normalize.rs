@@ -16,83 +16,30 @@ pub struct Rule {
 
 /// The rules, in the order they run.
 pub const RULES: &[Rule] = &[
-    Rule {
-        name: "math_delimiters",
-        apply: math_delimiters,
-    },
-    Rule {
-        name: "unicode",
-        apply: unicode,
-    },
-    Rule {
-        name: "text_units",
-        apply: text_units,
-    },
-    Rule {
-        name: "text_wrappers",
-        apply: text_wrappers,
-    },
-    Rule {
-        name: "left_right",
-        apply: left_right,
-    },
-    Rule {
-        name: "frac_variants",
-        apply: frac_variants,
-    },
-    Rule {
-        name: "spacing",
-        apply: spacing,
-    },
-    Rule {
-        name: "degrees",
-        apply: degrees,
-    },
-    Rule {
-        name: "currency",
-        apply: currency,
-    },
-    Rule {
-        name: "percent_words",
-        apply: percent_words,
-    },
-    Rule {
-        name: "connectives",
-        apply: connectives,
-    },
-    Rule {
-        name: "units",
-        apply: units,
-    },
-    Rule {
-        name: "decimal_comma",
-        apply: decimal_comma,
-    },
-    Rule {
-        name: "thousands",
-        apply: thousands,
-    },
-    Rule {
-        name: "mixed_numbers",
-        apply: mixed_numbers,
-    },
-    Rule {
-        name: "frac_shorthand",
-        apply: frac_shorthand,
-    },
-    Rule {
-        name: "scientific",
-        apply: scientific,
-    },
-    Rule {
-        name: "base_subscript",
-        apply: base_subscript,
-    },
-    Rule {
-        name: "tidy",
-        apply: tidy,
-    },
+    rule("math_delimiters", math_delimiters),
+    rule("unicode", unicode),
+    rule("text_units", text_units),
+    rule("text_wrappers", text_wrappers),
+    rule("left_right", left_right),
+    rule("frac_variants", frac_variants),
+    rule("frac_shorthand", frac_shorthand),
+    rule("spacing", spacing),
+    rule("degrees", degrees),
+    rule("currency", currency),
+    rule("percent_words", percent_words),
+    rule("connectives", connectives),
+    rule("units", units),
+    rule("decimal_comma", decimal_comma),
+    rule("thousands", thousands),
+    rule("mixed_numbers", mixed_numbers),
+    rule("scientific", scientific),
+    rule("base_subscript", base_subscript),
+    rule("tidy", tidy),
 ];
+
+const fn rule(name: &'static str, apply: RuleFn) -> Rule {
+    Rule { name, apply }
+}
 
 /// Run every rule in order.
 pub fn normalize(s: &str, policy: &Policy) -> Result<String, String> {
@@ -202,7 +149,7 @@ pub const UNIT_WORDS: &[&str] = &[
 const UNIT_LETTERS: &[&str] = &["m", "s", "g", "h", "l", "in", "km", "cm", "mm"];
 
 fn math_delimiters(s: &str, _: &Policy) -> Result<String, String> {
-    let mut out = s.replace("\\displaystyle", "");
+    let mut out = s.replace("\\displaystyle", "").replace("\\$", "");
     for d in ["\\(", "\\)", "\\[", "\\]", "$"] {
         if out.contains(d) {
             out = out.replace(d, "");
@@ -473,6 +420,12 @@ fn frac_variants(s: &str, _: &Policy) -> Result<String, String> {
 }
 
 fn spacing(s: &str, _: &Policy) -> Result<String, String> {
+    // Row separators `\\` must survive the removal of `\ ` and friends.
+    let parts: Vec<String> = s.split("\\\\").map(spacing_part).collect();
+    Ok(parts.join("\\\\"))
+}
+
+fn spacing_part(s: &str) -> String {
     let mut out = s
         .replace("\\!", "")
         .replace("\\,", "")
@@ -483,10 +436,10 @@ fn spacing(s: &str, _: &Policy) -> Result<String, String> {
         .replace("\\ ", " ")
         .replace('~', " ")
         .replace(['\n', '\t', '\r'], " ");
-    for c in ["\\qquad", "\\quad", "\\limits", "\\nolimits", "\\mathbf"] {
+    for c in ["\\qquad", "\\quad", "\\limits", "\\nolimits"] {
         out = remove_cmd(&out, c, " ");
     }
-    Ok(out)
+    out
 }
 
 fn degrees(s: &str, _: &Policy) -> Result<String, String> {

@@ -170,7 +170,7 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
             while i < b.len() && b[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            out.push(Tok::Word(s[st..i].to_string()));
+            split_word(&s[st..i], &mut out);
         } else if c == b'\\' {
             let st = i + 1;
             i += 1;
@@ -224,6 +224,28 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// Letter runs: known names stay whole (`sin`, `pi`, `sqrt`), a known name may prefix a run
+/// (`sinx` = `sin x`), and anything else is a product of one-letter variables (`xy`).
+fn split_word(w: &str, out: &mut Vec<Tok>) {
+    let lw = w.to_ascii_lowercase();
+    if FUNC_WORDS.contains(&lw.as_str()) {
+        out.push(Tok::Word(w.to_string()));
+        return;
+    }
+    let mut rest = w;
+    if let Some(f) = FUNC_WORDS
+        .iter()
+        .filter(|f| f.len() >= 2 && lw.starts_with(*f) && **f != "oo")
+        .max_by_key(|f| f.len())
+    {
+        out.push(Tok::Word(w[..f.len()].to_string()));
+        rest = &w[f.len()..];
+    }
+    for (k, _) in rest.char_indices() {
+        out.push(Tok::Word(rest[k..k + 1].to_string()));
+    }
 }
 
 fn relop(t: &Tok) -> Option<RelOp> {
@@ -305,7 +327,8 @@ const FUNC_WORDS: &[&str] = &[
     "ceil", "binom", "frac", "mod",
 ];
 
-/// Text answers: a word of 3+ letters that is not a function name.
+/// Text answers: a word of 3+ letters with a vowel that is not a function name (`Monday`,
+/// `even`), or a short word like `no`. Consonant runs (`xyz`) are products of variables.
 fn looks_like_text(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
@@ -317,7 +340,13 @@ fn looks_like_text(s: &str) -> bool {
             }
             let after_backslash = st > 0 && b[st - 1] == b'\\';
             let w = s[st..i].to_ascii_lowercase();
-            if !after_backslash && w.len() >= 3 && !FUNC_WORDS.contains(&w.as_str()) {
+            if after_backslash || FUNC_WORDS.contains(&w.as_str()) {
+                continue;
+            }
+            let vowel = w
+                .bytes()
+                .any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u'));
+            if (w.len() >= 3 && vowel) || matches!(w.as_str(), "no" | "ok") {
                 return true;
             }
         } else {
@@ -345,6 +374,9 @@ fn mcq_letter(s: &str) -> Option<char> {
     }
     let rest: String = it.collect();
     let rest = rest.trim_start();
+    if rest.contains(['(', ',', ';']) {
+        return None;
+    }
     if rest.is_empty()
         || rest.starts_with(')')
         || (s.trim().starts_with('(') && rest.starts_with(')'))
@@ -412,10 +444,9 @@ fn parse_matrix(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
     let body_end = s
         .rfind(&end_tag)
         .ok_or_else(|| ParseError::Syntax("missing \\end".into()))?;
-    if body_end < body_start
-        || !s[..start].trim().is_empty()
-        || !s[body_end + end_tag.len()..].trim().is_empty()
-    {
+    let before = s[..start].trim();
+    let after = s[body_end + end_tag.len()..].trim();
+    if body_end < body_start || !matches!((before, after), ("", "") | ("(", ")") | ("[", "]")) {
         return syn("matrix with surrounding text");
     }
     let mut body = &s[body_start..body_end];
@@ -498,6 +529,16 @@ pub fn parse_tokens(
     // Relations.
     let rels = split_top(toks, |t| relop(t).is_some());
     let commas = split_top(toks, |t| matches!(t, Tok::Sym(',') | Tok::Sym(';')));
+    if rels.len() == 1
+        && matches!(relop(&toks[rels[0]]), Some(RelOp::Eq))
+        && wraps_all(&toks[..rels[0]])
+    {
+        // `(x, y) = (1, 2)`: the value side.
+        let lhs = &toks[..rels[0]];
+        if !split_top(&lhs[1..lhs.len() - 1], |t| matches!(t, Tok::Sym(','))).is_empty() {
+            return sub(&toks[rels[0] + 1..], nodes);
+        }
+    }
     if !commas.is_empty() {
         // A bare list; items may be relations (`x = 1, y = 2`).
         let mut items = Vec::new();
@@ -873,7 +914,7 @@ impl P<'_> {
     /// Function argument: parenthesised/braced, or an implicit product of atoms (`\sin 2x`).
     fn func_arg(&mut self) -> Result<Expr, ParseError> {
         match self.peek() {
-            Some(Tok::Sym('(')) | Some(Tok::Sym('{')) => self.power(),
+            Some(Tok::Sym('(')) | Some(Tok::Sym('{')) => self.atom(),
             _ => {
                 self.enter()?;
                 let mut acc = self.power()?;

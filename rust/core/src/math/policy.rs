@@ -91,7 +91,7 @@ pub struct Budget {
     pub max_factorial: u64,
     /// Most evaluation steps per pair (default 200000).
     pub max_steps: u64,
-    /// Random points used for symbolic equivalence (default 4).
+    /// Random points used for symbolic equivalence (default 6).
     pub sample_points: usize,
 }
 
@@ -106,7 +106,7 @@ impl Default for Budget {
             max_bits: 65536,
             max_factorial: 3000,
             max_steps: 200_000,
-            sample_points: 4,
+            sample_points: 6,
         }
     }
 }
