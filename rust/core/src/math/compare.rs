@@ -30,6 +30,9 @@ const SAMPLES: &[(i64, i64)] = &[
     (-43, 16),
 ];
 
+/// Extra positive points, used when every sample point left the reals.
+const POSITIVE: &[(i64, i64)] = &[(31, 3), (47, 5), (9, 2), (61, 7)];
+
 /// A comparison in progress.
 pub struct Cmp<'a> {
     /// Policies.
@@ -295,6 +298,17 @@ impl Cmp<'_> {
         })
     }
 
+    fn assign_positive(&mut self, vars: &[String], j: usize) {
+        self.ctx.vars.clear();
+        for (k, v) in vars.iter().enumerate() {
+            let (n, d) = POSITIVE[(j + k) % POSITIVE.len()];
+            self.ctx.vars.push((
+                v.clone(),
+                BigRational::new(BigInt::from(n), BigInt::from(d)),
+            ));
+        }
+    }
+
     fn assign(&mut self, vars: &[String], j: usize) {
         self.ctx.vars.clear();
         for (k, v) in vars.iter().enumerate() {
@@ -351,8 +365,17 @@ impl Cmp<'_> {
             return Ok(false);
         }
         let mut good = 0;
-        for j in 0..self.ctx.budget.sample_points {
-            self.assign(&vars, j);
+        let n = self.ctx.budget.sample_points;
+        for j in 0..n + POSITIVE.len() {
+            if j == n && good > 0 {
+                break;
+            }
+            if j < n {
+                self.assign(&vars, j);
+            } else {
+                // Nothing comparable yet (every point left the reals): try larger positive points.
+                self.assign_positive(&vars, j - n);
+            }
             let (vp, vg) = match (eval(p, &mut self.ctx), eval(g, &mut self.ctx)) {
                 (Ok(a), Ok(b)) => (a, b),
                 (Err(e), _) | (_, Err(e)) if stop(&e) => return Err(e),

@@ -113,7 +113,13 @@ impl Val {
 
 fn c(re: f64, im: f64) -> Result<Val, EvalError> {
     if re.is_finite() && im.is_finite() {
-        Ok(Val::C(re, if im.abs() < 1e-300 { 0.0 } else { im }))
+        // Rounding noise of complex paths (e^{i pi}, (-2)^3 via logs) is not an imaginary part.
+        let im = if im.abs() <= 1e-13 * re.abs() || im.abs() < 1e-300 {
+            0.0
+        } else {
+            im
+        };
+        Ok(Val::C(re, im))
     } else {
         Err(EvalError::Domain("non-finite value".into()))
     }
@@ -150,6 +156,9 @@ fn cpow(a: (f64, f64), b: (f64, f64)) -> Option<(f64, f64)> {
     }
     if a.1 == 0.0 && b.1 == 0.0 && a.0 > 0.0 {
         return Some((a.0.powf(b.0), 0.0));
+    }
+    if a.1 == 0.0 && b.1 == 0.0 && b.0.fract() == 0.0 && b.0.abs() < 1e9 {
+        return Some((a.0.powi(b.0 as i32), 0.0));
     }
     Some(cexp(cmul(b, cln(a)?)))
 }
@@ -228,9 +237,8 @@ pub fn eval(e: &Expr, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             div(a, Val::Q(BigRational::from_integer(BigInt::from(100))), ctx)
         }
         Expr::Pow(a, b) => {
-            let a = eval(a, ctx)?;
             let b = eval(b, ctx)?;
-            pow(a, b, ctx)
+            eval_pow(a, b, ctx)
         }
         Expr::Root(n, x) => {
             let n = eval(n, ctx)?;
@@ -307,6 +315,30 @@ pub fn eval(e: &Expr, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             Ok(Val::Q(q))
         }
     }
+}
+
+/// `base^ex` with nested powers folded exactly: `((\\sqrt{12})^3)^6 = 12^9`. Folding
+/// `(a^b)^k = a^(bk)` is valid for integer k.
+fn eval_pow(base: &Expr, ex: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    if let Val::Q(k) = &ex {
+        if k.is_integer() {
+            let inner = match base {
+                Expr::Pow(b2, e2) => Some((b2.as_ref(), eval(e2, ctx)?)),
+                Expr::Root(n, x) => {
+                    let n = eval(n, ctx)?;
+                    Some((x.as_ref(), div(Val::Q(BigRational::one()), n, ctx)?))
+                }
+                _ => None,
+            };
+            if let Some((b2, Val::Q(e2))) = inner {
+                let combined = e2 * k;
+                ctx.check_bits(&combined)?;
+                return eval_pow(b2, Val::Q(combined), ctx);
+            }
+        }
+    }
+    let a = eval(base, ctx)?;
+    pow(a, ex, ctx)
 }
 
 fn neg(v: Val) -> Val {
@@ -397,6 +429,9 @@ fn mul(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             ctx.check_bits(&r)?;
             Ok(Val::Q(r))
         }
+        (Val::Q(z), Val::C(..)) | (Val::C(..), Val::Q(z)) if z.is_zero() => {
+            Ok(Val::Q(BigRational::zero()))
+        }
         (Val::Inf(p), other) | (other, Val::Inf(p)) => {
             let (re, im) = other.to_c();
             if let Val::Inf(q) = other {
@@ -441,6 +476,9 @@ fn div(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
 }
 
 fn pow(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    if matches!(&b, Val::Q(q) if q.is_zero()) && !matches!(a, Val::Inf(_)) {
+        return Ok(Val::Q(BigRational::one()));
+    }
     if let (Val::Q(base), Val::Q(ex)) = (&a, &b) {
         if ex.is_integer() {
             return int_pow(base, &ex.to_integer(), ctx);
@@ -582,7 +620,7 @@ pub fn val_eq(a: &Val, b: &Val) -> Option<bool> {
             }
             let d = (x.0 - y.0).hypot(x.1 - y.1);
             let m = x.0.hypot(x.1).max(y.0.hypot(y.1));
-            Some(d <= 1e-9 * m + 1e-12)
+            Some(d <= 1e-11 * m + 1e-12)
         }
     }
 }

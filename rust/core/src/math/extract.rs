@@ -45,39 +45,37 @@ impl Extractor {
     }
 }
 
-/// Content of a brace group starting at `open` (the index of `{`); returns (content, end index
-/// after the closing brace). Escaped `\{`/`\}` do not count.
-fn brace_group(s: &str, open: usize) -> Option<(&str, usize)> {
-    let bytes = s.as_bytes();
-    if bytes.get(open) != Some(&b'{') {
-        return None;
-    }
-    let mut depth = 0usize;
-    let mut i = open;
+/// Closing index of every `{` (unescaped), computed in one pass so that many unclosed
+/// boxes stay linear.
+fn matching_braces(text: &str) -> std::collections::HashMap<usize, usize> {
+    let bytes = text.as_bytes();
+    let mut stack = Vec::new();
+    let mut out = std::collections::HashMap::new();
+    let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => {
                 i += 2;
                 continue;
             }
-            b'{' => depth += 1,
+            b'{' => stack.push(i),
             b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some((&s[open + 1..i], i + 1));
+                if let Some(o) = stack.pop() {
+                    out.insert(o, i);
                 }
             }
             _ => {}
         }
         i += 1;
     }
-    None
+    out
 }
 
 /// Every box in the text: (start, end, content).
 fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
+    let mut matches: Option<std::collections::HashMap<usize, usize>> = None;
     let mut pos = 0;
     while let Some(rel) = text[pos..].find('\\') {
         let start = pos + rel;
@@ -99,10 +97,11 @@ fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
             j += 1;
         }
         if bytes.get(j) == Some(&b'{') {
-            match brace_group(text, j) {
-                Some((content, end)) => {
-                    out.push((start, end, content));
-                    pos = end;
+            let m = matches.get_or_insert_with(|| matching_braces(text));
+            match m.get(&j) {
+                Some(&close) => {
+                    out.push((start, close + 1, &text[j + 1..close]));
+                    pos = close + 1;
                 }
                 None => pos = j + 1,
             }
@@ -114,7 +113,7 @@ fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
             if end > j {
                 out.push((start, end, &text[j..end]));
             }
-            pos = end.max(j + 1);
+            pos = end.max(j + 1).min(text.len());
         } else {
             pos = j;
         }

@@ -141,7 +141,7 @@ fn space_key(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-/// Pull the reference out of a gold string that is a full solution (`...\boxed{5}...`).
+/// Pull the answer out of a string that is a full solution (`...\boxed{5}...`).
 fn gold_answer(gold: &str, cfg: &Config) -> String {
     if gold.contains("\\boxed") || gold.contains("\\fbox") {
         if let Some(a) = extract::run_extractor(Extractor::Boxed, gold, "", cfg.join_boxes) {
@@ -190,6 +190,9 @@ fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> V
                 return v;
             }
         }
+    } else if response.len() <= budget.max_answer_bytes {
+        // A bare answer may still carry its box.
+        gold_answer(response, cfg)
     } else {
         response.to_string()
     };

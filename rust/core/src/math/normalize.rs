@@ -778,7 +778,8 @@ fn base_subscript(s: &str, _: &Policy) -> Result<String, String> {
 
 fn tidy(s: &str, _: &Policy) -> Result<String, String> {
     let mut t: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    loop {
+    // A few rounds only: each round is linear, and deeper wrappers are the parser's problem.
+    for _ in 0..8 {
         let before = t.len();
         let tt = t.trim().trim_end_matches(['.', ';']).trim();
         let mut tt = tt.to_string();

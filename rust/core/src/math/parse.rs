@@ -623,7 +623,7 @@ pub fn parse_expr_tokens(
     let e = p.expr()?;
     *nodes = p.nodes;
     if p.pos != toks.len() {
-        return syn(format!("unexpected token {:?}", toks[p.pos]));
+        return syn(format!("unexpected token {:?}", toks.get(p.pos)));
     }
     Ok(e)
 }
@@ -695,7 +695,9 @@ impl P<'_> {
     }
     fn next(&mut self) -> Option<Tok> {
         let t = self.toks.get(self.pos).cloned();
-        self.pos += 1;
+        if t.is_some() {
+            self.pos += 1;
+        }
         t
     }
     fn eat_sym(&mut self, c: char) -> bool {
