@@ -150,12 +150,33 @@ fn lower(text: &str) -> String {
 }
 
 /// The phrase after the right-most of `needles` in `low` (a lower-cased copy of `text`).
-fn after_last(text: &str, low: &str, needles: &[&str]) -> Option<String> {
-    let (pos, len) = needles
-        .iter()
-        .filter_map(|n| low.rfind(n).map(|p| (p, n.len())))
-        .max_by_key(|x| (x.0, x.1))?;
-    let rest = &text[pos + len..];
+/// The phrase after the right-most "final answer ..." (`final`) or "answer:" / "answer is" /
+/// "answers are" (`!final`) in `low` (a lower-cased copy of `text`). One backwards scan over the
+/// occurrences of "answer".
+fn after_last(text: &str, low: &str, final_answer: bool) -> Option<String> {
+    let mut end = low.len();
+    let mut found = None;
+    while let Some(p) = low[..end].rfind("answer") {
+        let after = &low[p + 6..];
+        if final_answer {
+            if low[..p].ends_with("final ") {
+                let skip = [" is:", " is", ":"]
+                    .iter()
+                    .find(|t| after.starts_with(*t))
+                    .map_or(0, |t| t.len());
+                found = Some(p + 6 + skip);
+                break;
+            }
+        } else if let Some(t) = [" is:", " is", ":", "s are:", "s are"]
+            .iter()
+            .find(|t| after.starts_with(*t))
+        {
+            found = Some(p + 6 + t.len());
+            break;
+        }
+        end = p;
+    }
+    let rest = &text[found?..];
     let rest = rest.trim_start_matches([' ', ':', '\t']);
     let mut end = rest.find('\n').unwrap_or(rest.len());
     if let Some(k) = rest[..end].find(". ") {
@@ -269,19 +290,16 @@ fn tail(text: &str) -> Option<String> {
 }
 
 /// Run one extractor.
-pub fn run_extractor(e: Extractor, text: &str, low: &str, join_boxes: bool) -> Option<String> {
+pub fn run_extractor(
+    e: Extractor,
+    text: &str,
+    low: &mut Option<String>,
+    join_boxes: bool,
+) -> Option<String> {
     match e {
         Extractor::Boxed => boxed(text, join_boxes),
-        Extractor::FinalAnswer => after_last(
-            text,
-            low,
-            &["final answer is", "final answer:", "final answer"],
-        ),
-        Extractor::AnswerIs => after_last(
-            text,
-            low,
-            &["answer:", "answer is", "answers are", "answer is:"],
-        ),
+        Extractor::FinalAnswer => after_last(text, low.get_or_insert_with(|| lower(text)), true),
+        Extractor::AnswerIs => after_last(text, low.get_or_insert_with(|| lower(text)), false),
         Extractor::Whole => looks_like_bare_answer(text)
             .then(|| clean_phrase(text))
             .filter(|s| !s.is_empty()),
@@ -291,9 +309,9 @@ pub fn run_extractor(e: Extractor, text: &str, low: &str, join_boxes: bool) -> O
 
 /// Extract the answer with the given priority order; returns the answer and which extractor found it.
 pub fn extract(text: &str, order: &[Extractor], join_boxes: bool) -> Option<(String, Extractor)> {
-    let low = lower(text);
+    let mut low = None;
     for &e in order {
-        if let Some(a) = run_extractor(e, text, &low, join_boxes) {
+        if let Some(a) = run_extractor(e, text, &mut low, join_boxes) {
             return Some((a, e));
         }
     }
