@@ -103,7 +103,14 @@ def latex_to_text(s: str) -> str:
             out.append(s[i])
             i += 1
     t = "".join(out)
-    for a, b in (("\\pi", "pi"), ("\\cdot", "*"), ("\\times", "*"), ("\\infty", "oo"), ("{", "("), ("}", ")")):
+    for a, b in (
+        ("\\pi", "pi"),
+        ("\\cdot", "*"),
+        ("\\times", "*"),
+        ("\\infty", "oo"),
+        ("{", "("),
+        ("}", ")"),
+    ):
         t = t.replace(a, b)
     t = t.replace("^", "**").replace("\\", "")
     return t
@@ -114,7 +121,13 @@ def strip_string(s: str) -> str:
     s = s.replace("\n", "").replace("\\!", "").replace("\\\\", "\\")
     s = s.replace("tfrac", "frac").replace("dfrac", "frac")
     s = s.replace("\\left", "").replace("\\right", "")
-    s = s.replace("^{\\circ}", "").replace("^\\circ", "").replace("\\$", "").replace("\\%", "").replace("%", "")
+    s = (
+        s.replace("^{\\circ}", "")
+        .replace("^\\circ", "")
+        .replace("\\$", "")
+        .replace("\\%", "")
+        .replace("%", "")
+    )
     s = re.sub(r"\\text\{\s*([^}]*)\}", r"\1", s)
     s = re.sub(r"\\mbox\{\s*([^}]*)\}", r"\1", s)
     if s.startswith("."):
@@ -166,7 +179,8 @@ def _sympy_equal(a: str, b: str) -> bool:
 
 
 def _split(s: str) -> tuple[str, list[str], str]:
-    if len(s) > 2 and s[0] in "([" and s[-1] in ")]":
+    inner_brackets = any(ch in s[1:-1] for ch in "()[]")
+    if len(s) > 2 and s[0] in "([" and s[-1] in ")]" and not inner_brackets:
         return s[0], [p.strip() for p in s[1:-1].split(",")], s[-1]
     return "", [s], ""
 

@@ -110,7 +110,7 @@ def _gen(cat: str, r: random.Random, pos: bool) -> tuple[str, str]:
         return "\\{" + ", ".join(map(str, ys)) + "\\}", "\\{" + ",".join(map(str, sorted(xs))) + "\\}"
     if cat == "tuple":
         a, b = r.randint(-9, 9), r.randint(1, 9)
-        while a == b:
+        while 2 * a == b:  # swapping must change the tuple
             b = r.randint(1, 9)
         return (f"({a}, \\frac{{{b}}}{{2}})" if pos else f"(\\frac{{{b}}}{{2}}, {a})"), f"({a},{b / 2:g})"
     if cat == "matrix":
@@ -137,17 +137,17 @@ def _gen(cat: str, r: random.Random, pos: bool) -> tuple[str, str]:
         return (f"{w}\\frac{{{a}}}{{{b}}}" if pos else f"{w}\\frac{{{a}}}{{{b + 1}}}"), _frac_tex(f)
     if cat == "scientific":
         m, e = r.randint(11, 99), r.randint(3, 9)
-        return (
-            f"{m / 10:g}\\times 10^{{{e}}}" if pos else f"{m / 10:g}\\times 10^{{{e - 1}}}"
-        ), str(m * 10 ** (e - 1))
+        return (f"{m / 10:g}\\times 10^{{{e}}}" if pos else f"{m / 10:g}\\times 10^{{{e - 1}}}"), str(
+            m * 10 ** (e - 1)
+        )
     if cat == "units":
         g = r.randint(2, 500)
         unit = r.choice(["\\text{ cm}", " inches", "\\text{ square units}", "^\\circ"])
         return (f"{g}{unit}" if pos else f"{g + 1}{unit}"), str(g)
     if cat == "trig":
-        return (r.choice(["\\frac{1}{2}\\sqrt{3}", "\\frac{\\sqrt3}{2}"]) if pos else "\\frac{\\sqrt{2}}{2}"), (
-            "\\frac{\\sqrt{3}}{2}"
-        )
+        return (
+            r.choice(["\\frac{1}{2}\\sqrt{3}", "\\frac{\\sqrt3}{2}"]) if pos else "\\frac{\\sqrt{2}}{2}"
+        ), ("\\frac{\\sqrt{3}}{2}")
     raise ValueError(cat)
 
 
@@ -222,7 +222,10 @@ ADVERSARIAL = [
     ("\\boxed{" + "\\sqrt{" * 60 + "2" + "}" * 60 + "}", "1"),
     ("\\boxed{" + "\\frac{1}{1+" * 90 + "1" + "}" * 90 + "}", "\\frac{1}{2}"),
     ("\\boxed{9^{9^{9}}}", "9^{9^{9}}+1"),
-    ("\\boxed{\\{" + ",".join(f"\\sqrt{{{i}}}" for i in range(300)) + "\\}}", "\\{" + ",".join(f"\\sqrt{{{i}}}" for i in range(299, -1, -1)) + "\\}"),
+    (
+        "\\boxed{\\{" + ",".join(f"\\sqrt{{{i}}}" for i in range(300)) + "\\}}",
+        "\\{" + ",".join(f"\\sqrt{{{i}}}" for i in range(299, -1, -1)) + "\\}",
+    ),
     ("\\boxed{x^{10^{9}}}", "x^{10^{9}}+1"),
 ]
 
@@ -241,7 +244,9 @@ def _time_batch(responses: list[str], golds: list[str], threads: int, repeats: i
     return len(responses) / best
 
 
-def _run_grader(fn: Callable[[str, str], bool], responses: list[str], golds: list[str]) -> tuple[list[bool], float]:
+def _run_grader(
+    fn: Callable[[str, str], bool], responses: list[str], golds: list[str]
+) -> tuple[list[bool], float]:
     out = []
     t = time.perf_counter()
     for resp, gold in zip(responses, golds):
@@ -370,8 +375,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_table(res: dict[str, Any]) -> None:
     o = res["ours"]
-    print(f"math verifier benchmark: {res['n_pairs']} pairs, {len(res['categories'])} categories, {res['machine']}")
-    print(f"{'grader':<16} {'items/s 1T':>12} {'items/s 2T':>12} {'label acc':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(
+        f"math verifier benchmark: {res['n_pairs']} pairs, {len(res['categories'])} categories, {res['machine']}"
+    )
+    print(
+        f"{'grader':<16} {'items/s 1T':>12} {'items/s 2T':>12} {'label acc':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    )
     lt = o["latency_ms"]
     print(
         f"{'prime-fast':<16} {o['items_per_s_1_thread']:>12.0f} {o['items_per_s_2_threads']:>12.0f} "
@@ -380,14 +389,22 @@ def _print_table(res: dict[str, Any]) -> None:
     for name in ("math_verify", "sympy_prm800k"):
         if name in res:
             g = res[name]
-            print(f"{name:<16} {g['items_per_s_1_thread']:>12.1f} {'-':>12} {g['label_accuracy']:>10.3f} {'-':>8} {'-':>8} {'-':>8}")
-    print(f"adversarial inputs: max latency {o['adversarial_max_latency_ms']:.3f} ms over {len(o['adversarial'])} inputs")
+            print(
+                f"{name:<16} {g['items_per_s_1_thread']:>12.1f} {'-':>12} {g['label_accuracy']:>10.3f} {'-':>8} {'-':>8} {'-':>8}"
+            )
+    print(
+        f"adversarial inputs: max latency {o['adversarial_max_latency_ms']:.3f} ms over {len(o['adversarial'])} inputs"
+    )
     if "agreement" in res:
-        print(f"speed-up vs Math-Verify (1 thread): {res['speedup_vs_math_verify_1_thread']:.0f}x; "
-              f"vs sympy grader: {res['speedup_vs_sympy_1_thread']:.0f}x")
+        print(
+            f"speed-up vs Math-Verify (1 thread): {res['speedup_vs_math_verify_1_thread']:.0f}x; "
+            f"vs sympy grader: {res['speedup_vs_sympy_1_thread']:.0f}x"
+        )
         for k, v in res["agreement"].items():
             print(f"agreement {k:<28} {v:.3f}")
-        print(f"{'category':<16} {'label acc: ours':>16} {'math_verify':>12} {'sympy':>8}   disagreements with ours (mv/sympy)")
+        print(
+            f"{'category':<16} {'label acc: ours':>16} {'math_verify':>12} {'sympy':>8}   disagreements with ours (mv/sympy)"
+        )
         for c, accs in res["label_accuracy_by_category"].items():
             d = res["disagreements_by_category"].get(c, {})
             print(

@@ -241,11 +241,8 @@ fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> V
             return v;
         }
     };
-    if Instant::now() >= deadline {
-        v.status = Status::Timeout;
-        v.reason = format!("deadline of {} ms passed while parsing", budget.timeout_ms);
-        return v;
-    }
+    // The deadline is checked inside evaluation (every 32 steps), not after the linear phases:
+    // a cheap pair preempted by the OS must not turn into a spurious timeout.
     let mut cmp = compare::Cmp {
         policy,
         ctx: Ctx {
