@@ -17,7 +17,6 @@ import logging
 import math
 import platform
 import random
-import statistics
 import time
 import warnings
 from collections import Counter, defaultdict

@@ -6,7 +6,6 @@ import multiprocessing
 import threading
 
 import pytest
-
 from prime_fast.errors import UnsupportedInputError
 from prime_fast.verify.math import (
     Status,
