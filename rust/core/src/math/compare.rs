@@ -86,6 +86,22 @@ impl Cmp<'_> {
                     Ok(false)
                 }
             }
+            (A::Union(_), A::List(rels))
+                if self.policy.relation_interval != RelationInterval::Never =>
+            {
+                // `x < -3 or x > 3` as gold, a union of intervals as prediction.
+                let mut parts = Vec::new();
+                for r in rels {
+                    match r {
+                        A::Rel(s, o) => match rel_to_interval(s, o) {
+                            Some(iv) => parts.push(iv),
+                            None => return Ok(false),
+                        },
+                        _ => return Ok(false),
+                    }
+                }
+                self.answers(pred, &A::Union(parts))
+            }
             (
                 A::Brack {
                     open: o1,

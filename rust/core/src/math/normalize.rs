@@ -31,6 +31,7 @@ pub const RULES: &[Rule] = &[
     rule("units", units),
     rule("decimal_comma", decimal_comma),
     rule("thousands", thousands),
+    rule("repeating_decimal", repeating_decimal),
     rule("mixed_numbers", mixed_numbers),
     rule("scientific", scientific),
     rule("base_subscript", base_subscript),
@@ -593,6 +594,46 @@ fn thousands(s: &str, _: &Policy) -> Result<String, String> {
     Ok(out)
 }
 
+/// `0.\overline{3}`, `1.2\overline{45}`, `0.\dot{6}` -> the exact fraction.
+fn repeating_decimal(s: &str, _: &Policy) -> Result<String, String> {
+    let t = s.trim();
+    let Some(pos) = t.find("\\overline{").or_else(|| t.find("\\dot{")) else {
+        return Ok(s.to_string());
+    };
+    let open = t[pos..].find('{').map_or(pos, |k| pos + k);
+    let Some((rep, end)) = group_at(t, open) else {
+        return Ok(s.to_string());
+    };
+    let head = &t[..pos];
+    let (sign, head) = match head.strip_prefix('-') {
+        Some(h) => ("-", h),
+        None => ("", head),
+    };
+    let Some((int_part, fixed)) = head.split_once('.') else {
+        return Ok(s.to_string());
+    };
+    let int_part = if int_part.is_empty() { "0" } else { int_part };
+    let rep = rep.trim();
+    if end != t.len()
+        || !is_digits(int_part)
+        || !(fixed.is_empty() || is_digits(fixed))
+        || !is_digits(rep)
+        || rep.len() > 30
+    {
+        return Ok(s.to_string());
+    }
+    // x = (digits of int.fixed.rep - digits of int.fixed) / (10^|fixed| * (10^|rep| - 1))
+    let all: num_bigint::BigInt = format!("{int_part}{fixed}{rep}")
+        .parse()
+        .map_err(|_| "bad repeating decimal")?;
+    let lead: num_bigint::BigInt = format!("{int_part}{fixed}")
+        .parse()
+        .map_err(|_| "bad repeating decimal")?;
+    let nines = num_traits::pow(num_bigint::BigInt::from(10), rep.len()) - 1;
+    let den = nines * num_traits::pow(num_bigint::BigInt::from(10), fixed.len());
+    Ok(format!("{sign}\\frac{{{}}}{{{den}}}", all - lead))
+}
+
 fn mixed_numbers(s: &str, p: &Policy) -> Result<String, String> {
     if !p.mixed_numbers {
         return Ok(s.to_string());
@@ -857,6 +898,11 @@ mod tests {
             .expect("rule")
             .is_err());
         assert_eq!(rule("tidy", " {5}. "), "5");
+        assert_eq!(rule("repeating_decimal", "0.\\overline{3}"), "\\frac{3}{9}");
+        assert_eq!(
+            rule("repeating_decimal", "-1.2\\overline{45}"),
+            "-\\frac{1233}{990}"
+        );
         let dc = Policy {
             decimal_comma: true,
             ..Policy::default()
