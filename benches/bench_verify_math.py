@@ -113,22 +113,22 @@ def _gen(cat: str, r: random.Random, pos: bool) -> tuple[str, str]:
             b = r.randint(1, 9)
         return (f"({a}, \\frac{{{b}}}{{2}})" if pos else f"(\\frac{{{b}}}{{2}}, {a})"), f"({a},{b / 2:g})"
     if cat == "matrix":
-        m = [r.randint(-5, 5) for _ in range(4)]
-        q = m[:] if pos else [m[0], m[1], m[2], m[3] + 1]
+        ent = [r.randint(-5, 5) for _ in range(4)]
+        q = ent[:] if pos else [ent[0], ent[1], ent[2], ent[3] + 1]
         return (
             f"\\begin{{bmatrix}}{q[0]}&{q[1]}\\\\{q[2]}&{q[3]}\\end{{bmatrix}}",
-            f"\\begin{{pmatrix}}{m[0]}&{m[1]}\\\\{m[2]}&{m[3]}\\end{{pmatrix}}",
+            f"\\begin{{pmatrix}}{ent[0]}&{ent[1]}\\\\{ent[2]}&{ent[3]}\\end{{pmatrix}}",
         )
     if cat == "text":
         d = r.randrange(7)
         return (DAYS[d] if pos else DAYS[(d + 1) % 7]), f"\\text{{{DAYS[d]}}}"
     if cat == "mcq":
-        c = r.choice("ABCDE")
-        return (f"({c})" if pos else f"({'ABCDE'[('ABCDE'.index(c) + 1) % 5]})"), c
+        letter = r.choice("ABCDE")
+        other = "ABCDE"[("ABCDE".index(letter) + 1) % 5]
+        return (f"({letter})" if pos else f"({other})"), letter
     if cat == "base":
-        n = r.randint(5, 200)
-        g = f"{n:b}_2"
-        return (f"{n:b}_{{2}}" if pos else f"{n + 1:b}_2"), g
+        num = r.randint(5, 200)
+        return (f"{num:b}_{{2}}" if pos else f"{num + 1:b}_2"), f"{num:b}_2"
     if cat == "mixed_number":
         w, b = r.randint(1, 9), r.randint(2, 9)
         a = r.randint(1, b - 1)
@@ -140,9 +140,9 @@ def _gen(cat: str, r: random.Random, pos: bool) -> tuple[str, str]:
             m * 10 ** (e - 1)
         )
     if cat == "units":
-        g = r.randint(2, 500)
+        val = r.randint(2, 500)
         unit = r.choice(["\\text{ cm}", " inches", "\\text{ square units}", "^\\circ"])
-        return (f"{g}{unit}" if pos else f"{g + 1}{unit}"), str(g)
+        return (f"{val}{unit}" if pos else f"{val + 1}{unit}"), str(val)
     if cat == "trig":
         return (
             r.choice(["\\frac{1}{2}\\sqrt{3}", "\\frac{\\sqrt3}{2}"]) if pos else "\\frac{\\sqrt{2}}{2}"
