@@ -89,7 +89,10 @@ def latex_to_text(s: str) -> str:
         if s.startswith("\\frac", i):
             a, i = _brace_arg(s, i + 5)
             b, i = _brace_arg(s, i)
-            out.append(f"(({latex_to_text(a)})/({latex_to_text(b)}))")
+            ta, tb = latex_to_text(a), latex_to_text(b)
+            simple = re.fullmatch(r"-?\w+", ta) and re.fullmatch(r"\w+", tb)
+            # Like pylatexenc: `\frac{5}{2}` reads `5/2`; compound parts keep parentheses.
+            out.append(f"{ta}/{tb}" if simple else f"(({ta})/({tb}))")
         elif s.startswith("\\sqrt", i):
             j = i + 5
             root = None

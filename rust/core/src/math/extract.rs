@@ -45,12 +45,12 @@ impl Extractor {
     }
 }
 
-/// Closing index of every `{` (unescaped), computed in one pass so that many unclosed
-/// boxes stay linear.
-fn matching_braces(text: &str) -> std::collections::HashMap<usize, usize> {
+/// Closing index of each brace in `wanted` (sorted byte offsets of unescaped `{`), computed in
+/// one pass with a stack, so that many (even unclosed) boxes stay linear.
+fn matching_braces(text: &str, wanted: &[usize]) -> Vec<Option<usize>> {
     let bytes = text.as_bytes();
     let mut stack = Vec::new();
-    let mut out = std::collections::HashMap::new();
+    let mut out = vec![None; wanted.len()];
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -61,7 +61,9 @@ fn matching_braces(text: &str) -> std::collections::HashMap<usize, usize> {
             b'{' => stack.push(i),
             b'}' => {
                 if let Some(o) = stack.pop() {
-                    out.insert(o, i);
+                    if let Ok(k) = wanted.binary_search(&o) {
+                        out[k] = Some(i);
+                    }
                 }
             }
             _ => {}
@@ -73,9 +75,9 @@ fn matching_braces(text: &str) -> std::collections::HashMap<usize, usize> {
 
 /// Every box in the text: (start, end, content).
 fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
-    let mut out = Vec::new();
     let bytes = text.as_bytes();
-    let mut matches: Option<std::collections::HashMap<usize, usize>> = None;
+    // Phase 1: box commands and where their content starts.
+    let mut starts: Vec<(usize, usize)> = Vec::new(); // (command start, content start)
     let mut pos = 0;
     while let Some(rel) = text[pos..].find('\\') {
         let start = pos + rel;
@@ -89,33 +91,47 @@ fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
             continue;
         };
         let mut j = start + name_len;
+        pos = j;
         if bytes.get(j).is_some_and(|c| c.is_ascii_alphabetic()) {
-            pos = j;
             continue;
         }
         while bytes.get(j) == Some(&b' ') {
             j += 1;
         }
+        if j > start + name_len || bytes.get(j) == Some(&b'{') {
+            starts.push((start, j));
+        }
+    }
+    if starts.is_empty() {
+        return Vec::new();
+    }
+    // Phase 2: brace-matched contents (one pass), or `\boxed 5` up to whitespace or `$`.
+    let wanted: Vec<usize> = starts
+        .iter()
+        .filter(|s| bytes.get(s.1) == Some(&b'{'))
+        .map(|s| s.1)
+        .collect();
+    let closes = matching_braces(text, &wanted);
+    let mut out = Vec::new();
+    let mut last_end = 0;
+    for (start, j) in starts {
+        if start < last_end {
+            continue; // nested inside the previous box
+        }
         if bytes.get(j) == Some(&b'{') {
-            let m = matches.get_or_insert_with(|| matching_braces(text));
-            match m.get(&j) {
-                Some(&close) => {
-                    out.push((start, close + 1, &text[j + 1..close]));
-                    pos = close + 1;
-                }
-                None => pos = j + 1,
+            let k = wanted.binary_search(&j).ok();
+            if let Some(close) = k.and_then(|k| closes[k]) {
+                out.push((start, close + 1, &text[j + 1..close]));
+                last_end = close + 1;
             }
-        } else if j > start + name_len {
-            // `\boxed 5`: up to whitespace, `$` or end.
+        } else {
             let end = text[j..]
                 .find(|c: char| c.is_whitespace() || c == '$')
                 .map_or(text.len(), |k| j + k);
             if end > j {
                 out.push((start, end, &text[j..end]));
+                last_end = end;
             }
-            pos = end.max(j + 1).min(text.len());
-        } else {
-            pos = j;
         }
     }
     out
