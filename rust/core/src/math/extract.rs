@@ -114,12 +114,19 @@ fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
     let closes = matching_braces(text, &wanted);
     let mut out = Vec::new();
     let mut last_end = 0;
+    let mut w = 0; // index into `wanted`, which follows `starts` in order
     for (start, j) in starts {
+        let braced = bytes.get(j) == Some(&b'{');
+        let k = if braced {
+            w += 1;
+            Some(w - 1)
+        } else {
+            None
+        };
         if start < last_end {
             continue; // nested inside the previous box
         }
-        if bytes.get(j) == Some(&b'{') {
-            let k = wanted.binary_search(&j).ok();
+        if braced {
             if let Some(close) = k.and_then(|k| closes[k]) {
                 out.push((start, close + 1, &text[j + 1..close]));
                 last_end = close + 1;
@@ -166,26 +173,44 @@ fn lower(text: &str) -> String {
 }
 
 /// The phrase after the right-most of `needles` in `low` (a lower-cased copy of `text`).
-/// The phrase after the right-most "final answer ..." (`final`) or "answer:" / "answer is" /
-/// "answers are" (`!final`) in `low` (a lower-cased copy of `text`). One backwards scan over the
-/// occurrences of "answer".
-fn after_last(text: &str, low: &str, final_answer: bool) -> Option<String> {
-    let mut end = low.len();
+/// Right-most "answer" (any ASCII case) starting before `end`, by a byte scan (no copy).
+fn rfind_answer(bytes: &[u8], end: usize) -> Option<usize> {
+    let mut i = end.checked_sub(6)?;
+    loop {
+        if bytes[i] | 0x20 == b'a' && bytes[i..i + 6].eq_ignore_ascii_case(b"answer") {
+            return Some(i);
+        }
+        if i == 0 {
+            return None;
+        }
+        i -= 1;
+    }
+}
+
+fn starts_with_ci(hay: &[u8], needle: &str) -> bool {
+    hay.len() >= needle.len() && hay[..needle.len()].eq_ignore_ascii_case(needle.as_bytes())
+}
+
+/// The phrase after the right-most "final answer ..." (`final_answer`) or "answer:" /
+/// "answer is" / "answers are". One backwards byte scan over the occurrences of "answer".
+fn after_last(text: &str, final_answer: bool) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
     let mut found = None;
-    while let Some(p) = low[..end].rfind("answer") {
-        let after = &low[p + 6..];
+    while let Some(p) = rfind_answer(bytes, end) {
+        let after = &bytes[p + 6..];
         if final_answer {
-            if low[..p].ends_with("final ") {
+            if p >= 6 && bytes[p - 6..p].eq_ignore_ascii_case(b"final ") {
                 let skip = [" is:", " is", ":"]
                     .iter()
-                    .find(|t| after.starts_with(*t))
+                    .find(|t| starts_with_ci(after, t))
                     .map_or(0, |t| t.len());
                 found = Some(p + 6 + skip);
                 break;
             }
         } else if let Some(t) = [" is:", " is", ":", "s are:", "s are"]
             .iter()
-            .find(|t| after.starts_with(*t))
+            .find(|t| starts_with_ci(after, t))
         {
             found = Some(p + 6 + t.len());
             break;
@@ -194,6 +219,12 @@ fn after_last(text: &str, low: &str, final_answer: bool) -> Option<String> {
     }
     let rest = &text[found?..];
     let rest = rest.trim_start_matches([' ', ':', '\t']);
+    // The phrase ends at the line end; a few KiB are plenty for any answer.
+    let mut cap = rest.len().min(16 * 1024);
+    while !rest.is_char_boundary(cap) {
+        cap -= 1;
+    }
+    let rest = &rest[..cap];
     let mut end = rest.find('\n').unwrap_or(rest.len());
     if let Some(k) = rest[..end].find(". ") {
         end = k;
@@ -306,16 +337,11 @@ fn tail(text: &str) -> Option<String> {
 }
 
 /// Run one extractor.
-pub fn run_extractor(
-    e: Extractor,
-    text: &str,
-    low: &mut Option<String>,
-    join_boxes: bool,
-) -> Option<String> {
+pub fn run_extractor(e: Extractor, text: &str, join_boxes: bool) -> Option<String> {
     match e {
         Extractor::Boxed => boxed(text, join_boxes),
-        Extractor::FinalAnswer => after_last(text, low.get_or_insert_with(|| lower(text)), true),
-        Extractor::AnswerIs => after_last(text, low.get_or_insert_with(|| lower(text)), false),
+        Extractor::FinalAnswer => after_last(text, true),
+        Extractor::AnswerIs => after_last(text, false),
         Extractor::Whole => looks_like_bare_answer(text)
             .then(|| clean_phrase(text))
             .filter(|s| !s.is_empty()),
@@ -325,9 +351,8 @@ pub fn run_extractor(
 
 /// Extract the answer with the given priority order; returns the answer and which extractor found it.
 pub fn extract(text: &str, order: &[Extractor], join_boxes: bool) -> Option<(String, Extractor)> {
-    let mut low = None;
     for &e in order {
-        if let Some(a) = run_extractor(e, text, &mut low, join_boxes) {
+        if let Some(a) = run_extractor(e, text, join_boxes) {
             return Some((a, e));
         }
     }

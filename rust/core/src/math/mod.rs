@@ -144,7 +144,7 @@ fn space_key(s: &str) -> String {
 /// Pull the answer out of a string that is a full solution (`...\boxed{5}...`).
 fn gold_answer(gold: &str, cfg: &Config) -> String {
     if gold.contains("\\boxed") || gold.contains("\\fbox") {
-        if let Some(a) = extract::run_extractor(Extractor::Boxed, gold, &mut None, cfg.join_boxes) {
+        if let Some(a) = extract::run_extractor(Extractor::Boxed, gold, cfg.join_boxes) {
             return a;
         }
     }
