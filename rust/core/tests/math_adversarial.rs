@@ -159,6 +159,44 @@ fn deadline_stops_expensive_but_budgeted_work() {
 }
 
 #[test]
+fn long_operator_chains_are_bounded() {
+    // Each of these would nest the AST (or the parser's recursion) 100k deep without the
+    // depth budget, and overflow the stack, which no `catch_unwind` can turn into a verdict.
+    let mut cfg = Config::default();
+    cfg.budget.max_answer_bytes = 1 << 22;
+    cfg.budget.max_nodes = 1 << 22;
+    let n = 100_000;
+    let cases = [
+        format!("{}1", "+".repeat(n)),
+        format!("{}1", "-".repeat(n)),
+        format!("2^{}1", "-".repeat(n)),
+        format!("{}x", "\\sin ".repeat(n)),
+        format!("{}2", "\\sqrt".repeat(n)),
+        format!("3{}", "!".repeat(n)),
+        format!("3{}", "%".repeat(n)),
+        format!("1{}", "/2".repeat(n)),
+        format!("1{}", "^2".repeat(n)),
+        format!("{}1", "\\frac1".repeat(n)),
+        format!("{}x{}", "\\log_{2}(".repeat(n), ")".repeat(n)),
+        format!("{}1", "|".repeat(n)),
+        format!("{}{}", "\\{".repeat(n), "\\}".repeat(n)),
+        format!("{}1{}", "[".repeat(n), "]".repeat(n)),
+    ];
+    for s in &cases {
+        let v = timed(|| verify_answer(s, "2", &cfg));
+        // `+++...+1` is 1 and some chains are values; what matters is a verdict, no overflow.
+        assert_ne!(
+            v.status,
+            Status::Correct,
+            "{}...: {:?} {}",
+            &s[..20],
+            v.status,
+            v.reason
+        );
+    }
+}
+
+#[test]
 fn odd_bytes_and_empty_inputs() {
     for s in [
         "",

@@ -291,15 +291,29 @@ fn split_top(toks: &[Tok], pred: impl Fn(&Tok) -> bool) -> Vec<usize> {
     out
 }
 
-fn pieces(toks: &[Tok], at: &[usize]) -> Vec<Vec<Tok>> {
+fn pieces<'t>(toks: &'t [Tok], at: &[usize]) -> Vec<&'t [Tok]> {
     let mut out = Vec::new();
     let mut st = 0;
     for &i in at {
-        out.push(toks[st..i].to_vec());
+        out.push(&toks[st..i]);
         st = i + 1;
     }
-    out.push(toks[st..].to_vec());
+    out.push(&toks[st..]);
     out
+}
+
+/// Deepest bracket nesting of a token list (one pass).
+fn bracket_depth(toks: &[Tok]) -> usize {
+    let (mut d, mut max) = (0i64, 0i64);
+    for t in toks {
+        if opener(t) {
+            d += 1;
+            max = max.max(d);
+        } else if closer(t) {
+            d -= 1;
+        }
+    }
+    max.max(0) as usize
 }
 
 /// Does the bracket opening at 0 close exactly at the last token?
@@ -418,6 +432,13 @@ pub fn parse_answer(s: &str, policy: &Policy, budget: &Budget) -> Result<Answer,
         return Ok(Answer::Text(text_key(s)));
     }
     let toks = tokenize(s)?;
+    // Reject deep nesting up front: the structural passes below are linear per level.
+    if bracket_depth(&toks) > budget.max_depth {
+        return Err(ParseError::Budget(format!(
+            "nesting deeper than max_depth={}",
+            budget.max_depth
+        )));
+    }
     let mut nodes = 0usize;
     match parse_tokens(&toks, budget, 0, &mut nodes) {
         Ok(a) => Ok(a),
@@ -509,7 +530,7 @@ pub fn parse_tokens(
     if !cups.is_empty() {
         let mut parts = Vec::new();
         for p in pieces(toks, &cups) {
-            parts.push(sub(&p, nodes)?);
+            parts.push(sub(p, nodes)?);
         }
         return Ok(Answer::Union(parts));
     }
@@ -546,7 +567,7 @@ pub fn parse_tokens(
             if p.is_empty() {
                 continue;
             }
-            items.push(sub(&p, nodes)?);
+            items.push(sub(p, nodes)?);
         }
         return Ok(match items.len() {
             0 => return syn("empty list"),
@@ -564,7 +585,7 @@ pub fn parse_tokens(
             if p.is_empty() {
                 return syn("relation with an empty side");
             }
-            sides.push(parse_expr_tokens(&p, budget, depth + 1, nodes)?);
+            sides.push(parse_expr_tokens(p, budget, depth + 1, nodes)?);
         }
         return Ok(Answer::Rel(sides, ops));
     }
@@ -578,7 +599,7 @@ pub fn parse_tokens(
             let mut items = Vec::new();
             if !inner.is_empty() {
                 for p in pieces(inner, &at) {
-                    items.push(sub(&p, nodes)?);
+                    items.push(sub(p, nodes)?);
                 }
             }
             return Ok(Answer::Set(items));
@@ -589,7 +610,7 @@ pub fn parse_tokens(
                 if !at.is_empty() {
                     let mut items = Vec::new();
                     for p in pieces(inner, &at) {
-                        items.push(sub(&p, nodes)?);
+                        items.push(sub(p, nodes)?);
                     }
                     return Ok(Answer::Brack {
                         open: o,
@@ -794,7 +815,15 @@ impl P<'_> {
 
     fn term(&mut self) -> Result<Expr, ParseError> {
         let mut acc = self.unary()?;
+        // `a/b/c/...` nests to the left: count the nesting against the depth budget.
+        let mut divs = 0usize;
         loop {
+            if divs > self.budget.max_depth {
+                return Err(ParseError::Budget(format!(
+                    "more than max_depth={} chained divisions",
+                    self.budget.max_depth
+                )));
+            }
             match self.peek() {
                 Some(Tok::Sym('*')) => {
                     self.pos += 1;
@@ -810,11 +839,13 @@ impl P<'_> {
                     self.pos += 1;
                     let r = self.unary()?;
                     acc = Expr::Div(Box::new(acc), Box::new(r));
+                    divs += 1;
                 }
                 Some(Tok::Cmd(c)) if c == "div" => {
                     self.pos += 1;
                     let r = self.unary()?;
                     acc = Expr::Div(Box::new(acc), Box::new(r));
+                    divs += 1;
                 }
                 _ if self.starts_atom() => {
                     let r = self.power()?;
@@ -828,15 +859,13 @@ impl P<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        while self.eat_sym('+') {}
         if self.eat_sym('-') {
             self.enter()?;
             let e = self.unary()?;
             self.depth -= 1;
             self.node()?;
             return Ok(Expr::Neg(Box::new(e)));
-        }
-        if self.eat_sym('+') {
-            return self.unary();
         }
         self.power()
     }
@@ -856,7 +885,9 @@ impl P<'_> {
 
     fn exponent(&mut self) -> Result<Expr, ParseError> {
         if self.eat_sym('-') {
+            self.enter()?;
             let e = self.exponent()?;
+            self.depth -= 1;
             return Ok(Expr::Neg(Box::new(e)));
         }
         match self.peek() {
@@ -865,7 +896,16 @@ impl P<'_> {
                 // `2^34` in LaTeX means 2^3 * 4; plain text means 2^34. Keep the whole number.
                 let n = n.clone();
                 self.pos += 1;
-                num_literal(&n)
+                let lit = num_literal(&n)?;
+                if self.eat_sym('^') {
+                    // `2^3^2` = 2^(3^2)
+                    self.enter()?;
+                    let e = self.exponent()?;
+                    self.depth -= 1;
+                    self.node()?;
+                    return Ok(Expr::Pow(Box::new(lit), Box::new(e)));
+                }
+                Ok(lit)
             }
             _ => self.power(),
         }
@@ -877,7 +917,15 @@ impl P<'_> {
     }
 
     fn postfix_ops(&mut self, mut a: Expr) -> Result<Expr, ParseError> {
+        let mut nest = 0usize;
         loop {
+            nest += 1;
+            if nest > self.budget.max_depth {
+                return Err(ParseError::Budget(format!(
+                    "more than max_depth={} postfix operators",
+                    self.budget.max_depth
+                )));
+            }
             if self.eat_sym('!') {
                 self.node()?;
                 a = Expr::Factorial(Box::new(a));
@@ -993,7 +1041,16 @@ impl P<'_> {
         Ok(Expr::Root(Box::new(n), Box::new(x)))
     }
 
+    /// One atom; every recursion of the parser passes through here or `expr`/`unary`, so the
+    /// depth budget bounds the stack.
     fn atom(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let r = self.atom_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn atom_inner(&mut self) -> Result<Expr, ParseError> {
         self.node()?;
         let t = match self.next() {
             Some(t) => t,

@@ -81,7 +81,7 @@ pub struct Budget {
     pub max_response_bytes: usize,
     /// Longest extracted answer or gold, in bytes (default 4096).
     pub max_answer_bytes: usize,
-    /// Deepest nesting of brackets/operators in the parser (default 100).
+    /// Deepest nesting of brackets/operators in the parser (default 200).
     pub max_depth: usize,
     /// Most AST nodes per answer (default 2000).
     pub max_nodes: usize,
@@ -101,7 +101,7 @@ impl Default for Budget {
             timeout_ms: 10.0,
             max_response_bytes: 4 << 20,
             max_answer_bytes: 4096,
-            max_depth: 100,
+            max_depth: 200,
             max_nodes: 2000,
             max_bits: 65536,
             max_factorial: 3000,
