@@ -221,3 +221,31 @@ fn odd_bytes_and_empty_inputs() {
     assert_eq!(ans("1/0", "1/0").status, Status::Correct);
     assert_eq!(ans("1/0", "2/0").status, Status::Incorrect);
 }
+
+#[test]
+fn deepest_allowed_nesting_fits_the_stack() {
+    // The largest depth a caller can configure, on a thread with the usual 8 MiB stack (Linux
+    // main threads and Python threads), in an unoptimised build (bigger frames than release).
+    let mut cfg = Config::default();
+    cfg.set(
+        "max_depth",
+        &prime_fast_core::math::ConfigValue::Int(1_000_000),
+    )
+    .expect("valid");
+    assert_eq!(cfg.budget.max_depth, 500);
+    cfg.budget.max_answer_bytes = 1 << 20;
+    cfg.budget.max_nodes = 1 << 20;
+    let nested = format!("{}1{}", "(".repeat(495), ")".repeat(495));
+    let fracs = format!("{}1{}", "\\frac{1}{".repeat(160), "}".repeat(160));
+    let handle = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let a = verify_answer(&nested, "1", &cfg).status;
+            let b = verify_answer(&fracs, "1", &cfg).status;
+            (a, b)
+        })
+        .expect("spawn");
+    let (a, b) = handle.join().expect("no stack overflow");
+    assert_ne!(a, Status::Timeout);
+    assert_ne!(b, Status::Timeout);
+}

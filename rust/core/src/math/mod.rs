@@ -297,6 +297,8 @@ fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
     let built = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("pf-math-{i}"))
+        // Recursion is bounded by `max_depth`; a roomy stack keeps raised budgets safe too.
+        .stack_size(16 << 20)
         .build()
         .ok()?;
     let built = Arc::new(built);

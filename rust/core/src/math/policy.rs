@@ -245,7 +245,7 @@ impl Config {
             "timeout_ms" => b.timeout_ms = value.as_float(key)?.min(600_000.0),
             "max_response_bytes" => b.max_response_bytes = value.as_uint(key)? as usize,
             "max_answer_bytes" => b.max_answer_bytes = value.as_uint(key)? as usize,
-            "max_depth" => b.max_depth = (value.as_uint(key)? as usize).min(10_000),
+            "max_depth" => b.max_depth = (value.as_uint(key)? as usize).min(500),
             "max_nodes" => b.max_nodes = value.as_uint(key)? as usize,
             "max_bits" => b.max_bits = value.as_uint(key)?,
             "max_factorial" => b.max_factorial = value.as_uint(key)?,
