@@ -440,8 +440,9 @@ impl Cmp<'_> {
         }
         match other {
             Val::Q(q) => (q * &scale).round() == target,
-            Val::C(re, im) => {
-                if *im != 0.0 {
+            Val::C(..) | Val::S(..) => {
+                let (re, im) = other.to_c();
+                if im != 0.0 {
                     return false;
                 }
                 let s = q_to_f64(&scale);
@@ -519,7 +520,7 @@ fn is_zero_val(v: &Val) -> bool {
     match v {
         Val::Q(q) => q.is_zero(),
         Val::C(a, b) => a.hypot(*b) < 1e-12,
-        Val::Inf(_) => false,
+        Val::S(..) | Val::Inf(_) => false,
     }
 }
 
@@ -554,6 +555,28 @@ fn val_expr(v: &Val) -> Expr {
                 ])
             }
         }
+        Val::S(a, b, d) => Expr::Add(vec![
+            Expr::Num {
+                val: a.clone(),
+                decimals: None,
+            },
+            Expr::Mul(vec![
+                Expr::Num {
+                    val: b.clone(),
+                    decimals: None,
+                },
+                Expr::Root(
+                    Box::new(Expr::Num {
+                        val: BigRational::from_integer(BigInt::from(2)),
+                        decimals: None,
+                    }),
+                    Box::new(Expr::Num {
+                        val: BigRational::from_integer(BigInt::from(*d)),
+                        decimals: None,
+                    }),
+                ),
+            ]),
+        ]),
         Val::Inf(p) => {
             if *p {
                 Expr::Const(Const::Inf)
