@@ -87,7 +87,7 @@ def test_verdict_fields_and_budgets() -> None:
 
 
 def test_batch_releases_the_gil() -> None:
-    n = 40_000
+    n = 10_000
     responses = [f"\\boxed{{\\frac{{{i}}}{{{i + 1}}}}}" for i in range(n)]
     golds = [f"{i}/{i + 1}" for i in range(n)]
     ticks = 0
