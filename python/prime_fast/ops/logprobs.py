@@ -129,6 +129,17 @@ def token_logprobs(
 ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+@overload
+def token_logprobs(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: bool = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
 def token_logprobs(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -319,6 +330,18 @@ def linear_token_logprobs(
     return_entropy: Literal[True],
     ignore_index: int = ...,
 ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def linear_token_logprobs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: bool = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def linear_token_logprobs(
