@@ -44,12 +44,13 @@ then
   exit 2
 fi
 
-step "prime_fast importable?"
-if ! "$PY" -c "import prime_fast" 2>/dev/null; then
-  if ls python/prime_fast/_native*.so >/dev/null 2>&1; then
-    export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
-    echo "using python/ on PYTHONPATH with the carried native extension"
-  elif command -v cargo >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; then
+step "prime_fast from this checkout"
+if ls python/prime_fast/_native*.so >/dev/null 2>&1; then
+  # The checkout's own package first (an installed prime_fast may be another version).
+  export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+  echo "using python/ on PYTHONPATH with the native extension found there"
+elif ! "$PY" -c "import prime_fast" 2>/dev/null; then
+  if command -v cargo >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; then
     echo "building the native extension: pip install -e . --no-deps"
     "$PY" -m pip install -q --no-deps -e . || { echo "gpu_check: build failed"; exit 2; }
   else
@@ -58,7 +59,9 @@ if ! "$PY" -c "import prime_fast" 2>/dev/null; then
     exit 2
   fi
 fi
-"$PY" -c "import prime_fast, prime_fast.ops; print('prime_fast', prime_fast.__version__)" || exit 2
+"$PY" -c "import prime_fast, prime_fast.ops; print('prime_fast', prime_fast.__version__, 'from', prime_fast.__file__)" || exit 2
+"$PY" -c "import prime_fast, os, sys; sys.exit(0 if os.path.realpath(prime_fast.__file__).startswith(os.path.realpath('python')) else 1)" \
+  || echo "gpu_check: WARNING: prime_fast is not imported from this checkout's python/ (an installed copy)"
 
 step "GPU parity tests (pytest -m gpu tests/kernels)"
 test_rc=0
