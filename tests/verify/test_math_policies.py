@@ -7,6 +7,7 @@ import threading
 import warnings
 
 import pytest
+
 from prime_fast.errors import UnsupportedInputError
 from prime_fast.verify.math import (
     Status,
