@@ -150,8 +150,9 @@ impl Cgroups {
     fn create(plan: &CgroupPlan, memory_limit: u64, pids_limit: u64) -> Cgroups {
         let mut cg = Cgroups::default();
         let name = format!(
-            "pf-{}-{}",
+            "pf-{}-{:08x}-{}",
             std::process::id(),
+            process_tag(),
             CGROUP_SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let mk = |root: &Path| -> Option<PathBuf> {
@@ -282,8 +283,26 @@ fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// A random number fixed for this process: makes cgroup names and sandbox uids unique even
+/// across processes that share a pid (in different pid namespaces).
+fn process_tag() -> u32 {
+    static TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *TAG.get_or_init(|| {
+        let mut b = [0u8; 4];
+        // SAFETY: getrandom into a local buffer.
+        let r = unsafe { libc::getrandom(b.as_mut_ptr().cast(), 4, 0) };
+        if r == 4 {
+            u32::from_ne_bytes(b)
+        } else {
+            std::process::id().wrapping_mul(2_654_435_761)
+        }
+    })
+}
+
+/// The unprivileged host uid (and gid) of a worker slot: unique per process and slot, owned
+/// by no file, so `RLIMIT_NPROC` counts only this sandbox's processes.
 fn host_uid(slot: u32) -> u32 {
-    2_000_000_000 + (std::process::id() % 100_000) * 128 + (slot % 128)
+    2_000_000_000 + (process_tag() % 1_000_000) * 128 + (slot % 128)
 }
 
 /// Steps of the child's setup, reported on failure.
@@ -335,8 +354,9 @@ impl Zygote {
             None
         } else {
             let dir = std::env::temp_dir().join(format!(
-                "prime-fast-scratch-{}-{}",
+                "prime-fast-scratch-{}-{:08x}-{}",
                 std::process::id(),
+                process_tag(),
                 CGROUP_SEQ.fetch_add(1, Ordering::Relaxed)
             ));
             fs::create_dir_all(&dir).map_err(|e| CoreError::Sandbox(format!("scratch: {e}")))?;
@@ -596,10 +616,14 @@ impl Zygote {
                     libc::setpgid(0, 0);
                 }
                 if drop_uid {
+                    // Raw system calls: glibc's wrappers broadcast credential changes to the
+                    // parent's other threads, which do not exist in this child (deadlock).
                     if root {
-                        libc::setgroups(0, std::ptr::null());
+                        libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
                     }
-                    if libc::setresgid(inner, inner, inner) != 0 || libc::setresuid(inner, inner, inner) != 0 {
+                    if libc::syscall(libc::SYS_setresgid, inner, inner, inner) != 0
+                        || libc::syscall(libc::SYS_setresuid, inner, inner, inner) != 0
+                    {
                         fail(9);
                     }
                 }
@@ -690,12 +714,28 @@ impl Zygote {
         // Read the error pipe until EOF (closed by a successful execve).
         let mut buf = [0u8; 5];
         let mut got = 0usize;
+        let setup_deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            let mut p = libc::pollfd {
+                fd: errp[0],
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let left = setup_deadline.saturating_duration_since(Instant::now()).as_millis() as i32;
+            // SAFETY: valid pollfd.
+            if unsafe { libc::poll(&mut p, 1, left) } == 0 {
+                got = usize::MAX;
+                break;
+            }
             // SAFETY: reading into a local buffer.
             let n = unsafe { libc::read(errp[0], buf[got..].as_mut_ptr().cast(), 5 - got) };
             if n > 0 {
                 got += n as usize;
-                if got == 5 {
+                if got == usize::MAX {
+            z.kill();
+            return Err(CoreError::Sandbox("sandbox setup did not finish within 20 s".into()));
+        }
+        if got == 5 {
                     break;
                 }
             } else if n == 0 || last_errno() != libc::EINTR {
@@ -707,6 +747,10 @@ impl Zygote {
         if let Err(e) = setup {
             z.kill();
             return Err(CoreError::Sandbox(format!("sandbox setup failed: {e}")));
+        }
+        if got == usize::MAX {
+            z.kill();
+            return Err(CoreError::Sandbox("sandbox setup did not finish within 20 s".into()));
         }
         if got == 5 {
             let step = STEP_NAMES.get(buf[0] as usize).copied().unwrap_or("unknown step");
