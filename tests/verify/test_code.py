@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from prime_fast.errors import ConfigError, SandboxError, UnsupportedInputError
 from prime_fast.verify import Limits, run_code, score, verify_code_batch
 from prime_fast.verify.code import cli_verify_chunk, extract_code, isolation_level, score_code
@@ -91,7 +90,10 @@ def test_call_results_are_exact() -> None:
 
 
 def test_assert_based_humaneval_and_list() -> None:
-    he = {"test": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(-3) == 9\n", "entry_point": "sq"}
+    he = {
+        "test": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(-3) == 9\n",
+        "entry_point": "sq",
+    }
     assert run_code("def sq(x):\n    return x * x\n", he, limits=L).status == "passed"
     r = run_code("def sq(x):\n    return x + x\n", he, limits=L)
     assert r.status == "wrong_answer"
@@ -108,20 +110,33 @@ EQ_HACK = "class A:\n    def __eq__(self, o):\n        return True\n    __hash__
     ("program", "tests"),
     [
         # exit(0) / sys.exit(0) / os._exit(0) before the tests run
-        ("import sys\nsys.exit(0)\ndef f(x): return 0\n", {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"}),
+        (
+            "import sys\nsys.exit(0)\ndef f(x): return 0\n",
+            {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"},
+        ),
         ("exit(0)\ndef f(x): return 0\n", {"test_list": ["assert f(1) == 2"]}),
         ("import os\nos._exit(0)\n", {"inputs": [[1]], "outputs": [2], "fn_name": "f"}),
         ("import os\nprint(2)\nos._exit(0)\n", {"test_list": ["assert f(1) == 2"]}),
         # objects whose __eq__ is always True
-        (EQ_HACK + "def f(x): return A()\n", {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"}),
+        (
+            EQ_HACK + "def f(x): return A()\n",
+            {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"},
+        ),
         (EQ_HACK + "def f(x): return A()\n", {"inputs": [[1]], "outputs": [2], "fn_name": "f"}),
-        ("class I(int):\n    def __eq__(self, o): return True\ndef f(x): return I(0)\n", {"test_list": ["assert f(1) == 2"]}),
+        (
+            "class I(int):\n    def __eq__(self, o): return True\ndef f(x): return I(0)\n",
+            {"test_list": ["assert f(1) == 2"]},
+        ),
         # clobbered builtins
-        ("import builtins, json\nbuiltins.AssertionError = type('X', (Exception,), {})\njson.dumps = lambda *a, **k: '2'\n"
-         "builtins.repr = lambda *a: '2'\nbuiltins.type = lambda *a: int\ndef f(x): return 0\n",
-         {"inputs": [[1]], "outputs": [2], "fn_name": "f"}),
-        ("import builtins\nbuiltins.print = lambda *a, **k: None\nbuiltins.isinstance = lambda *a: True\ndef f(x): return 0\n",
-         {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"}),
+        (
+            "import builtins, json\nbuiltins.AssertionError = type('X', (Exception,), {})\njson.dumps = lambda *a, **k: '2'\n"
+            "builtins.repr = lambda *a: '2'\nbuiltins.type = lambda *a: int\ndef f(x): return 0\n",
+            {"inputs": [[1]], "outputs": [2], "fn_name": "f"},
+        ),
+        (
+            "import builtins\nbuiltins.print = lambda *a, **k: None\nbuiltins.isinstance = lambda *a: True\ndef f(x): return 0\n",
+            {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"},
+        ),
     ],
 )
 def test_anti_hack(program: str, tests: dict) -> None:
@@ -189,8 +204,13 @@ def test_progress_exception_stops_batch() -> None:
         raise KeyError("stop")
 
     with pytest.raises(KeyError):
-        verify_code_batch(["import time\ntime.sleep(0.3)"] * 8, [{"inputs": [""], "outputs": [""]}] * 8,
-                          limits=L, progress=boom, num_workers=1)
+        verify_code_batch(
+            ["import time\ntime.sleep(0.3)"] * 8,
+            [{"inputs": [""], "outputs": [""]}] * 8,
+            limits=L,
+            progress=boom,
+            num_workers=1,
+        )
 
 
 def test_bad_arguments() -> None:
@@ -242,14 +262,23 @@ def test_cli_chunk_reports_malformed_items() -> None:
     out = cli_verify_chunk(
         [
             {"program": ADD, "tests": ADD_TESTS},
-            {"response": "```python\nprint(3)\n```", "tests": json.dumps({"inputs": ["1 2"], "outputs": ["3"]})},
+            {
+                "response": "```python\nprint(3)\n```",
+                "tests": json.dumps({"inputs": ["1 2"], "outputs": ["3"]}),
+            },
             {"program": ADD, "tests": "{oops"},
             {"tests": ADD_TESTS},
             ["not", "a", "dict"],
         ],
         num_workers=2,
     )
-    assert [o["status"] for o in out] == ["passed", "passed", "invalid_input", "invalid_input", "invalid_input"]
+    assert [o["status"] for o in out] == [
+        "passed",
+        "passed",
+        "invalid_input",
+        "invalid_input",
+        "invalid_input",
+    ]
     assert out[0]["score"] == 1.0 and len(out[0]["tests"]) == 3
 
 
@@ -263,7 +292,18 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     inp.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json at all\n")
     out = tmp_path / "out.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "prime_fast", "verify", "code", "--in", str(inp), "--out", str(out), "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "prime_fast",
+            "verify",
+            "code",
+            "--in",
+            str(inp),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

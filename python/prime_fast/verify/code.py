@@ -198,7 +198,9 @@ def verify_code_batch(
     for i, p in enumerate(programs):
         if not isinstance(p, str):
             raise UnsupportedInputError(f"programs[{i}] must be a str, got {type(p).__name__}")
-    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1):
+    if num_workers is not None and (
+        isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1
+    ):
         raise ConfigError(f"num_workers must be a positive integer or None, got {num_workers!r}")
     if progress is not None and not callable(progress):
         raise UnsupportedInputError("progress must be callable(done, total) or None")
