@@ -861,17 +861,26 @@ impl Zygote {
         let mut buf = vec![0u8; 1 << 16];
         let mut last_cpu = (started, self.cgroups.cpu_ns());
         let idle_check = on_idle.is_some() && last_cpu.1.is_some();
+        let mut cleaned = false;
+        let mut ended_at: Option<Instant> = None;
         loop {
-            if result.is_some() && !out_open && !err_open {
+            if result.is_some() && cleaned && !out_open && !err_open {
                 break;
             }
             let now = Instant::now();
-            if killed_at.is_none() && now >= deadline {
+            if let Some(e) = ended_at {
+                if now.duration_since(e) > Duration::from_secs(30) {
+                    out.sandbox_failure = Some("sandbox cleanup did not finish".into());
+                    self.kill();
+                    break;
+                }
+            }
+            if killed_at.is_none() && result.is_none() && now >= deadline {
                 out.timed_out = true;
                 killed_at = Some(now);
                 send_kill(self.sock);
             }
-            if let Some(k) = killed_at {
+            if let (Some(k), None) = (killed_at, &result) {
                 if now.duration_since(k) > Duration::from_secs(3) {
                     // The zygote did not clean up in time: take the whole sandbox down.
                     out.sandbox_failure = Some("sandbox did not stop after a kill request".into());
@@ -879,15 +888,13 @@ impl Zygote {
                     break;
                 }
             }
-            if zygote_gone && result.is_none() {
-                // Give the pipes a moment to reach EOF, then stop.
-                if !out_open && !err_open {
-                    break;
-                }
+            if zygote_gone && !out_open && !err_open {
+                break;
             }
-            let mut wait_ms: i32 = match killed_at {
-                Some(_) => 50,
-                None => deadline.saturating_duration_since(now).as_millis().min(1000) as i32 + 1,
+            let mut wait_ms: i32 = if killed_at.is_some() || result.is_some() {
+                50
+            } else {
+                deadline.saturating_duration_since(now).as_millis().min(1000) as i32 + 1
             };
             if idle_check {
                 wait_ms = wait_ms.min(25);
@@ -904,7 +911,7 @@ impl Zygote {
                     revents: 0,
                 },
                 libc::pollfd {
-                    fd: if result.is_none() && !zygote_gone { self.sock } else { -1 },
+                    fd: if !cleaned && !zygote_gone { self.sock } else { -1 },
                     events: libc::POLLIN,
                     revents: 0,
                 },
@@ -957,7 +964,12 @@ impl Zygote {
                 // SAFETY: recv into a local buffer.
                 let r = unsafe { libc::recv(self.sock, m.as_mut_ptr().cast(), m.len(), 0) };
                 if r > 0 {
-                    result = Some(m[..r as usize].to_vec());
+                    if result.is_none() {
+                        result = Some(m[..r as usize].to_vec());
+                        ended_at = Some(Instant::now());
+                    } else {
+                        cleaned = true;
+                    }
                 } else if r == 0 || (last_errno() != libc::EINTR && last_errno() != libc::EAGAIN) {
                     zygote_gone = true;
                     self.alive = false;
@@ -966,7 +978,7 @@ impl Zygote {
                     }
                 }
             }
-            if idle_check && killed_at.is_none() {
+            if idle_check && killed_at.is_none() && result.is_none() {
                 let now = Instant::now();
                 let dt = now.duration_since(last_cpu.0);
                 if dt >= Duration::from_millis(25) {
@@ -987,6 +999,10 @@ impl Zygote {
         }
         close(po[0]);
         close(pe[0]);
+        if result.is_some() && !cleaned && out.sandbox_failure.is_none() {
+            // The test's result is known but the sandbox did not confirm its cleanup.
+            self.kill();
+        }
         if let Some(r) = result {
             // "E <exit or -1> <signal or 0> <cpu seconds> <maxrss KiB>"
             let s = String::from_utf8_lossy(&r);

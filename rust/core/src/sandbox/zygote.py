@@ -416,6 +416,11 @@ def _serve():
         poller.unregister(sock)
         os.close(pfd)
         _, status, ru = os.wait4(pid, 0)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        cpu = ru.ru_utime + ru.ru_stime
+        # The test is over: report it now, then clean up (not charged to the test's time).
+        sock.send(("E %d %d %.6f %d" % (code, sig, cpu, ru.ru_maxrss)).encode())
         if not KILL_ALL:
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -423,10 +428,7 @@ def _serve():
                 pass
         _reap_all()
         _clean_scratch()
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-        cpu = ru.ru_utime + ru.ru_stime
-        sock.send(("E %d %d %.6f %d" % (code, sig, cpu, ru.ru_maxrss)).encode())
+        sock.send(b"D")
 
 
 gc.collect()
