@@ -23,9 +23,13 @@ _PRELUDE_SRC = (
     "import random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
     "import io\nimport sys\nimport json\nimport time\nimport os\n"
 )
-PRELUDE = {}
-exec(_PRELUDE_SRC, PRELUDE)
-PRELUDE["__builtins__"] = builtins
+_prelude_ns = {}
+exec(_PRELUDE_SRC, _prelude_ns)
+# The prelude's names (PRIME's import header) live in the programs' *builtins* mapping, so a
+# program's globals start as a two-entry dict: nothing to copy (or copy-on-write) per test.
+PRELUDE_BUILTINS = dict(builtins.__dict__)
+PRELUDE_BUILTINS.update({k: v for k, v in _prelude_ns.items() if k != "__builtins__"})
+del _prelude_ns
 if hasattr(sys, "set_int_max_str_digits"):
     sys.set_int_max_str_digits(0)
 import json as _json  # noqa: E402
@@ -182,9 +186,7 @@ def _exc(nonce, e):
 
 
 def _namespace(name):
-    g = dict(PRELUDE)
-    g["__name__"] = name
-    return g
+    return {"__name__": name, "__builtins__": PRELUDE_BUILTINS}
 
 
 def _resolve(g, fn_name):
