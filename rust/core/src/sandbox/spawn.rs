@@ -70,6 +70,8 @@ pub struct CgroupPlan {
     pub v1_pids: Option<PathBuf>,
     /// cgroup v1 cpuacct mount (for CPU-idle detection).
     pub v1_cpuacct: Option<PathBuf>,
+    /// cgroup v1 cpu mount (fair share between workers, at most one CPU per worker).
+    pub v1_cpu: Option<PathBuf>,
     /// cgroup v2 mount with memory and/or pids delegated.
     pub v2: Option<PathBuf>,
 }
@@ -85,6 +87,8 @@ impl CgroupPlan {
             v1_memory: f.cgroup_v1_memory.clone(),
             v1_pids: f.cgroup_v1_pids.clone(),
             v1_cpuacct: cpuacct,
+            v1_cpu: Some(PathBuf::from("/sys/fs/cgroup/cpu"))
+                .filter(|p| p.join("cpu.cfs_quota_us").exists() && can_make_dir(p)),
             v2: f.cgroup_v2_memory.clone().or(f.cgroup_v2_pids.clone()),
         }
     }
@@ -189,6 +193,16 @@ impl Cgroups {
             if let Some(root) = &plan.v1_pids {
                 if let Some(dir) = mk(root) {
                     let _ = fs::write(dir.join("pids.max"), pids_limit.to_string());
+                    cg.dirs.push(dir);
+                }
+            }
+            if let Some(root) = &plan.v1_cpu {
+                if let Some(dir) = mk(root) {
+                    // Workers share the CPU fairly whatever their process count (a fork bomb
+                    // cannot starve the others), and a test gets at most one CPU.
+                    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    let _ = fs::write(root.join("prime-fast").join("cpu.shares"), (2048 * cpus).to_string());
+                    let _ = fs::write(dir.join("cpu.cfs_quota_us"), "100000");
                     cg.dirs.push(dir);
                 }
             }
