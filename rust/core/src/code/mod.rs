@@ -583,14 +583,15 @@ impl Worker {
         self.zygote.as_mut().ok_or_else(|| "no sandbox".to_string())
     }
 
-    fn run(&mut self, job: &str, stdin: &[u8], deadline: Duration, tokens: &Tokens) -> RawOutcome {
+    fn run(&mut self, job: &str, stdins: Vec<&[u8]>, deadline: Duration, tokens: &Tokens) -> Vec<RawOutcome> {
         tokens.acquire();
         let mut released = false;
+        let n = stdins.len();
         let out = match self.zygote() {
             Ok(z) => {
                 let req = TestRequest {
                     job: job.as_bytes(),
-                    stdin,
+                    stdins,
                     deadline,
                 };
                 let mut rel = || {
@@ -599,10 +600,12 @@ impl Worker {
                 };
                 z.run(&req, Some(&mut rel))
             }
-            Err(e) => RawOutcome {
-                sandbox_failure: Some(e),
-                ..RawOutcome::default()
-            },
+            Err(e) => (0..n)
+                .map(|_| RawOutcome {
+                    sandbox_failure: Some(e.clone()),
+                    ..RawOutcome::default()
+                })
+                .collect(),
         };
         if !released {
             tokens.release();
@@ -611,19 +614,37 @@ impl Worker {
     }
 }
 
-fn run_test(w: &mut Worker, item: &Item, i: usize, limits: &Limits, tokens: &Tokens) -> TestResult {
+/// Per-test mode: tests `range` of a program, one forked child each, in one request.
+fn run_tests(
+    w: &mut Worker,
+    item: &Item,
+    range: std::ops::Range<usize>,
+    limits: &Limits,
+    tokens: &Tokens,
+) -> Vec<TestResult> {
     let n = nonce();
     let mut job = job_head(kind_of(&item.suite), &item.program, &n, limits);
     suite_extra(&item.suite, &mut job);
-    job.push_str(",\"test\":");
-    job.push_str(&test_obj(&item.suite, i, false));
-    job.push('}');
-    let stdin: &[u8] = match &item.suite {
-        Suite::Stdin(c) => c[i].0.as_bytes(),
-        _ => b"",
-    };
-    let raw = w.run(&job, stdin, Duration::from_secs_f64(limits.time + 0.05), tokens);
-    judge(&raw, &n, &item.suite, i)
+    job.push_str(&format!(",\"deadline\":{},\"tests\":[", limits.time + 0.05));
+    for (k, i) in range.clone().enumerate() {
+        if k > 0 {
+            job.push(',');
+        }
+        job.push_str(&test_obj(&item.suite, i, false));
+    }
+    job.push_str("]}");
+    let stdins: Vec<&[u8]> = range
+        .clone()
+        .map(|i| match &item.suite {
+            Suite::Stdin(c) => c[i].0.as_bytes(),
+            _ => b"".as_slice(),
+        })
+        .collect();
+    let raws = w.run(&job, stdins, Duration::from_secs_f64(limits.time + 0.05), tokens);
+    raws.iter()
+        .zip(range)
+        .map(|(raw, i)| judge(raw, &n, &item.suite, i))
+        .collect()
 }
 
 /// Per-program mode: all tests in one child. Returns `None` unless every test passed.
@@ -632,7 +653,8 @@ fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) ->
     let count = item.suite.len();
     let mut job = job_head(kind_of(&item.suite), &item.program, &n, limits);
     suite_extra(&item.suite, &mut job);
-    job.push_str(",\"mode\":\"program\",\"tests\":[");
+    let total = limits.time * count as f64 + 0.1;
+    job.push_str(&format!(",\"mode\":\"program\",\"deadline\":{total},\"tests\":["));
     for i in 0..count {
         if i > 0 {
             job.push(',');
@@ -640,8 +662,8 @@ fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) ->
         job.push_str(&test_obj(&item.suite, i, true));
     }
     job.push_str("]}");
-    let total = Duration::from_secs_f64(limits.time * count as f64 + 0.1);
-    let raw = w.run(&job, b"", total, tokens);
+    let raws = w.run(&job, vec![b"".as_slice()], Duration::from_secs_f64(total), tokens);
+    let raw = raws.first()?;
     if raw.timed_out || raw.sandbox_failure.is_some() || raw.exit_code != Some(0) || raw.stdout_overflow {
         return None;
     }
@@ -708,7 +730,7 @@ pub fn verify_batch(
     let num_workers = num_workers.max(1);
     let plan = CgroupPlan::from_features(feats);
     let idle_release = plan.v1_cpuacct.is_some() || plan.v2.is_some();
-    let n_threads = if idle_release { num_workers * 3 } else { num_workers };
+    let n_threads = if idle_release { num_workers * 2 } else { num_workers };
     let base = SandboxConfig {
         isolation,
         ipc_uts: feats.ipc_ns && feats.uts_ns,
@@ -724,11 +746,12 @@ pub fn verify_batch(
     // Start the first sandbox here so setup problems surface as a SandboxError.
     let first = Zygote::start(&base)?;
     let total_tests: usize = items.iter().map(|it| it.suite.len()).sum();
+    const CHUNK: usize = crate::sandbox::spawn::MAX_CHILDREN_PER_REQUEST;
     let units: Vec<(usize, usize)> = match limits.mode {
         Mode::PerTest => items
             .iter()
             .enumerate()
-            .flat_map(|(p, it)| (0..it.suite.len()).map(move |t| (p, t)))
+            .flat_map(|(p, it)| (0..it.suite.len()).step_by(CHUNK).map(move |t| (p, t)))
             .collect(),
         Mode::PerProgram => (0..items.len()).map(|p| (p, usize::MAX)).collect(),
     };
@@ -773,17 +796,22 @@ pub fn verify_batch(
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(p, t)) = units.get(k) else { break };
                     let item = &items[p];
+                    let all_tests = |w: &mut Worker| -> Vec<TestResult> {
+                        (0..item.suite.len())
+                            .step_by(CHUNK)
+                            .flat_map(|a| run_tests(w, item, a..(a + CHUNK).min(item.suite.len()), limits, tokens))
+                            .collect()
+                    };
                     if t != usize::MAX {
-                        let r = run_test(&mut w, item, t, limits, tokens);
-                        *slots[offsets[p] + t].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-                        done.fetch_add(1, Ordering::Relaxed);
+                        let end = (t + CHUNK).min(item.suite.len());
+                        let rs = run_tests(&mut w, item, t..end, limits, tokens);
+                        for (k, r) in rs.into_iter().enumerate() {
+                            *slots[offsets[p] + t + k].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                        }
+                        done.fetch_add(end - t, Ordering::Relaxed);
                         continue;
                     }
-                    let results = run_program(&mut w, item, limits, tokens).unwrap_or_else(|| {
-                        (0..item.suite.len())
-                            .map(|i| run_test(&mut w, item, i, limits, tokens))
-                            .collect()
-                    });
+                    let results = run_program(&mut w, item, limits, tokens).unwrap_or_else(|| all_tests(&mut w));
                     for (i, r) in results.into_iter().enumerate() {
                         *slots[offsets[p] + i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
                     }

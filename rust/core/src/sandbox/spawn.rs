@@ -103,9 +103,9 @@ fn can_make_dir(root: &Path) -> bool {
 pub struct TestRequest<'a> {
     /// The job description (JSON) read by the zygote's harness.
     pub job: &'a [u8],
-    /// The test's stdin.
-    pub stdin: &'a [u8],
-    /// Wall-clock limit.
+    /// One stdin per child to fork (per-program mode: one child).
+    pub stdins: Vec<&'a [u8]>,
+    /// Wall-clock limit of each child.
     pub deadline: Duration,
 }
 
@@ -222,6 +222,11 @@ impl Cgroups {
                 .map_err(|e| format!("cannot join cgroup {}: {e}", d.display()))?;
         }
         Ok(())
+    }
+
+    fn oom_file(&self) -> Option<PathBuf> {
+        let d = self.memory.as_ref()?;
+        Some(d.join(if self.v2 { "memory.events" } else { "memory.oom_control" }))
     }
 
     fn oom_kills(&self) -> u64 {
@@ -421,6 +426,7 @@ impl Zygote {
             format!("PF_PID1={}", u8::from(ns)),
             format!("PF_AS_BYTES={as_bytes}"),
             format!("PF_OUTPUT_BYTES={}", cfg.output_bytes),
+            format!("PF_OOM_FILE={}", cgroups.oom_file().map(|p| p.display().to_string()).unwrap_or_default()),
         ]
         .iter()
         .map(|s| cstr(s))
@@ -815,184 +821,173 @@ impl Zygote {
         self.alive = false;
     }
 
-    /// Run one request. `on_idle` is called (at most once) when the test has been running a
-    /// while and uses little CPU, so a scheduler can hand its CPU to another test.
-    pub fn run(&mut self, req: &TestRequest<'_>, mut on_idle: Option<&mut dyn FnMut()>) -> RawOutcome {
+    /// Run one request: the zygote forks one child per entry of `req.stdins` (in order, each
+    /// with its own stdin, stdout and stderr, each killed at `req.deadline`, everything it
+    /// started killed and reaped before the next). `on_idle` is called (at most once) when the
+    /// request has been running a while and uses little CPU, so a scheduler can hand its CPU
+    /// to another worker.
+    pub fn run(&mut self, req: &TestRequest<'_>, mut on_idle: Option<&mut dyn FnMut()>) -> Vec<RawOutcome> {
         let started = Instant::now();
-        let mut out = RawOutcome::default();
+        let n = req.stdins.len();
+        let mut outs: Vec<RawOutcome> = (0..n).map(|_| RawOutcome::default()).collect();
+        let fail_all = |mut outs: Vec<RawOutcome>, msg: &str| {
+            for o in &mut outs {
+                o.sandbox_failure = Some(msg.to_string());
+            }
+            outs
+        };
         if !self.alive {
-            out.sandbox_failure = Some("sandbox worker is not running".into());
-            return out;
+            return fail_all(outs, "sandbox worker is not running");
         }
-        let job_fd = match memfd_with(req.job) {
-            Ok(fd) => fd,
-            Err(e) => return failure(out, e),
-        };
-        let in_fd = match memfd_with(req.stdin) {
-            Ok(fd) => fd,
-            Err(e) => {
-                close(job_fd);
-                return failure(out, e);
-            }
-        };
-        let mut po = [0 as RawFd; 2];
-        let mut pe = [0 as RawFd; 2];
-        // SAFETY: pipe2 with valid out arrays.
-        unsafe {
-            if libc::pipe2(po.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                close(job_fd);
-                close(in_fd);
-                return failure(out, "pipe".into());
-            }
-            if libc::pipe2(pe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                for fd in [job_fd, in_fd, po[0], po[1]] {
-                    close(fd);
+        if n == 0 || n > MAX_CHILDREN_PER_REQUEST {
+            return fail_all(outs, "bad request size");
+        }
+        let mut mine: Vec<RawFd> = Vec::new(); // our read ends: out0, err0, out1, err1, ...
+        let mut theirs: Vec<RawFd> = Vec::new();
+        let cleanup = |fds: &[RawFd]| fds.iter().for_each(|&fd| close(fd));
+        match memfd_with(req.job) {
+            Ok(fd) => theirs.push(fd),
+            Err(e) => return fail_all(outs, &e),
+        }
+        for stdin in &req.stdins {
+            let in_fd = match memfd_with(stdin) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    cleanup(&theirs);
+                    cleanup(&mine);
+                    return fail_all(outs, &e);
                 }
-                return failure(out, "pipe".into());
+            };
+            let mut po = [0 as RawFd; 2];
+            let mut pe = [0 as RawFd; 2];
+            // SAFETY: pipe2 with valid out arrays.
+            let ok = unsafe {
+                libc::pipe2(po.as_mut_ptr(), libc::O_CLOEXEC) == 0
+                    && libc::pipe2(pe.as_mut_ptr(), libc::O_CLOEXEC) == 0
+            };
+            if !ok {
+                close(in_fd);
+                cleanup(&theirs);
+                cleanup(&mine);
+                return fail_all(outs, "cannot create pipes");
             }
-            libc::fcntl(po[0], libc::F_SETFL, libc::O_NONBLOCK);
-            libc::fcntl(pe[0], libc::F_SETFL, libc::O_NONBLOCK);
+            // SAFETY: setting flags on our fds.
+            unsafe {
+                libc::fcntl(po[0], libc::F_SETFL, libc::O_NONBLOCK);
+                libc::fcntl(pe[0], libc::F_SETFL, libc::O_NONBLOCK);
+            }
+            theirs.extend([in_fd, po[1], pe[1]]);
+            mine.extend([po[0], pe[0]]);
         }
         let oom_before = self.cgroups.oom_kills();
-        let sent = send_fds(self.sock, b"R", &[job_fd, in_fd, po[1], pe[1]]);
-        for fd in [job_fd, in_fd, po[1], pe[1]] {
-            close(fd);
-        }
+        let sent = send_fds(self.sock, b"M", &theirs);
+        cleanup(&theirs);
         if !sent {
-            close(po[0]);
-            close(pe[0]);
+            cleanup(&mine);
             self.kill();
-            return failure(out, "cannot send the request to the sandbox".into());
+            return fail_all(outs, "cannot send the request to the sandbox");
         }
         let cap = self.cfg.output_bytes;
-        let mut out_open = true;
-        let mut err_open = true;
-        let mut result: Option<Vec<u8>> = None;
-        let mut killed_at: Option<Instant> = None;
+        let mut open = vec![true; 2 * n];
+        let mut stderr_total = vec![0usize; n];
+        let mut kill_sent = vec![false; n];
+        let mut got_result = vec![false; n];
+        let mut all_done = false;
         let mut zygote_gone = false;
-        let deadline = started + req.deadline;
-        let mut stderr_total = 0usize;
+        let backstop = started + (req.deadline + Duration::from_secs(3)) * n as u32 + Duration::from_secs(5);
         let mut buf = vec![0u8; 1 << 16];
         let mut last_cpu = (started, self.cgroups.cpu_ns());
         let idle_check = on_idle.is_some() && last_cpu.1.is_some();
-        let mut cleaned = false;
-        let mut ended_at: Option<Instant> = None;
+        let mut pfds: Vec<libc::pollfd> = Vec::with_capacity(2 * n + 1);
         loop {
-            if result.is_some() && cleaned && !out_open && !err_open {
+            let pipes_open = open.iter().any(|&o| o);
+            if (all_done || zygote_gone) && !pipes_open {
                 break;
             }
             let now = Instant::now();
-            if let Some(e) = ended_at {
-                if now.duration_since(e) > Duration::from_secs(30) {
-                    out.sandbox_failure = Some("sandbox cleanup did not finish".into());
-                    self.kill();
-                    break;
+            if now > backstop {
+                for o in outs.iter_mut().filter(|o| o.exit_code.is_none() && o.signal.is_none()) {
+                    o.sandbox_failure = Some("the sandbox did not finish the request in time".into());
                 }
-            }
-            if killed_at.is_none() && result.is_none() && now >= deadline {
-                out.timed_out = true;
-                killed_at = Some(now);
-                send_kill(self.sock);
-            }
-            if let (Some(k), None) = (killed_at, &result) {
-                if now.duration_since(k) > Duration::from_secs(3) {
-                    // The zygote did not clean up in time: take the whole sandbox down.
-                    out.sandbox_failure = Some("sandbox did not stop after a kill request".into());
-                    self.kill();
-                    break;
-                }
-            }
-            if zygote_gone && !out_open && !err_open {
+                self.kill();
                 break;
             }
-            let mut wait_ms: i32 = if killed_at.is_some() || result.is_some() {
-                50
-            } else {
-                deadline.saturating_duration_since(now).as_millis().min(1000) as i32 + 1
-            };
-            if idle_check {
-                wait_ms = wait_ms.min(25);
+            pfds.clear();
+            for (k, &fd) in mine.iter().enumerate() {
+                pfds.push(libc::pollfd {
+                    fd: if open[k] { fd } else { -1 },
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
             }
-            let mut fds = [
-                libc::pollfd {
-                    fd: if out_open { po[0] } else { -1 },
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: if err_open { pe[0] } else { -1 },
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: if !cleaned && !zygote_gone { self.sock } else { -1 },
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
+            pfds.push(libc::pollfd {
+                fd: if all_done || zygote_gone { -1 } else { self.sock },
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            let wait_ms = if idle_check { 25 } else { 500 };
             // SAFETY: valid pollfd array.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, wait_ms) };
-            if n < 0 && last_errno() != libc::EINTR {
+            let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, wait_ms) };
+            if r < 0 && last_errno() != libc::EINTR {
                 break;
             }
-            if fds[0].revents != 0 {
-                match read_some(po[0], &mut buf) {
+            for k in 0..2 * n {
+                if pfds[k].revents == 0 {
+                    continue;
+                }
+                let t = k / 2;
+                match read_some(mine[k], &mut buf) {
                     Read::Again => {}
-                    Read::Eof => out_open = false,
-                    Read::Data(k) => {
-                        let room = cap.saturating_sub(out.stdout.len());
-                        out.stdout.extend_from_slice(&buf[..k.min(room)]);
-                        if k > room && !out.stdout_overflow {
-                            out.stdout_overflow = true;
-                            if killed_at.is_none() {
-                                killed_at = Some(Instant::now());
-                                send_kill(self.sock);
+                    Read::Eof => open[k] = false,
+                    Read::Data(len) => {
+                        let o = &mut outs[t];
+                        let over = if k % 2 == 0 {
+                            let room = cap.saturating_sub(o.stdout.len());
+                            o.stdout.extend_from_slice(&buf[..len.min(room)]);
+                            if len > room {
+                                o.stdout_overflow = true;
                             }
+                            len > room
+                        } else {
+                            stderr_total[t] += len;
+                            o.stderr_tail.extend_from_slice(&buf[..len]);
+                            if o.stderr_tail.len() > 2 * STDERR_TAIL {
+                                let cut = o.stderr_tail.len() - STDERR_TAIL;
+                                o.stderr_tail.drain(..cut);
+                            }
+                            if stderr_total[t] > cap {
+                                o.stderr_overflow = true;
+                            }
+                            stderr_total[t] > cap
+                        };
+                        if over && !kill_sent[t] && !got_result[t] {
+                            kill_sent[t] = true;
+                            send_msg(self.sock, format!("K{t}").as_bytes());
                         }
                     }
                 }
             }
-            if fds[1].revents != 0 {
-                match read_some(pe[0], &mut buf) {
-                    Read::Again => {}
-                    Read::Eof => err_open = false,
-                    Read::Data(k) => {
-                        stderr_total += k;
-                        out.stderr_tail.extend_from_slice(&buf[..k]);
-                        if out.stderr_tail.len() > 2 * STDERR_TAIL {
-                            let cut = out.stderr_tail.len() - STDERR_TAIL;
-                            out.stderr_tail.drain(..cut);
-                        }
-                        if stderr_total > cap && !out.stderr_overflow {
-                            out.stderr_overflow = true;
-                            if killed_at.is_none() {
-                                killed_at = Some(Instant::now());
-                                send_kill(self.sock);
-                            }
-                        }
-                    }
-                }
-            }
-            if fds[2].revents != 0 {
+            if pfds[2 * n].revents != 0 {
                 let mut m = [0u8; 512];
                 // SAFETY: recv into a local buffer.
                 let r = unsafe { libc::recv(self.sock, m.as_mut_ptr().cast(), m.len(), 0) };
                 if r > 0 {
-                    if result.is_none() {
-                        result = Some(m[..r as usize].to_vec());
-                        ended_at = Some(Instant::now());
+                    let msg = String::from_utf8_lossy(&m[..r as usize]).into_owned();
+                    if msg == "D" {
+                        all_done = true;
+                    } else if let Some(t) = parse_end(&msg, &mut outs) {
+                        got_result[t] = true;
                     } else {
-                        cleaned = true;
+                        for o in &mut outs {
+                            o.sandbox_failure.get_or_insert_with(|| format!("unexpected message {msg:?}"));
+                        }
                     }
-                } else if r == 0 || (last_errno() != libc::EINTR && last_errno() != libc::EAGAIN) {
+                } else if r == 0 || last_errno() != libc::EINTR {
                     zygote_gone = true;
                     self.alive = false;
-                    if killed_at.is_none() {
-                        killed_at = Some(Instant::now());
-                    }
                 }
             }
-            if idle_check && killed_at.is_none() && result.is_none() {
+            if idle_check && !all_done {
                 let now = Instant::now();
                 let dt = now.duration_since(last_cpu.0);
                 if dt >= Duration::from_millis(25) {
@@ -1011,35 +1006,47 @@ impl Zygote {
                 }
             }
         }
-        close(po[0]);
-        close(pe[0]);
-        if result.is_some() && !cleaned && out.sandbox_failure.is_none() {
-            // The test's result is known but the sandbox did not confirm its cleanup.
+        cleanup(&mine);
+        if !all_done && self.alive {
+            // The request did not complete normally: do not reuse this sandbox.
             self.kill();
         }
-        if let Some(r) = result {
-            // "E <exit or -1> <signal or 0> <cpu seconds> <maxrss KiB>"
-            let s = String::from_utf8_lossy(&r);
-            let parts: Vec<&str> = s.split_whitespace().collect();
-            if parts.len() >= 5 && parts[0] == "E" {
-                let code: i32 = parts[1].parse().unwrap_or(-1);
-                let sig: i32 = parts[2].parse().unwrap_or(0);
-                out.exit_code = (code >= 0).then_some(code);
-                out.signal = (sig > 0).then_some(sig);
-                out.cpu_time = parts[3].parse().unwrap_or(0.0);
-                out.peak_memory = parts[4].parse::<u64>().unwrap_or(0) * 1024;
-            } else {
-                out.sandbox_failure = Some(format!("unexpected message from the sandbox: {s:?}"));
+        let oom_delta = self.cgroups.oom_kills() > oom_before;
+        for (t, o) in outs.iter_mut().enumerate() {
+            if !got_result[t] && o.sandbox_failure.is_none() {
+                o.sandbox_failure = Some("the sandbox process died".into());
             }
-        } else if out.sandbox_failure.is_none() {
-            out.sandbox_failure = Some("the sandbox process died".into());
-            self.kill();
+            // Without a per-test OOM flag, attribute an OOM kill to a SIGKILLed test.
+            if oom_delta && !o.timed_out && o.signal == Some(libc::SIGKILL) && !kill_sent[t] {
+                o.oom_killed = true;
+            }
         }
-        out.oom_killed = self.cgroups.oom_kills() > oom_before;
-        out.wall_time = started.elapsed().as_secs_f64();
-        out
+        outs
     }
 }
+
+/// Parse `E idx code sig cpu maxrss_kib wall timed_out oom` into `outs[idx]`.
+fn parse_end(msg: &str, outs: &mut [RawOutcome]) -> Option<usize> {
+    let p: Vec<&str> = msg.split_whitespace().collect();
+    if p.len() != 9 || p[0] != "E" {
+        return None;
+    }
+    let t: usize = p[1].parse().ok()?;
+    let o = outs.get_mut(t)?;
+    let code: i32 = p[2].parse().ok()?;
+    let sig: i32 = p[3].parse().ok()?;
+    o.exit_code = (code >= 0).then_some(code);
+    o.signal = (sig > 0).then_some(sig);
+    o.cpu_time = p[4].parse().unwrap_or(0.0);
+    o.peak_memory = p[5].parse::<u64>().unwrap_or(0) * 1024;
+    o.wall_time = p[6].parse().unwrap_or(0.0);
+    o.timed_out = p[7] == "1";
+    o.oom_killed = p[8] == "1";
+    Some(t)
+}
+
+/// Most children (tests) in one request (fds per message stay under `SCM_MAX_FD`).
+pub const MAX_CHILDREN_PER_REQUEST: usize = 32;
 
 impl Drop for Zygote {
     fn drop(&mut self) {
@@ -1049,11 +1056,6 @@ impl Drop for Zygote {
             let _ = fs::remove_dir_all(d);
         }
     }
-}
-
-fn failure(mut out: RawOutcome, msg: String) -> RawOutcome {
-    out.sandbox_failure = Some(msg);
-    out
 }
 
 fn close(fd: RawFd) {
@@ -1108,9 +1110,9 @@ fn unsafe_file(fd: RawFd) -> fs::File {
     unsafe { fs::File::from_raw_fd(fd) }
 }
 
-fn send_kill(sock: RawFd) {
-    // SAFETY: sending one byte on our socket.
-    unsafe { libc::send(sock, b"K".as_ptr().cast(), 1, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+fn send_msg(sock: RawFd, m: &[u8]) {
+    // SAFETY: sending a small message on our socket.
+    unsafe { libc::send(sock, m.as_ptr().cast(), m.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
 }
 
 fn send_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> bool {

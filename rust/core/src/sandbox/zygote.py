@@ -11,6 +11,7 @@ import select
 import signal
 import socket
 import sys
+import time
 import traceback
 
 _PRELUDE_SRC = (
@@ -56,6 +57,7 @@ KILL_ALL = os.environ.get("PF_KILL_ALL") == "1"
 PID1 = os.environ.get("PF_PID1") == "1"
 AS_BYTES = int(os.environ.get("PF_AS_BYTES", "0"))
 OUTPUT_BYTES = int(os.environ.get("PF_OUTPUT_BYTES", "16777216"))
+OOM_FILE = os.environ.get("PF_OOM_FILE", "")
 
 try:
     _libc = ctypes.CDLL(None, use_errno=True)
@@ -77,6 +79,7 @@ for _s in _CATCH:
     signal.signal(_s, signal.SIG_IGN)
 
 sock = socket.socket(fileno=3)
+DEVNULL = os.open("/dev/null", os.O_RDWR)
 
 
 # ---------------------------------------------------------------- encoding of results
@@ -245,10 +248,15 @@ def _run_one(job, co, nonce, test):
     raise ValueError("unknown job kind %r" % kind)
 
 
-def _child(job, infd, outfd, errfd):
-    os.dup2(infd, 0)
-    os.dup2(outfd, 1)
-    os.dup2(errfd, 2)
+def _make_stdio():
+    stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+    stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8")
+    stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", line_buffering=True)
+    return stdin, stdout, stderr
+
+
+def _child(job, stdio, co):
+    # fds 0, 1, 2 are already the test's (set up by the zygote before the fork).
     os.closerange(3, 4096)
     if not PID1:
         os.setpgid(0, 0)
@@ -268,10 +276,11 @@ def _child(job, infd, outfd, errfd):
             f.write("1000")
     except OSError:
         pass
-    os.chdir(SCRATCH)
-    _fresh_stdio()
+    sys.stdin, sys.stdout, sys.stderr = stdio
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = stdio
     nonce = job["nonce"]
-    co = _compile(job["code"], nonce)
+    if co is None:
+        co = _compile(job["code"], nonce)
     if job.get("mode") == "program":
         _run_program(job, co, nonce)
         _exit(0)
@@ -370,66 +379,126 @@ def _clean_scratch():
                 pass
 
 
-def _serve():
+def _oom_count():
+    if not OOM_FILE:
+        return 0
+    try:
+        with open(OOM_FILE) as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _run_child(job, test, fds, deadline, idx):
+    """Fork one test child, wait for it (deadline, kill requests), report, clean up.
+    Returns False when the supervisor asked to abort the whole request."""
+    infd, outfd, errfd = fds
+    oom0 = _oom_count()
+    # The test's fds become the zygote's 0/1/2 for the fork (stdio objects are made here, where
+    # pages are not copy-on-write), and go back to /dev/null right after.
+    os.dup2(infd, 0)
+    os.dup2(outfd, 1)
+    os.dup2(errfd, 2)
+    os.close(infd)
+    os.close(outfd)
+    os.close(errfd)
+    stdio = _make_stdio()
+    co = job.get("_co")
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if job.get("mode") == "program":
+                signal.signal(signal.SIGALRM, _alarm)
+            job["test"] = test
+            _child(job, stdio, co)
+        finally:
+            _exit(70)
+    for fd in (0, 1, 2):
+        os.dup2(DEVNULL, fd)
+    del stdio
+    pfd = os.pidfd_open(pid)
     poller = select.poll()
+    poller.register(pfd, select.POLLIN)
+    poller.register(sock, select.POLLIN)
+    end = t0 + deadline
+    timed_out = False
+    killed = False
+    abort = False
+    while True:
+        left = end - time.monotonic()
+        if left <= 0 and not killed:
+            timed_out = killed = True
+            os.kill(pid, signal.SIGKILL)
+            left = 1.0
+        events = poller.poll(max(1, int(left * 1000) + 1) if not killed else 1000)
+        if any(fd == pfd for fd, _ in events):
+            break
+        for fd, _ev in events:
+            if fd != pfd:
+                m = sock.recv(64)
+                if not m:
+                    os.kill(pid, signal.SIGKILL)
+                    _reap_all()
+                    _exit(0)
+                if m == b"A" or m == ("K%d" % idx).encode():
+                    killed = True
+                    abort = abort or m == b"A"
+                    os.kill(pid, signal.SIGKILL)
+    os.close(pfd)
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.monotonic() - t0
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    cpu = ru.ru_utime + ru.ru_stime
+    if not KILL_ALL:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    _reap_all()
+    oom = int(_oom_count() > oom0)
+    # Everything of this test is dead (its pipes are at EOF): report, then clean the scratch.
+    sock.send(("E %d %d %d %.6f %d %.6f %d %d" % (idx, code, sig, cpu, ru.ru_maxrss, wall, timed_out, oom)).encode())
+    _clean_scratch()
+    return not abort
+
+
+def _serve():
     while True:
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(sock, 16, 8)
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 16, 200)
         except InterruptedError:
             continue
         if not msg:
             _exit(0)
-        if msg[:1] != b"R" or _len(fds) != 4:
+        if msg[:1] != b"M" or _len(fds) < 4 or (_len(fds) - 1) % 3:
             for fd in fds:
                 os.close(fd)
             continue
-        jobfd, infd, outfd, errfd = fds
+        jobfd = fds[0]
         size = os.lseek(jobfd, 0, 2)
         raw = os.pread(jobfd, size, 0)
         os.close(jobfd)
         job = _loads(raw)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                if job.get("mode") == "program":
-                    signal.signal(signal.SIGALRM, _alarm)
-                _child(job, infd, outfd, errfd)
-            finally:
-                _exit(70)
-        os.close(infd)
-        os.close(outfd)
-        os.close(errfd)
-        pfd = os.pidfd_open(pid)
-        poller.register(pfd, select.POLLIN)
-        poller.register(sock, select.POLLIN)
-        done = False
-        while not done:
-            for fd, _ev in poller.poll():
-                if fd == pfd:
-                    done = True
-                else:
-                    m = sock.recv(16)
-                    if not m:
-                        os.kill(pid, signal.SIGKILL)
-                        _reap_all()
-                        _exit(0)
-                    os.kill(pid, signal.SIGKILL)
-        poller.unregister(pfd)
-        poller.unregister(sock)
-        os.close(pfd)
-        _, status, ru = os.wait4(pid, 0)
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-        cpu = ru.ru_utime + ru.ru_stime
-        # The test is over: report it now, then clean up (not charged to the test's time).
-        sock.send(("E %d %d %.6f %d" % (code, sig, cpu, ru.ru_maxrss)).encode())
-        if not KILL_ALL:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        _reap_all()
-        _clean_scratch()
+        triples = [fds[i : i + 3] for i in range(1, _len(fds), 3)]
+        # Compile once per request (the child compiles again only to report a compile error).
+        try:
+            job["_co"] = compile(job["code"], "<program>", "exec")
+        except _BaseException:
+            job["_co"] = None
+        tests = job["tests"] if job.get("mode") != "program" else [None]
+        deadline = job["deadline"]
+        go = True
+        for i, trip in enumerate(triples):
+            if go and i < _len(tests):
+                go = _run_child(job, tests[i], trip, deadline, i)
+            else:
+                for fd in trip:
+                    os.close(fd)
         sock.send(b"D")
 
 

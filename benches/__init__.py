@@ -1,0 +1,1 @@
+"""Benchmarks (run as ``python -m benches.<name>`` or ``python benches/<name>.py``)."""
