@@ -614,7 +614,64 @@ impl Worker {
     }
 }
 
-/// Per-test mode: tests `range` of a program, one forked child each, in one request.
+/// Per-test mode: for each (program, range of its tests), one forked child per test; all in
+/// one request to the worker's zygote (fewer round trips between supervisor and sandbox).
+fn run_tests_group(
+    w: &mut Worker,
+    group: &[(&Item, std::ops::Range<usize>)],
+    limits: &Limits,
+    tokens: &Tokens,
+) -> Vec<Vec<TestResult>> {
+    let mut req = String::from("{\"jobs\":[");
+    let mut nonces = Vec::with_capacity(group.len());
+    let mut stdins: Vec<&[u8]> = Vec::new();
+    for (g, (item, range)) in group.iter().enumerate() {
+        let n = nonce();
+        if g > 0 {
+            req.push(',');
+        }
+        req.push_str(&job_head(kind_of(&item.suite), &item.program, &n, limits));
+        suite_extra(&item.suite, &mut req);
+        req.push_str(&format!(",\"deadline\":{},\"tests\":[", limits.time + 0.05));
+        for (k, i) in range.clone().enumerate() {
+            if k > 0 {
+                req.push(',');
+            }
+            req.push_str(&test_obj(&item.suite, i, false));
+            stdins.push(match &item.suite {
+                Suite::Stdin(c) => c[i].0.as_bytes(),
+                _ => b"".as_slice(),
+            });
+        }
+        req.push_str("]}");
+        nonces.push(n);
+    }
+    req.push_str("]}");
+    let raws = w.run(&req, stdins, Duration::from_secs_f64(limits.time + 0.05), tokens);
+    let mut it = raws.iter();
+    group
+        .iter()
+        .zip(&nonces)
+        .map(|((item, range), n)| {
+            range
+                .clone()
+                .map(|i| match it.next() {
+                    Some(raw) => judge(raw, n, &item.suite, i),
+                    None => judge(
+                        &RawOutcome {
+                            sandbox_failure: Some("no result".into()),
+                            ..RawOutcome::default()
+                        },
+                        n,
+                        &item.suite,
+                        i,
+                    ),
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn run_tests(
     w: &mut Worker,
     item: &Item,
@@ -622,33 +679,12 @@ fn run_tests(
     limits: &Limits,
     tokens: &Tokens,
 ) -> Vec<TestResult> {
-    let n = nonce();
-    let mut job = job_head(kind_of(&item.suite), &item.program, &n, limits);
-    suite_extra(&item.suite, &mut job);
-    job.push_str(&format!(",\"deadline\":{},\"tests\":[", limits.time + 0.05));
-    for (k, i) in range.clone().enumerate() {
-        if k > 0 {
-            job.push(',');
-        }
-        job.push_str(&test_obj(&item.suite, i, false));
-    }
-    job.push_str("]}");
-    let stdins: Vec<&[u8]> = range
-        .clone()
-        .map(|i| match &item.suite {
-            Suite::Stdin(c) => c[i].0.as_bytes(),
-            _ => b"".as_slice(),
-        })
-        .collect();
-    let raws = w.run(&job, stdins, Duration::from_secs_f64(limits.time + 0.05), tokens);
-    raws.iter()
-        .zip(range)
-        .map(|(raw, i)| judge(raw, &n, &item.suite, i))
-        .collect()
+    run_tests_group(w, &[(item, range)], limits, tokens).pop().unwrap_or_default()
 }
 
-/// Per-program mode: all tests in one child. Returns `None` unless every test passed.
-fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) -> Option<Vec<TestResult>> {
+/// Per-program mode: all tests in one child. Returns the tests that passed there (`None`
+/// for the others, which the caller re-runs one child per test).
+fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) -> Vec<Option<TestResult>> {
     let n = nonce();
     let count = item.suite.len();
     let mut job = job_head(kind_of(&item.suite), &item.program, &n, limits);
@@ -662,25 +698,26 @@ fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) ->
         job.push_str(&test_obj(&item.suite, i, true));
     }
     job.push_str("]}");
+    let job = format!("{{\"jobs\":[{job}]}}");
     let raws = w.run(&job, vec![b"".as_slice()], Duration::from_secs_f64(total), tokens);
-    let raw = raws.first()?;
-    if raw.timed_out || raw.sandbox_failure.is_some() || raw.exit_code != Some(0) || raw.stdout_overflow {
-        return None;
+    let mut results: Vec<Option<TestResult>> = vec![None; count];
+    let Some(raw) = raws.first() else { return results };
+    if raw.sandbox_failure.is_some() || raw.stdout_overflow {
+        return results;
     }
     let stdout = String::from_utf8_lossy(&raw.stdout);
     let key = format!("\n{n} rec ");
-    let mut results: Vec<Option<TestResult>> = vec![None; count];
     for chunk in stdout.split(&key).skip(1) {
         let line = chunk.split('\n').next().unwrap_or("");
-        let Ok(Json::Arr(rec)) = json::parse(line) else { return None };
+        let Ok(Json::Arr(rec)) = json::parse(line) else { break };
         let (Some(Json::Num(i)), Some(Json::Str(tag)), Some(Json::Str(payload)), Some(Json::Str(text))) =
             (rec.first(), rec.get(1), rec.get(2), rec.get(3))
         else {
-            return None;
+            break;
         };
-        let i: usize = i.parse().ok()?;
+        let Ok(i) = i.parse::<usize>() else { break };
         if i >= count || tag != "ok" {
-            return None;
+            break;
         }
         let ok = match &item.suite {
             Suite::Stdin(c) => compare::stdout_matches(text, &c[i].1).is_some(),
@@ -690,7 +727,7 @@ fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) ->
             Suite::Assert { .. } => true,
         };
         if !ok {
-            return None;
+            break;
         }
         results[i] = Some(TestResult {
             status: Status::Passed,
@@ -704,7 +741,7 @@ fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) ->
             peak_memory: raw.peak_memory,
         });
     }
-    results.into_iter().collect()
+    results
 }
 
 /// Verify a batch. `progress(done, total)` is called from the calling thread about every
@@ -747,13 +784,30 @@ pub fn verify_batch(
     let first = Zygote::start(&base)?;
     let total_tests: usize = items.iter().map(|it| it.suite.len()).sum();
     const CHUNK: usize = crate::sandbox::spawn::MAX_CHILDREN_PER_REQUEST;
-    let units: Vec<(usize, usize)> = match limits.mode {
-        Mode::PerTest => items
-            .iter()
-            .enumerate()
-            .flat_map(|(p, it)| (0..it.suite.len()).step_by(CHUNK).map(move |t| (p, t)))
-            .collect(),
-        Mode::PerProgram => (0..items.len()).map(|p| (p, usize::MAX)).collect(),
+    // Work units: per-test mode bundles consecutive programs (up to CHUNK tests, 8 programs)
+    // into one request; per-program mode sends one program per request.
+    let units: Vec<Vec<(usize, usize, usize)>> = match limits.mode {
+        Mode::PerTest => {
+            let mut units: Vec<Vec<(usize, usize, usize)>> = Vec::new();
+            let mut cur: Vec<(usize, usize, usize)> = Vec::new();
+            let mut cur_tests = 0;
+            for (p, it) in items.iter().enumerate() {
+                for a in (0..it.suite.len()).step_by(CHUNK) {
+                    let b = (a + CHUNK).min(it.suite.len());
+                    if !cur.is_empty() && (cur_tests + b - a > CHUNK || cur.len() >= 8) {
+                        units.push(std::mem::take(&mut cur));
+                        cur_tests = 0;
+                    }
+                    cur.push((p, a, b));
+                    cur_tests += b - a;
+                }
+            }
+            if !cur.is_empty() {
+                units.push(cur);
+            }
+            units
+        }
+        Mode::PerProgram => (0..items.len()).map(|p| vec![(p, usize::MAX, usize::MAX)]).collect(),
     };
     let slots: Vec<Mutex<Option<TestResult>>> = (0..total_tests).map(|_| Mutex::new(None)).collect();
     let offsets: Vec<usize> = items
@@ -794,24 +848,39 @@ pub fn verify_batch(
                         break;
                     }
                     let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(p, t)) = units.get(k) else { break };
-                    let item = &items[p];
-                    let all_tests = |w: &mut Worker| -> Vec<TestResult> {
-                        (0..item.suite.len())
-                            .step_by(CHUNK)
-                            .flat_map(|a| run_tests(w, item, a..(a + CHUNK).min(item.suite.len()), limits, tokens))
-                            .collect()
-                    };
-                    if t != usize::MAX {
-                        let end = (t + CHUNK).min(item.suite.len());
-                        let rs = run_tests(&mut w, item, t..end, limits, tokens);
-                        for (k, r) in rs.into_iter().enumerate() {
-                            *slots[offsets[p] + t + k].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                    let Some(unit) = units.get(k) else { break };
+                    if unit.first().is_some_and(|u| u.1 != usize::MAX) {
+                        let group: Vec<(&Item, std::ops::Range<usize>)> =
+                            unit.iter().map(|&(p, a, b)| (&items[p], a..b)).collect();
+                        let rs = run_tests_group(&mut w, &group, limits, tokens);
+                        for (&(p, a, b), r) in unit.iter().zip(rs) {
+                            for (k, r) in r.into_iter().enumerate() {
+                                *slots[offsets[p] + a + k].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                            }
+                            done.fetch_add(b - a, Ordering::Relaxed);
                         }
-                        done.fetch_add(end - t, Ordering::Relaxed);
                         continue;
                     }
-                    let results = run_program(&mut w, item, limits, tokens).unwrap_or_else(|| all_tests(&mut w));
+                    let Some(&(p, _, _)) = unit.first() else { continue };
+                    let item = &items[p];
+                    let mut partial = run_program(&mut w, item, limits, tokens);
+                    // Per-test fallback for every test that did not pass in the shared child.
+                    let mut i = 0;
+                    while i < partial.len() {
+                        if partial[i].is_some() {
+                            i += 1;
+                            continue;
+                        }
+                        let mut j = i;
+                        while j < partial.len() && partial[j].is_none() && j - i < CHUNK {
+                            j += 1;
+                        }
+                        for (k, r) in run_tests(&mut w, item, i..j, limits, tokens).into_iter().enumerate() {
+                            partial[i + k] = Some(r);
+                        }
+                        i = j;
+                    }
+                    let results: Vec<TestResult> = partial.into_iter().flatten().collect();
                     for (i, r) in results.into_iter().enumerate() {
                         *slots[offsets[p] + i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
                     }

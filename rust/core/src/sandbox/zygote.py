@@ -483,22 +483,30 @@ def _serve():
         size = os.lseek(jobfd, 0, 2)
         raw = os.pread(jobfd, size, 0)
         os.close(jobfd)
-        job = _loads(raw)
+        req = _loads(raw)
         triples = [fds[i : i + 3] for i in range(1, _len(fds), 3)]
-        # Compile once per request (the child compiles again only to report a compile error).
-        try:
-            job["_co"] = compile(job["code"], "<program>", "exec")
-        except _BaseException:
-            job["_co"] = None
-        tests = job["tests"] if job.get("mode") != "program" else [None]
-        deadline = job["deadline"]
+        g = 0
         go = True
-        for i, trip in enumerate(triples):
-            if go and i < _len(tests):
-                go = _run_child(job, tests[i], trip, deadline, i)
-            else:
-                for fd in trip:
-                    os.close(fd)
+        for job in req["jobs"]:
+            # Compile once per program (the child compiles again only to report the error).
+            try:
+                job["_co"] = compile(job["code"], "<program>", "exec")
+            except _BaseException:
+                job["_co"] = None
+            tests = job["tests"] if job.get("mode") != "program" else [None]
+            for test in tests:
+                if g >= _len(triples):
+                    break
+                if go:
+                    go = _run_child(job, test, triples[g], job["deadline"], g)
+                else:
+                    for fd in triples[g]:
+                        os.close(fd)
+                g += 1
+            job.clear()
+        for trip in triples[g:]:
+            for fd in trip:
+                os.close(fd)
         sock.send(b"D")
 
 
