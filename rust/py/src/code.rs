@@ -16,9 +16,15 @@ fn result_dict<'py>(py: Python<'py>, r: &ProgramResult) -> PyResult<Bound<'py, P
     d.set_item("passed", r.passed)?;
     d.set_item("total", r.tests.len())?;
     d.set_item("isolation", r.isolation)?;
-    d.set_item("wall_time", r.tests.iter().map(|t| t.wall_time).sum::<f64>())?;
+    d.set_item(
+        "wall_time",
+        r.tests.iter().map(|t| t.wall_time).sum::<f64>(),
+    )?;
     d.set_item("cpu_time", r.tests.iter().map(|t| t.cpu_time).sum::<f64>())?;
-    d.set_item("peak_memory", r.tests.iter().map(|t| t.peak_memory).max().unwrap_or(0))?;
+    d.set_item(
+        "peak_memory",
+        r.tests.iter().map(|t| t.peak_memory).max().unwrap_or(0),
+    )?;
     let tests = PyList::empty(py);
     for t in &r.tests {
         let td = PyDict::new(py);
@@ -92,7 +98,8 @@ fn verify_code<'py>(
         scratch,
         python,
     };
-    let workers = num_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let workers =
+        num_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut items = Vec::new();
     let mut slots: Vec<Result<usize, String>> = Vec::with_capacity(programs.len());
     for (p, t) in programs.into_iter().zip(&tests) {

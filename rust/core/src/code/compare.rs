@@ -81,7 +81,11 @@ impl Decimal {
                 exp: 0,
             });
         }
-        Some(Decimal { neg, digits: d, exp })
+        Some(Decimal {
+            neg,
+            digits: d,
+            exp,
+        })
     }
 }
 
@@ -156,9 +160,13 @@ pub fn json_eq(a: &Json, b: &Json) -> bool {
             }
             x == y || token_eq(x, y)
         }
-        (Json::Arr(x), Json::Arr(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
+        (Json::Arr(x), Json::Arr(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
         (Json::Obj(x), Json::Obj(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => false,
     }
@@ -197,11 +205,17 @@ mod tests {
     fn cascade() {
         assert_eq!(stdout_matches("3\n", "3"), Some(Match::Stripped));
         assert_eq!(stdout_matches("1 2 \n\n3\n", "1 2\n3"), Some(Match::Lines));
-        assert_eq!(stdout_matches("1   2\r\n3", "1 2\n3\n"), Some(Match::LineTokens));
+        assert_eq!(
+            stdout_matches("1   2\r\n3", "1 2\n3\n"),
+            Some(Match::LineTokens)
+        );
         assert_eq!(stdout_matches("1.0 2", "1 2.00"), Some(Match::LineTokens));
         assert_eq!(stdout_matches("1\n2\n3", "1 2 3"), Some(Match::Tokens));
         assert_eq!(stdout_matches("1 2", "2 1"), None);
-        assert_eq!(stdout_matches("50000000000000001", "50000000000000000"), None);
+        assert_eq!(
+            stdout_matches("50000000000000001", "50000000000000000"),
+            None
+        );
         assert_eq!(stdout_matches("", "0"), None);
         assert_eq!(stdout_matches("YES", "yes"), None);
     }
@@ -215,7 +229,10 @@ mod tests {
         assert!(call_result_matches(&p("1.0"), &p("1")));
         assert!(!call_result_matches(&p("true"), &p("1")));
         assert!(!call_result_matches(&p("NaN"), &p("NaN")));
-        assert!(call_result_matches(&p(r#"{"a":1,"b":[2]}"#), &p(r#"{"b":[2.0],"a":1}"#)));
+        assert!(call_result_matches(
+            &p(r#"{"a":1,"b":[2]}"#),
+            &p(r#"{"b":[2.0],"a":1}"#)
+        ));
         assert!(!call_result_matches(&p(r#"{"$set":[1]}"#), &p("[1]")));
         assert!(!call_result_matches(&p("50000000000000001"), &p("5e16")));
     }

@@ -139,7 +139,10 @@ impl Parser<'_> {
                 let st = self.i;
                 self.i += 1;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                    && matches!(
+                        self.s[self.i],
+                        b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'
+                    )
                 {
                     self.i += 1;
                 }
@@ -179,12 +182,17 @@ impl Parser<'_> {
                         b'u' => {
                             let hex = |p: &Self, at: usize| -> Result<u32, String> {
                                 let h = p.s.get(at..at + 4).ok_or("bad \\u escape")?;
-                                u32::from_str_radix(std::str::from_utf8(h).map_err(|e| e.to_string())?, 16)
-                                    .map_err(|e| e.to_string())
+                                u32::from_str_radix(
+                                    std::str::from_utf8(h).map_err(|e| e.to_string())?,
+                                    16,
+                                )
+                                .map_err(|e| e.to_string())
                             };
                             let mut cp = hex(self, self.i)?;
                             self.i += 4;
-                            if (0xD800..0xDC00).contains(&cp) && self.s[self.i..].starts_with(b"\\u") {
+                            if (0xD800..0xDC00).contains(&cp)
+                                && self.s[self.i..].starts_with(b"\\u")
+                            {
                                 let lo = hex(self, self.i + 2)?;
                                 if (0xDC00..0xE000).contains(&lo) {
                                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -199,10 +207,13 @@ impl Parser<'_> {
                 _ => {
                     // Copy a run of plain bytes (valid UTF-8 since the input is a &str).
                     let st = self.i;
-                    while self.i < self.s.len() && self.s[self.i] != b'"' && self.s[self.i] != b'\\' {
+                    while self.i < self.s.len() && self.s[self.i] != b'"' && self.s[self.i] != b'\\'
+                    {
                         self.i += 1;
                     }
-                    out.push_str(std::str::from_utf8(&self.s[st..self.i]).map_err(|e| e.to_string())?);
+                    out.push_str(
+                        std::str::from_utf8(&self.s[st..self.i]).map_err(|e| e.to_string())?,
+                    );
                 }
             }
         }
@@ -271,7 +282,9 @@ mod tests {
 
     #[test]
     fn roundtrip_keeps_numbers_exact() {
-        let v = parse(r#"{"a": [1, 50000000000000001, 1.5e300, "x\n\u00e9"], "b": null, "c": NaN}"#).unwrap();
+        let v =
+            parse(r#"{"a": [1, 50000000000000001, 1.5e300, "x\n\u00e9"], "b": null, "c": NaN}"#)
+                .unwrap();
         let s = to_string(&v);
         assert!(s.contains("50000000000000001"));
         assert_eq!(parse(&s).unwrap(), v);

@@ -20,7 +20,10 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::sandbox::spawn::CgroupPlan;
-use crate::sandbox::{detect_features, resolve_isolation, Isolation, RawOutcome, SandboxConfig, SandboxFeatures, TestRequest, Zygote};
+use crate::sandbox::{
+    detect_features, resolve_isolation, Isolation, RawOutcome, SandboxConfig, SandboxFeatures,
+    TestRequest, Zygote,
+};
 use crate::CoreError;
 use json::Json;
 
@@ -78,13 +81,19 @@ impl Limits {
             )));
         }
         if self.memory < (16 << 20) {
-            return Err(CoreError::Config("limits.memory must be at least 16 MiB".into()));
+            return Err(CoreError::Config(
+                "limits.memory must be at least 16 MiB".into(),
+            ));
         }
         if self.output < 1024 {
-            return Err(CoreError::Config("limits.output must be at least 1 KiB".into()));
+            return Err(CoreError::Config(
+                "limits.output must be at least 1 KiB".into(),
+            ));
         }
         if self.processes < 1 || self.processes > 4096 {
-            return Err(CoreError::Config("limits.processes must be in [1, 4096]".into()));
+            return Err(CoreError::Config(
+                "limits.processes must be in [1, 4096]".into(),
+            ));
         }
         Ok(())
     }
@@ -194,7 +203,10 @@ impl Suite {
             if ins.is_empty() {
                 return Err("'inputs' is empty".into());
             }
-            if let Some(Json::Str(f)) = m.get("fn_name").filter(|f| !matches!(f, Json::Str(s) if s.is_empty())) {
+            if let Some(Json::Str(f)) = m
+                .get("fn_name")
+                .filter(|f| !matches!(f, Json::Str(s) if s.is_empty()))
+            {
                 let mut cases = Vec::new();
                 for (i, o) in ins.iter().zip(outs) {
                     let args = match i {
@@ -255,17 +267,25 @@ impl Suite {
                 tests,
             });
         }
-        Err("unsupported tests: expected {\"inputs\", \"outputs\"[, \"fn_name\"]}, \
+        Err(
+            "unsupported tests: expected {\"inputs\", \"outputs\"[, \"fn_name\"]}, \
              {\"test\", \"entry_point\"} or {\"test_list\": [asserts]}"
-            .into())
+                .into(),
+        )
     }
 }
 
 fn infer_entry(assert_line: &str) -> Option<String> {
-    let s = assert_line.lines().rev().find(|l| l.trim_start().starts_with("assert"))?;
+    let s = assert_line
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("assert"))?;
     let rest = s.trim_start().strip_prefix("assert")?.trim_start();
     let rest = rest.trim_start_matches(['(', ' ']);
-    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     (!name.is_empty() && rest[name.len()..].starts_with('(')).then_some(name)
 }
 
@@ -365,7 +385,8 @@ fn suite_extra(suite: &Suite, s: &mut String) {
             json::write_str(fn_name, s);
         }
         Suite::Assert {
-            entry_point: Some(e), ..
+            entry_point: Some(e),
+            ..
         } => {
             s.push_str(",\"entry_point\":");
             json::write_str(e, s);
@@ -390,7 +411,11 @@ fn test_obj(suite: &Suite, i: usize, with_stdin: bool) -> String {
         Suite::Assert { tests, .. } => {
             s.push_str("\"test\":");
             json::write_str(&tests[i].0, &mut s);
-            s.push_str(if tests[i].1 { ",\"check\":true" } else { ",\"check\":false" });
+            s.push_str(if tests[i].1 {
+                ",\"check\":true"
+            } else {
+                ",\"check\":false"
+            });
         }
     }
     s.push('}');
@@ -496,7 +521,10 @@ fn finish(tests: Vec<TestResult>, isolation: Isolation) -> ProgramResult {
     let n = tests.len();
     let passed = tests.iter().filter(|t| t.status == Status::Passed).count();
     let first = n.min(10);
-    let passed_first = tests[..first].iter().filter(|t| t.status == Status::Passed).count();
+    let passed_first = tests[..first]
+        .iter()
+        .filter(|t| t.status == Status::Passed)
+        .count();
     let all = n > 0 && passed == n;
     let status = tests
         .iter()
@@ -583,7 +611,13 @@ impl Worker {
         self.zygote.as_mut().ok_or_else(|| "no sandbox".to_string())
     }
 
-    fn run(&mut self, job: &str, stdins: Vec<&[u8]>, deadline: Duration, tokens: &Tokens) -> Vec<RawOutcome> {
+    fn run(
+        &mut self,
+        job: &str,
+        stdins: Vec<&[u8]>,
+        deadline: Duration,
+        tokens: &Tokens,
+    ) -> Vec<RawOutcome> {
         tokens.acquire();
         let mut released = false;
         let n = stdins.len();
@@ -647,7 +681,12 @@ fn run_tests_group(
         nonces.push(n);
     }
     req.push_str("]}");
-    let raws = w.run(&req, stdins, Duration::from_secs_f64(limits.time + 0.05), tokens);
+    let raws = w.run(
+        &req,
+        stdins,
+        Duration::from_secs_f64(limits.time + 0.05),
+        tokens,
+    );
     let mut it = raws.iter();
     group
         .iter()
@@ -679,18 +718,27 @@ fn run_tests(
     limits: &Limits,
     tokens: &Tokens,
 ) -> Vec<TestResult> {
-    run_tests_group(w, &[(item, range)], limits, tokens).pop().unwrap_or_default()
+    run_tests_group(w, &[(item, range)], limits, tokens)
+        .pop()
+        .unwrap_or_default()
 }
 
 /// Per-program mode: all tests in one child. Returns the tests that passed there (`None`
 /// for the others, which the caller re-runs one child per test).
-fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) -> Vec<Option<TestResult>> {
+fn run_program(
+    w: &mut Worker,
+    item: &Item,
+    limits: &Limits,
+    tokens: &Tokens,
+) -> Vec<Option<TestResult>> {
     let n = nonce();
     let count = item.suite.len();
     let mut job = job_head(kind_of(&item.suite), &item.program, &n, limits);
     suite_extra(&item.suite, &mut job);
     let total = limits.time * count as f64 + 0.1;
-    job.push_str(&format!(",\"mode\":\"program\",\"deadline\":{total},\"tests\":["));
+    job.push_str(&format!(
+        ",\"mode\":\"program\",\"deadline\":{total},\"tests\":["
+    ));
     for i in 0..count {
         if i > 0 {
             job.push(',');
@@ -699,9 +747,16 @@ fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) ->
     }
     job.push_str("]}");
     let job = format!("{{\"jobs\":[{job}]}}");
-    let raws = w.run(&job, vec![b"".as_slice()], Duration::from_secs_f64(total), tokens);
+    let raws = w.run(
+        &job,
+        vec![b"".as_slice()],
+        Duration::from_secs_f64(total),
+        tokens,
+    );
     let mut results: Vec<Option<TestResult>> = vec![None; count];
-    let Some(raw) = raws.first() else { return results };
+    let Some(raw) = raws.first() else {
+        return results;
+    };
     if raw.sandbox_failure.is_some() || raw.stdout_overflow {
         return results;
     }
@@ -709,9 +764,15 @@ fn run_program(w: &mut Worker, item: &Item, limits: &Limits, tokens: &Tokens) ->
     let key = format!("\n{n} rec ");
     for chunk in stdout.split(&key).skip(1) {
         let line = chunk.split('\n').next().unwrap_or("");
-        let Ok(Json::Arr(rec)) = json::parse(line) else { break };
-        let (Some(Json::Num(i)), Some(Json::Str(tag)), Some(Json::Str(payload)), Some(Json::Str(text))) =
-            (rec.first(), rec.get(1), rec.get(2), rec.get(3))
+        let Ok(Json::Arr(rec)) = json::parse(line) else {
+            break;
+        };
+        let (
+            Some(Json::Num(i)),
+            Some(Json::Str(tag)),
+            Some(Json::Str(payload)),
+            Some(Json::Str(text)),
+        ) = (rec.first(), rec.get(1), rec.get(2), rec.get(3))
         else {
             break;
         };
@@ -767,7 +828,11 @@ pub fn verify_batch(
     let num_workers = num_workers.max(1);
     let plan = CgroupPlan::from_features(feats);
     let idle_release = plan.v1_cpuacct.is_some() || plan.v2.is_some();
-    let n_threads = if idle_release { num_workers * 2 } else { num_workers };
+    let n_threads = if idle_release {
+        num_workers * 2
+    } else {
+        num_workers
+    };
     let base = SandboxConfig {
         isolation,
         ipc_uts: feats.ipc_ns && feats.uts_ns,
@@ -807,9 +872,12 @@ pub fn verify_batch(
             }
             units
         }
-        Mode::PerProgram => (0..items.len()).map(|p| vec![(p, usize::MAX, usize::MAX)]).collect(),
+        Mode::PerProgram => (0..items.len())
+            .map(|p| vec![(p, usize::MAX, usize::MAX)])
+            .collect(),
     };
-    let slots: Vec<Mutex<Option<TestResult>>> = (0..total_tests).map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<TestResult>>> =
+        (0..total_tests).map(|_| Mutex::new(None)).collect();
     let offsets: Vec<usize> = items
         .iter()
         .scan(0, |acc, it| {
@@ -855,13 +923,17 @@ pub fn verify_batch(
                         let rs = run_tests_group(&mut w, &group, limits, tokens);
                         for (&(p, a, b), r) in unit.iter().zip(rs) {
                             for (k, r) in r.into_iter().enumerate() {
-                                *slots[offsets[p] + a + k].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                                *slots[offsets[p] + a + k]
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner()) = Some(r);
                             }
                             done.fetch_add(b - a, Ordering::Relaxed);
                         }
                         continue;
                     }
-                    let Some(&(p, _, _)) = unit.first() else { continue };
+                    let Some(&(p, _, _)) = unit.first() else {
+                        continue;
+                    };
                     let item = &items[p];
                     let mut partial = run_program(&mut w, item, limits, tokens);
                     // Per-test fallback for every test that did not pass in the shared child.
@@ -875,14 +947,19 @@ pub fn verify_batch(
                         while j < partial.len() && partial[j].is_none() && j - i < CHUNK {
                             j += 1;
                         }
-                        for (k, r) in run_tests(&mut w, item, i..j, limits, tokens).into_iter().enumerate() {
+                        for (k, r) in run_tests(&mut w, item, i..j, limits, tokens)
+                            .into_iter()
+                            .enumerate()
+                        {
                             partial[i + k] = Some(r);
                         }
                         i = j;
                     }
                     let results: Vec<TestResult> = partial.into_iter().flatten().collect();
                     for (i, r) in results.into_iter().enumerate() {
-                        *slots[offsets[p] + i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                        *slots[offsets[p] + i]
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) = Some(r);
                     }
                     done.fetch_add(item.suite.len(), Ordering::Relaxed);
                 }
@@ -931,10 +1008,16 @@ mod tests {
         assert!(matches!(s, Suite::Call { ref fn_name, .. } if fn_name == "add"));
         let s = Suite::parse(r#"{"inputs": ["[1]\n2"], "outputs": [3], "fn_name": "f"}"#).unwrap();
         assert!(matches!(s, Suite::Call { ref cases, .. } if cases[0].0.len() == 2));
-        let s = Suite::parse(r#"{"test": "def check(c): assert c(1) == 2", "entry_point": "f"}"#).unwrap();
-        assert!(matches!(s, Suite::Assert { ref entry_point, .. } if entry_point.as_deref() == Some("f")));
-        let s = Suite::parse(r#"{"test_list": ["assert sq(2) == 4", "assert sq(3) == 9"]}"#).unwrap();
-        assert!(matches!(s, Suite::Assert { ref entry_point, ref tests } if entry_point.as_deref() == Some("sq") && tests.len() == 2));
+        let s = Suite::parse(r#"{"test": "def check(c): assert c(1) == 2", "entry_point": "f"}"#)
+            .unwrap();
+        assert!(
+            matches!(s, Suite::Assert { ref entry_point, .. } if entry_point.as_deref() == Some("f"))
+        );
+        let s =
+            Suite::parse(r#"{"test_list": ["assert sq(2) == 4", "assert sq(3) == 9"]}"#).unwrap();
+        assert!(
+            matches!(s, Suite::Assert { ref entry_point, ref tests } if entry_point.as_deref() == Some("sq") && tests.len() == 2)
+        );
         assert!(Suite::parse(r#"{"inputs": ["1"], "outputs": []}"#).is_err());
         assert!(Suite::parse("[1]").is_err());
         assert!(Suite::parse("{").is_err());
@@ -955,11 +1038,17 @@ mod tests {
             peak_memory: 0,
         };
         let all = finish(vec![t(Status::Passed); 12], Isolation::Strict);
-        assert_eq!((all.score, all.strict_score, all.status), (1.0, 1.0, Status::Passed));
+        assert_eq!(
+            (all.score, all.strict_score, all.status),
+            (1.0, 1.0, Status::Passed)
+        );
         let mut v = vec![t(Status::Passed); 12];
         v[11] = t(Status::WrongAnswer);
         let r = finish(v, Isolation::Strict);
-        assert_eq!((r.score, r.strict_score, r.status), (1.0 * 10.0 / 10.0, 0.0, Status::WrongAnswer));
+        assert_eq!(
+            (r.score, r.strict_score, r.status),
+            (1.0 * 10.0 / 10.0, 0.0, Status::WrongAnswer)
+        );
         let mut v = vec![t(Status::Passed); 4];
         v[1] = t(Status::Timeout);
         let r = finish(v, Isolation::Strict);

@@ -45,7 +45,10 @@ impl Isolation {
 /// Resolve a requested level (`"strict"`, `"namespaces"`, `"rlimits"` or `"auto"`) against
 /// what this machine offers. Asking for more than is available is an error (never a silent
 /// downgrade); `"auto"` takes the strongest available level.
-pub fn resolve_isolation(requested: &str, features: &SandboxFeatures) -> Result<Isolation, CoreError> {
+pub fn resolve_isolation(
+    requested: &str,
+    features: &SandboxFeatures,
+) -> Result<Isolation, CoreError> {
     let best = match features.best_isolation() {
         "strict" => Isolation::Strict,
         "namespaces" => Isolation::Namespaces,

@@ -183,8 +183,13 @@ impl Cgroups {
         } else {
             if let Some(root) = &plan.v1_memory {
                 if let Some(dir) = mk(root) {
-                    if fs::write(dir.join("memory.limit_in_bytes"), memory_limit.to_string()).is_ok() {
-                        let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), memory_limit.to_string());
+                    if fs::write(dir.join("memory.limit_in_bytes"), memory_limit.to_string())
+                        .is_ok()
+                    {
+                        let _ = fs::write(
+                            dir.join("memory.memsw.limit_in_bytes"),
+                            memory_limit.to_string(),
+                        );
                         cg.memory = Some(dir.clone());
                     }
                     cg.dirs.push(dir);
@@ -201,7 +206,10 @@ impl Cgroups {
                     // Workers share the CPU fairly whatever their process count (a fork bomb
                     // cannot starve the others), and a test gets at most one CPU.
                     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-                    let _ = fs::write(root.join("prime-fast").join("cpu.shares"), (2048 * cpus).to_string());
+                    let _ = fs::write(
+                        root.join("prime-fast").join("cpu.shares"),
+                        (2048 * cpus).to_string(),
+                    );
                     let _ = fs::write(dir.join("cpu.cfs_quota_us"), "100000");
                     cg.dirs.push(dir);
                 }
@@ -226,17 +234,27 @@ impl Cgroups {
 
     fn oom_file(&self) -> Option<PathBuf> {
         let d = self.memory.as_ref()?;
-        Some(d.join(if self.v2 { "memory.events" } else { "memory.oom_control" }))
+        Some(d.join(if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        }))
     }
 
     fn oom_kills(&self) -> u64 {
         let Some(d) = &self.memory else { return 0 };
-        let file = if self.v2 { "memory.events" } else { "memory.oom_control" };
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
         fs::read_to_string(d.join(file))
             .ok()
             .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("oom_kill ").map(|v| v.trim().parse().unwrap_or(0)))
+                s.lines().find_map(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
             })
             .unwrap_or(0)
     }
@@ -251,7 +269,11 @@ impl Cgroups {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|us| us * 1000)
         } else {
-            fs::read_to_string(d.join("cpuacct.usage")).ok()?.trim().parse().ok()
+            fs::read_to_string(d.join("cpuacct.usage"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
         }
     }
 
@@ -261,7 +283,10 @@ impl Cgroups {
                 let _ = fs::write(d.join("cgroup.kill"), "1");
             }
             if let Ok(procs) = fs::read_to_string(d.join("cgroup.procs")) {
-                for p in procs.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()) {
+                for p in procs
+                    .lines()
+                    .filter_map(|l| l.trim().parse::<libc::pid_t>().ok())
+                {
                     // SAFETY: plain kill of a pid listed in our own cgroup.
                     unsafe { libc::kill(p, libc::SIGKILL) };
                 }
@@ -426,7 +451,13 @@ impl Zygote {
             format!("PF_PID1={}", u8::from(ns)),
             format!("PF_AS_BYTES={as_bytes}"),
             format!("PF_OUTPUT_BYTES={}", cfg.output_bytes),
-            format!("PF_OOM_FILE={}", cgroups.oom_file().map(|p| p.display().to_string()).unwrap_or_default()),
+            format!(
+                "PF_OOM_FILE={}",
+                cgroups
+                    .oom_file()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
         ]
         .iter()
         .map(|s| cstr(s))
@@ -448,11 +479,13 @@ impl Zygote {
         ))?;
         let shm_opts = cstr("size=16m,nr_inodes=1024,mode=1777")?;
         let hide_opts = cstr("size=16k,nr_inodes=16,mode=755")?;
-        let hide: Vec<CString> = ["/root", "/home", "/run", "/var/tmp", "/mnt", "/media", "/srv", "/work"]
-            .iter()
-            .filter(|d| Path::new(d).is_dir() && !cfg.python.starts_with(d))
-            .map(|d| cstr(&format!("/tmp{d}")))
-            .collect::<Result<_, _>>()?;
+        let hide: Vec<CString> = [
+            "/root", "/home", "/run", "/var/tmp", "/mnt", "/media", "/srv", "/work",
+        ]
+        .iter()
+        .filter(|d| Path::new(d).is_dir() && !cfg.python.starts_with(d))
+        .map(|d| cstr(&format!("/tmp{d}")))
+        .collect::<Result<_, _>>()?;
         let hostname = b"sandbox";
         let scratch_c = cstr(&scratch)?;
         let filter = seccomp::build_filter();
@@ -489,8 +522,9 @@ impl Zygote {
 
         let mut flags: libc::c_long = libc::SIGCHLD as libc::c_long;
         if ns {
-            flags |= (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET)
-                as libc::c_long;
+            flags |=
+                (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET)
+                    as libc::c_long;
             if cfg.ipc_uts {
                 flags |= (libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as libc::c_long;
             }
@@ -508,7 +542,9 @@ impl Zygote {
                     libc::close(fd);
                 }
             }
-            return Err(CoreError::Sandbox(format!("clone of the sandbox failed: errno {e}")));
+            return Err(CoreError::Sandbox(format!(
+                "clone of the sandbox failed: errno {e}"
+            )));
         }
         if pid == 0 {
             // ===== child: async-signal-safe only =====
@@ -715,7 +751,8 @@ impl Zygote {
                     fs::write(format!("{p}/gid_map"), format!("{INNER_ID} {uid} 1\n"))
                         .map_err(|e| format!("gid_map: {e}"))?;
                 } else {
-                    fs::write(format!("{p}/setgroups"), "deny").map_err(|e| format!("setgroups: {e}"))?;
+                    fs::write(format!("{p}/setgroups"), "deny")
+                        .map_err(|e| format!("setgroups: {e}"))?;
                     fs::write(format!("{p}/uid_map"), format!("{INNER_ID} {euid} 1\n"))
                         .map_err(|e| format!("uid_map: {e}"))?;
                     fs::write(format!("{p}/gid_map"), format!("{INNER_ID} {egid} 1\n"))
@@ -741,7 +778,9 @@ impl Zygote {
                 events: libc::POLLIN,
                 revents: 0,
             };
-            let left = setup_deadline.saturating_duration_since(Instant::now()).as_millis() as i32;
+            let left = setup_deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as i32;
             // SAFETY: valid pollfd.
             if unsafe { libc::poll(&mut p, 1, left) } == 0 {
                 got = usize::MAX;
@@ -752,10 +791,12 @@ impl Zygote {
             if n > 0 {
                 got += n as usize;
                 if got == usize::MAX {
-            z.kill();
-            return Err(CoreError::Sandbox("sandbox setup did not finish within 20 s".into()));
-        }
-        if got == 5 {
+                    z.kill();
+                    return Err(CoreError::Sandbox(
+                        "sandbox setup did not finish within 20 s".into(),
+                    ));
+                }
+                if got == 5 {
                     break;
                 }
             } else if n == 0 || last_errno() != libc::EINTR {
@@ -770,10 +811,15 @@ impl Zygote {
         }
         if got == usize::MAX {
             z.kill();
-            return Err(CoreError::Sandbox("sandbox setup did not finish within 20 s".into()));
+            return Err(CoreError::Sandbox(
+                "sandbox setup did not finish within 20 s".into(),
+            ));
         }
         if got == 5 {
-            let step = STEP_NAMES.get(buf[0] as usize).copied().unwrap_or("unknown step");
+            let step = STEP_NAMES
+                .get(buf[0] as usize)
+                .copied()
+                .unwrap_or("unknown step");
             let errno = i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]);
             z.kill();
             return Err(CoreError::Sandbox(format!(
@@ -826,7 +872,11 @@ impl Zygote {
     /// started killed and reaped before the next). `on_idle` is called (at most once) when the
     /// request has been running a while and uses little CPU, so a scheduler can hand its CPU
     /// to another worker.
-    pub fn run(&mut self, req: &TestRequest<'_>, mut on_idle: Option<&mut dyn FnMut()>) -> Vec<RawOutcome> {
+    pub fn run(
+        &mut self,
+        req: &TestRequest<'_>,
+        mut on_idle: Option<&mut dyn FnMut()>,
+    ) -> Vec<RawOutcome> {
         let started = Instant::now();
         let n = req.stdins.len();
         let mut outs: Vec<RawOutcome> = (0..n).map(|_| RawOutcome::default()).collect();
@@ -894,7 +944,8 @@ impl Zygote {
         let mut got_result = vec![false; n];
         let mut all_done = false;
         let mut zygote_gone = false;
-        let backstop = started + (req.deadline + Duration::from_secs(3)) * n as u32 + Duration::from_secs(5);
+        let backstop =
+            started + (req.deadline + Duration::from_secs(3)) * n as u32 + Duration::from_secs(5);
         let mut buf = vec![0u8; 1 << 16];
         let mut last_cpu = (started, self.cgroups.cpu_ns());
         let idle_check = on_idle.is_some() && last_cpu.1.is_some();
@@ -906,8 +957,12 @@ impl Zygote {
             }
             let now = Instant::now();
             if now > backstop {
-                for o in outs.iter_mut().filter(|o| o.exit_code.is_none() && o.signal.is_none()) {
-                    o.sandbox_failure = Some("the sandbox did not finish the request in time".into());
+                for o in outs
+                    .iter_mut()
+                    .filter(|o| o.exit_code.is_none() && o.signal.is_none())
+                {
+                    o.sandbox_failure =
+                        Some("the sandbox did not finish the request in time".into());
                 }
                 self.kill();
                 break;
@@ -921,7 +976,11 @@ impl Zygote {
                 });
             }
             pfds.push(libc::pollfd {
-                fd: if all_done || zygote_gone { -1 } else { self.sock },
+                fd: if all_done || zygote_gone {
+                    -1
+                } else {
+                    self.sock
+                },
                 events: libc::POLLIN,
                 revents: 0,
             });
@@ -979,7 +1038,8 @@ impl Zygote {
                         got_result[t] = true;
                     } else {
                         for o in &mut outs {
-                            o.sandbox_failure.get_or_insert_with(|| format!("unexpected message {msg:?}"));
+                            o.sandbox_failure
+                                .get_or_insert_with(|| format!("unexpected message {msg:?}"));
                         }
                     }
                 } else if r == 0 || last_errno() != libc::EINTR {
@@ -1112,7 +1172,14 @@ fn unsafe_file(fd: RawFd) -> fs::File {
 
 fn send_msg(sock: RawFd, m: &[u8]) {
     // SAFETY: sending a small message on our socket.
-    unsafe { libc::send(sock, m.as_ptr().cast(), m.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+    unsafe {
+        libc::send(
+            sock,
+            m.as_ptr().cast(),
+            m.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
 }
 
 fn send_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> bool {
