@@ -227,7 +227,7 @@ def check_correctness(
         p.join()
     res = list(result)
     manager.shutdown()
-    return [bool(x) for x in res] + [False] * (len(idxs) - len(res))
+    return [x is True for x in res] + [False] * (len(idxs) - len(res))
 
 
 def verl_prime_code(program: str, tests: dict[str, Any], timeout: float) -> float:
