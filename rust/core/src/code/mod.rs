@@ -572,6 +572,9 @@ pub fn isolation_for(limits: &Limits) -> Result<Isolation, CoreError> {
 struct Tokens {
     free: Mutex<usize>,
     cv: Condvar,
+    /// Requests running now whose token was released early (they sleep or block): each lets
+    /// one extra worker thread (and its sandbox) take work.
+    idle: AtomicUsize,
 }
 
 impl Tokens {
@@ -629,6 +632,7 @@ impl Worker {
                     deadline,
                 };
                 let mut rel = || {
+                    tokens.idle.fetch_add(1, Ordering::SeqCst);
                     tokens.release();
                     released = true;
                 };
@@ -641,7 +645,9 @@ impl Worker {
                 })
                 .collect(),
         };
-        if !released {
+        if released {
+            tokens.idle.fetch_sub(1, Ordering::SeqCst);
+        } else {
             tokens.release();
         }
         out
@@ -849,29 +855,19 @@ pub fn verify_batch(
     let first = Zygote::start(&base)?;
     let total_tests: usize = items.iter().map(|it| it.suite.len()).sum();
     const CHUNK: usize = crate::sandbox::spawn::MAX_CHILDREN_PER_REQUEST;
-    // Work units: per-test mode bundles consecutive programs (up to CHUNK tests, 8 programs)
-    // into one request; per-program mode sends one program per request.
+    // Work units (one request each).
     let units: Vec<Vec<(usize, usize, usize)>> = match limits.mode {
-        Mode::PerTest => {
-            let mut units: Vec<Vec<(usize, usize, usize)>> = Vec::new();
-            let mut cur: Vec<(usize, usize, usize)> = Vec::new();
-            let mut cur_tests = 0;
-            for (p, it) in items.iter().enumerate() {
-                for a in (0..it.suite.len()).step_by(CHUNK) {
-                    let b = (a + CHUNK).min(it.suite.len());
-                    if !cur.is_empty() && (cur_tests + b - a > CHUNK || cur.len() >= 8) {
-                        units.push(std::mem::take(&mut cur));
-                        cur_tests = 0;
-                    }
-                    cur.push((p, a, b));
-                    cur_tests += b - a;
-                }
-            }
-            if !cur.is_empty() {
-                units.push(cur);
-            }
-            units
-        }
+        // One program (up to CHUNK tests) per request: a test that sleeps must not hold up
+        // other programs queued behind it in the same sandbox.
+        Mode::PerTest => items
+            .iter()
+            .enumerate()
+            .flat_map(|(p, it)| {
+                (0..it.suite.len())
+                    .step_by(CHUNK)
+                    .map(move |a| vec![(p, a, (a + CHUNK).min(it.suite.len()))])
+            })
+            .collect(),
         Mode::PerProgram => (0..items.len())
             .map(|p| vec![(p, usize::MAX, usize::MAX)])
             .collect(),
@@ -892,15 +888,11 @@ pub fn verify_batch(
     let tokens = Tokens {
         free: Mutex::new(num_workers),
         cv: Condvar::new(),
+        idle: AtomicUsize::new(0),
     };
     let finished = AtomicUsize::new(0);
     let mut first = Some(first);
-    // Small batches do not pay for extra sandboxes.
-    let threads = if units.len() <= 4 * num_workers {
-        num_workers.min(units.len()).max(1)
-    } else {
-        n_threads.min(units.len())
-    };
+    let threads = n_threads.min(units.len()).max(1);
     std::thread::scope(|s| {
         for slot in 0..threads {
             let mut cfg = base.clone();
@@ -914,6 +906,17 @@ pub fn verify_batch(
                 loop {
                     if cancel.load(Ordering::Relaxed) {
                         break;
+                    }
+                    // Threads beyond num_workers only work while requests sleep (see Tokens::idle),
+                    // so CPU-bound batches do not start extra sandboxes.
+                    if slot >= num_workers
+                        && tokens.idle.load(Ordering::SeqCst) <= slot - num_workers
+                    {
+                        if next.load(Ordering::Relaxed) >= units.len() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
                     }
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(unit) = units.get(k) else { break };
