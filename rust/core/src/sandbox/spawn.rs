@@ -984,7 +984,7 @@ impl Zygote {
                 events: libc::POLLIN,
                 revents: 0,
             });
-            let wait_ms = if idle_check { 25 } else { 500 };
+            let wait_ms = if idle_check { 50 } else { 500 };
             // SAFETY: valid pollfd array.
             let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, wait_ms) };
             if r < 0 && last_errno() != libc::EINTR {
@@ -1050,12 +1050,15 @@ impl Zygote {
             if idle_check && !all_done {
                 let now = Instant::now();
                 let dt = now.duration_since(last_cpu.0);
-                if dt >= Duration::from_millis(25) {
+                if dt >= Duration::from_millis(50) {
                     let cpu = self.cgroups.cpu_ns();
                     if let (Some(a), Some(b)) = (last_cpu.1, cpu) {
                         let used = b.saturating_sub(a) as f64;
-                        if now.duration_since(started) > Duration::from_millis(40)
-                            && used < 0.15 * dt.as_nanos() as f64
+                        // Only requests that have run a while (a quarter of the per-test limit,
+                        // at least 100 ms) and used under 10% of a CPU for 50 ms count as
+                        // sleeping: short requests waiting for a CPU on a busy machine do not.
+                        let min_age = (req.deadline / 4).max(Duration::from_millis(100));
+                        if now.duration_since(started) > min_age && used < 0.10 * dt.as_nanos() as f64
                         {
                             if let Some(f) = on_idle.take() {
                                 f();
