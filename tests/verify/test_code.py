@@ -312,3 +312,25 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     res = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["status"] for r in res] == ["passed", "wrong_answer", "invalid_input", "invalid_input"]
     assert "verified 4 items" in proc.stdout
+
+
+@pytest.mark.parametrize("isolation", ["rlimits", "auto"])
+def test_concurrent_batches_do_not_interfere(isolation: str) -> None:
+    # Two batches at once (the GIL is released): each sandbox has its own uid, so one batch's
+    # cleanup (kill(-1) as that uid at the rlimits level) cannot touch the other's programs.
+    import threading
+
+    lim = Limits(time=3.0, memory=128, isolation=isolation)
+    prog = "import time\ntime.sleep(0.3)\nprint(int(input()) * 2)\n"
+    tests = {"inputs": ["1", "2", "3"], "outputs": ["2", "4", "6"]}
+    out: list[list[str]] = []
+
+    def run() -> None:
+        out.append([r.status for r in verify_code_batch([prog] * 4, [tests] * 4, limits=lim, num_workers=2)])
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == [["passed"] * 4, ["passed"] * 4]

@@ -140,6 +140,7 @@ pub struct RawOutcome {
 
 const STDERR_TAIL: usize = 8192;
 static CGROUP_SEQ: AtomicU64 = AtomicU64::new(0);
+static NEXT_SLOT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// A worker's cgroups (removed on drop).
 #[derive(Debug, Default)]
@@ -346,7 +347,7 @@ fn process_tag() -> u32 {
 /// The unprivileged host uid (and gid) of a worker slot: unique per process and slot, owned
 /// by no file, so `RLIMIT_NPROC` counts only this sandbox's processes.
 fn host_uid(slot: u32) -> u32 {
-    2_000_000_000 + (process_tag() % 1_000_000) * 128 + (slot % 128)
+    2_000_000_000 + (process_tag() % 100_000) * 4096 + (slot % 4096)
 }
 
 /// Steps of the child's setup, reported on failure.
@@ -385,7 +386,9 @@ impl Zygote {
         // SAFETY: getuid/getgid have no preconditions.
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let root = euid == 0;
-        let uid = host_uid(cfg.slot);
+        // A process-wide slot counter (not the batch's worker index): concurrent batches in one
+        // process never share a uid (RLIMIT_NPROC accounting, kill(-1) at the rlimits level).
+        let uid = host_uid(NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
         let zygote_overhead: u64 = 96 << 20;
         let cgroups = Cgroups::create(
             &cfg.cgroups,
@@ -1058,7 +1061,8 @@ impl Zygote {
                         // at least 100 ms) and used under 10% of a CPU for 50 ms count as
                         // sleeping: short requests waiting for a CPU on a busy machine do not.
                         let min_age = (req.deadline / 4).max(Duration::from_millis(100));
-                        if now.duration_since(started) > min_age && used < 0.10 * dt.as_nanos() as f64
+                        if now.duration_since(started) > min_age
+                            && used < 0.10 * dt.as_nanos() as f64
                         {
                             if let Some(f) = on_idle.take() {
                                 f();
