@@ -1,5 +1,8 @@
 """Type stubs of the native extension ``prime_fast._native`` (checked by ``mypy.stubtest``)."""
 
+from collections.abc import Callable
+from typing import Any
+
 __all__ = [
     "ConfigError",
     "PrimeFastError",
@@ -58,3 +61,27 @@ def math_policy_keys() -> list[str]:
     """Every policy switch and budget name."""
 
 # --- code verifier (rust/py/src/code.rs) ---
+
+def verify_code(
+    programs: list[str],
+    tests: list[str],
+    *,
+    time: float,
+    memory: int,
+    output: int,
+    processes: int,
+    isolation: str,
+    mode: str,
+    scratch: int,
+    python: str | None = None,
+    num_workers: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> list[dict[str, Any]]:
+    """Run programs against their tests (JSON text each) in the sandbox; one result dict per
+    program, or ``{"status": "invalid_input", "reason": ...}`` for unreadable tests."""
+
+def code_isolation(isolation: str = "auto") -> str:
+    """The isolation level a run would use; raises SandboxError when unavailable here."""
+
+def code_default_python() -> str | None:
+    """The interpreter the sandbox runs by default."""

@@ -1,0 +1,516 @@
+# prime-fast sandbox zygote: runs INSIDE the sandbox (python3 -I -S -B -c <this>).
+# fd 3: SOCK_SEQPACKET to the supervisor. Requests: b"R" + fds [job memfd, stdin memfd,
+# stdout pipe, stderr pipe]; b"K" kills the running test. Replies: b"E code sig cpu maxrss_kib".
+import builtins
+import ctypes
+import gc
+import io
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+
+_PRELUDE_SRC = (
+    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
+    "from random import *\nfrom statistics import *\nfrom itertools import *\n"
+    "from functools import *\nfrom operator import *\nfrom io import *\nfrom sys import *\n"
+    "from json import *\nfrom builtins import *\nfrom typing import *\nimport string\nimport re\n"
+    "import datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\nimport math\n"
+    "import random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
+    "import io\nimport sys\nimport json\nimport time\nimport os\n"
+)
+_prelude_ns = {}
+exec(_PRELUDE_SRC, _prelude_ns)
+# The prelude's names (PRIME's import header) live in the programs' *builtins* mapping, so a
+# program's globals start as a two-entry dict: nothing to copy (or copy-on-write) per test.
+PRELUDE_BUILTINS = dict(builtins.__dict__)
+PRELUDE_BUILTINS.update({k: v for k, v in _prelude_ns.items() if k != "__builtins__"})
+del _prelude_ns
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
+import json as _json  # noqa: E402
+
+_loads = _json.loads
+_enc_str = _json.encoder.encode_basestring
+_type = type
+_len = len
+_int_repr = int.__repr__
+_flt_repr = float.__repr__
+_str_join = str.join
+_sorted = sorted
+_isinstance = isinstance
+_os_write = os.write
+_exit = os._exit
+_getattr = getattr
+_BaseException = BaseException
+_SystemExit = SystemExit
+_AssertionError = AssertionError
+_MemoryError = MemoryError
+
+SCRATCH = os.environ.get("PF_SCRATCH", "/tmp")
+KILL_ALL = os.environ.get("PF_KILL_ALL") == "1"
+PID1 = os.environ.get("PF_PID1") == "1"
+AS_BYTES = int(os.environ.get("PF_AS_BYTES", "0"))
+OUTPUT_BYTES = int(os.environ.get("PF_OUTPUT_BYTES", "16777216"))
+OOM_FILE = os.environ.get("PF_OOM_FILE", "")
+
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _prctl = _libc.prctl
+except OSError:  # pragma: no cover
+    _prctl = None
+
+
+def _set_dumpable(v):
+    if _prctl is not None:
+        _prctl(4, v, 0, 0, 0)  # PR_SET_DUMPABLE
+
+
+_set_dumpable(0)  # test children (same uid) cannot read or write our memory via /proc
+if not PID1 and _prctl is not None:
+    _prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us
+_CATCH = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM]
+for _s in _CATCH:
+    signal.signal(_s, signal.SIG_IGN)
+
+sock = socket.socket(fileno=3)
+DEVNULL = os.open("/dev/null", os.O_RDWR)
+
+
+# ---------------------------------------------------------------- encoding of results
+def _enc(v, depth=0):
+    """JSON text of a plain value; anything else (custom classes, int subclasses...) raises."""
+    if depth > 200:
+        raise ValueError("result nested too deeply")
+    t = _type(v)
+    if v is None:
+        return "null"
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return _int_repr(v)
+    if t is float:
+        if v != v:
+            return "NaN"
+        if v in (float("inf"), float("-inf")):
+            return "Infinity" if v > 0 else "-Infinity"
+        return _flt_repr(v)
+    if t is str:
+        return _enc_str(v)
+    if t is list or t is tuple:
+        return "[" + _str_join(",", [_enc(x, depth + 1) for x in v]) + "]"
+    if t is dict:
+        items = []
+        for k, x in v.items():
+            tk = _type(k)
+            if tk is str:
+                ks = k
+            elif tk is bool:
+                ks = "true" if k else "false"
+            elif tk is int:
+                ks = _int_repr(k)
+            elif tk is float:
+                ks = _flt_repr(k)
+            elif k is None:
+                ks = "null"
+            else:
+                raise TypeError("dict key of type %s is not a plain value" % tk.__name__)
+            items.append(_enc_str(ks) + ":" + _enc(x, depth + 1))
+        return "{" + _str_join(",", items) + "}"
+    if t is set or t is frozenset:
+        return '{"$set":[' + _str_join(",", _sorted([_enc(x, depth + 1) for x in v])) + "]}"
+    raise TypeError("result of type %s is not a plain value" % t.__name__)
+
+
+def _plain(v, depth=0):
+    """A copy of v made only of exact builtin types (defeats __eq__ overrides)."""
+    if depth > 200:
+        raise ValueError("value nested too deeply")
+    t = _type(v)
+    if v is None or t is bool or t is int or t is float or t is str or t is bytes or t is complex:
+        return v
+    if t is list:
+        return [_plain(x, depth + 1) for x in v]
+    if t is tuple:
+        return tuple([_plain(x, depth + 1) for x in v])
+    if t is dict:
+        return {_plain(k, depth + 1): _plain(x, depth + 1) for k, x in v.items()}
+    if t is set:
+        return {_plain(x, depth + 1) for x in v}
+    if t is frozenset:
+        return frozenset([_plain(x, depth + 1) for x in v])
+    raise TypeError("candidate returned a value of type %s, not a plain value" % t.__name__)
+
+
+# ---------------------------------------------------------------- the test child
+class _Done(_BaseException):
+    pass
+
+
+def _emit(nonce, tag, payload=""):
+    try:
+        sys.stdout.flush()
+    except _BaseException:
+        pass
+    data = ("\n" + nonce + " " + tag + " " + payload + "\n").encode("utf-8", "surrogatepass")
+    while data:
+        n = _os_write(1, data)
+        data = data[n:]
+
+
+def _fresh_stdio():
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8")
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", line_buffering=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def _compile(code, nonce):
+    try:
+        return compile(code, "<program>", "exec")
+    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:
+        sys.stderr.write("compile error: %s: %s\n" % (_type(e).__name__, e))
+        _emit(nonce, "compile")
+        _exit(1)
+
+
+def _exc(nonce, e):
+    try:
+        traceback.print_exception(_type(e), e, e.__traceback__, file=sys.stderr)
+    except _BaseException:
+        pass
+    _emit(nonce, "exc", _type(e).__name__)
+    _exit(1)
+
+
+def _namespace(name):
+    return {"__name__": name, "__builtins__": PRELUDE_BUILTINS}
+
+
+def _resolve(g, fn_name):
+    sol = g.get("Solution")
+    if _isinstance(sol, _type) and fn_name in _getattr(sol, "__dict__", {}):
+        return _getattr(sol(), fn_name)
+    if fn_name in g:
+        return g[fn_name]
+    raise NameError("the program defines no function %r" % fn_name)
+
+
+def _guarded(fn):
+    def candidate(*args, **kwargs):
+        return _plain(fn(*args, **kwargs))
+
+    return candidate
+
+
+def _run_one(job, co, nonce, test):
+    """Run one test in this process; returns (tag, payload). Raises on program errors."""
+    kind = job["kind"]
+    if kind == "stdin":
+        g = _namespace("__main__")
+        try:
+            exec(co, g)
+        except _SystemExit as e:
+            if e.code not in (None, 0):
+                raise
+        return "ok", ""
+    if kind == "call":
+        g = _namespace("solution")
+        exec(co, g)
+        fn = _resolve(g, job["fn_name"])
+        args = test["args"]
+        res = fn(*args)
+        try:
+            return "ok", _enc(res)
+        except (TypeError, ValueError, RecursionError) as e:
+            return "wrong", _enc_str(str(e)[:200])
+    if kind == "assert":
+        g = _namespace("__main__")
+        exec(co, g)
+        entry = job.get("entry_point")
+        if entry:
+            if entry not in g:
+                raise NameError("the program defines no function %r" % entry)
+            g[entry] = _guarded(g[entry])
+        tco = compile(test["test"], "<test>", "exec")
+        try:
+            exec(tco, g)
+            if test.get("check", False):
+                g["check"](g[entry])
+        except _AssertionError as e:
+            return "wrong", _enc_str(str(e)[:200])
+        return "ok", ""
+    raise ValueError("unknown job kind %r" % kind)
+
+
+def _make_stdio():
+    stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+    stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8")
+    stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", line_buffering=True)
+    return stdin, stdout, stderr
+
+
+def _child(job, stdio, co):
+    # fds 0, 1, 2 are already the test's (set up by the zygote before the fork).
+    os.closerange(3, 4096)
+    if not PID1:
+        os.setpgid(0, 0)
+    for s in _CATCH:
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _set_dumpable(1)
+    t = job.get("cpu", 10)
+    resource.setrlimit(resource.RLIMIT_CPU, (t, t + 1))
+    if AS_BYTES:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (AS_BYTES, AS_BYTES))
+        except (ValueError, OSError):
+            pass
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    sys.stdin, sys.stdout, sys.stderr = stdio
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = stdio
+    nonce = job["nonce"]
+    if co is None:
+        co = _compile(job["code"], nonce)
+    if job.get("mode") == "program":
+        _run_program(job, co, nonce)
+        _exit(0)
+    try:
+        tag, payload = _run_one(job, co, nonce, job["test"])
+    except _BaseException as e:
+        _exc(nonce, e)
+    _emit(nonce, tag, payload)
+    _exit(0)
+
+
+def _run_program(job, co, nonce):
+    """All tests in this one process; one framed record per test on the real stdout."""
+    real_out = os.dup(1)
+    for i, test in enumerate(job["tests"]):
+        memin = os.memfd_create("in")
+        data = test.get("stdin", "").encode("utf-8", "surrogateescape")
+        while data:
+            data = data[os.write(memin, data):]
+        os.lseek(memin, 0, 0)
+        os.dup2(memin, 0)
+        os.close(memin)
+        memout = os.memfd_create("out")
+        os.dup2(memout, 1)
+        _fresh_stdio()
+        signal.setitimer(signal.ITIMER_REAL, job["time"])
+        try:
+            tag, payload = _run_one(job, co, nonce, test)
+        except _BaseException as e:
+            tag, payload = "exc", _type(e).__name__
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        try:
+            sys.stdout.flush()
+        except _BaseException:
+            pass
+        size = os.lseek(memout, 0, 2)
+        if size > OUTPUT_BYTES:
+            tag, text = "olimit", ""
+        else:
+            text = os.pread(memout, size, 0).decode("utf-8", "replace")
+        os.close(memout)
+        rec = "\n" + nonce + " rec " + _enc([i, tag, payload, text]) + "\n"
+        data = rec.encode("utf-8", "surrogatepass")
+        while data:
+            data = data[_os_write(real_out, data):]
+        if tag != "ok":
+            break
+
+
+def _alarm(signum, frame):
+    raise TimeoutError("time limit")
+
+
+# ---------------------------------------------------------------- the zygote loop
+def _reap_all():
+    if not KILL_ALL:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+    while True:
+        if KILL_ALL:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            pid, _ = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _clean_scratch():
+    import shutil
+
+    for d in (SCRATCH, "/dev/shm"):
+        if d == "/dev/shm" and not PID1:
+            continue
+        try:
+            entries = os.listdir(d)
+        except OSError:
+            continue
+        for e in entries:
+            p = os.path.join(d, e)
+            try:
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    os.unlink(p)
+            except OSError:
+                pass
+
+
+def _oom_count():
+    if not OOM_FILE:
+        return 0
+    try:
+        with open(OOM_FILE) as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _run_child(job, test, fds, deadline, idx):
+    """Fork one test child, wait for it (deadline, kill requests), report, clean up.
+    Returns False when the supervisor asked to abort the whole request."""
+    infd, outfd, errfd = fds
+    oom0 = _oom_count()
+    # The test's fds become the zygote's 0/1/2 for the fork (stdio objects are made here, where
+    # pages are not copy-on-write), and go back to /dev/null right after.
+    os.dup2(infd, 0)
+    os.dup2(outfd, 1)
+    os.dup2(errfd, 2)
+    os.close(infd)
+    os.close(outfd)
+    os.close(errfd)
+    stdio = _make_stdio()
+    co = job.get("_co")
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if job.get("mode") == "program":
+                signal.signal(signal.SIGALRM, _alarm)
+            job["test"] = test
+            _child(job, stdio, co)
+        finally:
+            _exit(70)
+    for fd in (0, 1, 2):
+        os.dup2(DEVNULL, fd)
+    del stdio
+    pfd = os.pidfd_open(pid)
+    poller = select.poll()
+    poller.register(pfd, select.POLLIN)
+    poller.register(sock, select.POLLIN)
+    end = t0 + deadline
+    timed_out = False
+    killed = False
+    abort = False
+    while True:
+        left = end - time.monotonic()
+        if left <= 0 and not killed:
+            timed_out = killed = True
+            os.kill(pid, signal.SIGKILL)
+            left = 1.0
+        events = poller.poll(max(1, int(left * 1000) + 1) if not killed else 1000)
+        if any(fd == pfd for fd, _ in events):
+            break
+        for fd, _ev in events:
+            if fd != pfd:
+                m = sock.recv(64)
+                if not m:
+                    os.kill(pid, signal.SIGKILL)
+                    _reap_all()
+                    _exit(0)
+                if m == b"A" or m == ("K%d" % idx).encode():
+                    killed = True
+                    abort = abort or m == b"A"
+                    os.kill(pid, signal.SIGKILL)
+    os.close(pfd)
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.monotonic() - t0
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    cpu = ru.ru_utime + ru.ru_stime
+    if not KILL_ALL:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    _reap_all()
+    oom = int(_oom_count() > oom0)
+    # Everything of this test is dead (its pipes are at EOF): report, then clean the scratch.
+    sock.send(("E %d %d %d %.6f %d %.6f %d %d" % (idx, code, sig, cpu, ru.ru_maxrss, wall, timed_out, oom)).encode())
+    _clean_scratch()
+    return not abort
+
+
+def _serve():
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 16, 200)
+        except InterruptedError:
+            continue
+        if not msg:
+            _exit(0)
+        if msg[:1] != b"M" or _len(fds) < 4 or (_len(fds) - 1) % 3:
+            for fd in fds:
+                os.close(fd)
+            continue
+        jobfd = fds[0]
+        size = os.lseek(jobfd, 0, 2)
+        raw = os.pread(jobfd, size, 0)
+        os.close(jobfd)
+        req = _loads(raw)
+        triples = [fds[i : i + 3] for i in range(1, _len(fds), 3)]
+        g = 0
+        go = True
+        for job in req["jobs"]:
+            # Compile once per program (the child compiles again only to report the error).
+            try:
+                job["_co"] = compile(job["code"], "<program>", "exec")
+            except _BaseException:
+                job["_co"] = None
+            tests = job["tests"] if job.get("mode") != "program" else [None]
+            for test in tests:
+                if g >= _len(triples):
+                    break
+                if go:
+                    go = _run_child(job, test, triples[g], job["deadline"], g)
+                else:
+                    for fd in triples[g]:
+                        os.close(fd)
+                g += 1
+            job.clear()
+        for trip in triples[g:]:
+            for fd in trip:
+                os.close(fd)
+        sock.send(b"D")
+
+
+gc.collect()
+gc.freeze()
+sock.send(b"ready")
+_serve()

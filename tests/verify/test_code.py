@@ -1,0 +1,336 @@
+"""Correctness of the sandboxed code verifier: test styles, comparison rules, statuses,
+anti-hack rules, scores, batch API, errors and the ``prime-fast verify code`` CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prime_fast.errors import ConfigError, SandboxError, UnsupportedInputError
+from prime_fast.verify import Limits, run_code, score, verify_code_batch
+from prime_fast.verify.code import cli_verify_chunk, extract_code, isolation_level, score_code
+
+L = Limits(time=2.0, memory=256)
+ADD = "a, b = map(int, input().split())\nprint(a + b)\n"
+ADD_TESTS = {"inputs": ["1 2\n", "5 7\n", "-3 3\n"], "outputs": ["3\n", "12\n", "0\n"]}
+
+
+def test_stdin_pass_and_wrong_answer() -> None:
+    r = run_code(ADD, ADD_TESTS, limits=L)
+    assert (r.status, r.score, r.strict_score, r.passed, r.total) == ("passed", 1.0, 1.0, 3, 3)
+    assert r.isolation == isolation_level("auto")
+    assert all(t.status == "passed" and t.wall_time > 0 for t in r.tests)
+    r = run_code("a, b = map(int, input().split())\nprint(a + b if a > 0 else 99)\n", ADD_TESTS, limits=L)
+    assert r.status == "wrong_answer"
+    assert [t.status for t in r.tests] == ["passed", "passed", "wrong_answer"]
+    assert r.score == pytest.approx(2 / 3)
+    assert r.strict_score == 0.0
+
+
+@pytest.mark.parametrize(
+    ("out", "expected", "ok"),
+    [
+        ("3", "3\n", True),
+        ("  1 2  \n\n3\n\n", "1 2\n3", True),
+        ("1    2\r\n3", "1 2\n3", True),
+        ("1.0 2.50", "1 2.5", True),
+        ("1\n2\n3", "1 2 3", True),
+        ("1e3", "1000", True),
+        ("2 1", "1 2", False),
+        ("50000000000000001", "50000000000000000", False),
+        ("5e16", "50000000000000001", False),
+        ("0.1", "0.10000001", False),
+        ("YES", "yes", False),
+        ("", "0", False),
+    ],
+)
+def test_comparison_cascade(out: str, expected: str, ok: bool) -> None:
+    prog = f"import sys\nsys.stdout.write({out!r})\n"
+    r = run_code(prog, {"inputs": [""], "outputs": [expected]}, limits=L)
+    assert r.status == ("passed" if ok else "wrong_answer")
+
+
+def test_expected_output_as_list_of_lines() -> None:
+    r = run_code("print(1)\nprint(2)", {"inputs": [""], "outputs": [["1", "2"]]}, limits=L)
+    assert r.status == "passed"
+
+
+def test_call_based_and_leetcode() -> None:
+    tests = {"inputs": [[1, 2], [3, 4], [[1, 2], 3]], "outputs": [3, [7], [1, 2, 3]], "fn_name": "add"}
+    prog = "def add(a, b):\n    return a + b if not isinstance(a, list) else a + [b]\n"
+    assert run_code(prog, tests, limits=L).status == "passed"
+    sol = (
+        "class Solution:\n"
+        "    def twoSum(self, nums: List[int], target: int) -> List[int]:\n"
+        "        seen = {}\n"
+        "        for i, x in enumerate(nums):\n"
+        "            if target - x in seen:\n"
+        "                return (seen[target - x], i)\n"
+        "            seen[x] = i\n"
+    )
+    t2 = {"inputs": [[[2, 7, 11, 15], 9], [[3, 2, 4], 6]], "outputs": [[0, 1], [1, 2]], "fn_name": "twoSum"}
+    assert run_code(sol, t2, limits=L).status == "passed"
+    # LiveCodeBench form: each input is JSON lines, one argument per line.
+    t3 = {"inputs": ["[1, 2, 3]\n2"], "outputs": [[2, 4, 6]], "fn_name": "scale"}
+    assert run_code("def scale(xs, k):\n    return [x * k for x in xs]\n", t3, limits=L).status == "passed"
+    r = run_code("def add(a, b):\n    return a - b\n", tests, limits=L)
+    assert r.status == "wrong_answer"
+
+
+def test_call_results_are_exact() -> None:
+    t = {"inputs": [[]], "outputs": [50000000000000001], "fn_name": "f"}
+    assert run_code("def f():\n    return 5e16\n", t, limits=L).status == "wrong_answer"
+    assert run_code("def f():\n    return 50000000000000001\n", t, limits=L).status == "passed"
+    t = {"inputs": [[]], "outputs": [1], "fn_name": "f"}
+    assert run_code("def f():\n    return 1.0\n", t, limits=L).status == "passed"
+    assert run_code("def f():\n    return True\n", t, limits=L).status == "wrong_answer"
+
+
+def test_assert_based_humaneval_and_list() -> None:
+    he = {
+        "test": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(-3) == 9\n",
+        "entry_point": "sq",
+    }
+    assert run_code("def sq(x):\n    return x * x\n", he, limits=L).status == "passed"
+    r = run_code("def sq(x):\n    return x + x\n", he, limits=L)
+    assert r.status == "wrong_answer"
+    mb = {"test_list": ["assert sq(2) == 4", "assert sq(3) == 9", "assert sq(4) == 17"]}
+    r = run_code("def sq(x):\n    return x * x\n", mb, limits=L)
+    assert [t.status for t in r.tests] == ["passed", "passed", "wrong_answer"]
+    assert r.score == pytest.approx(2 / 3)
+
+
+EQ_HACK = "class A:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
+
+
+@pytest.mark.parametrize(
+    ("program", "tests"),
+    [
+        # exit(0) / sys.exit(0) / os._exit(0) before the tests run
+        (
+            "import sys\nsys.exit(0)\ndef f(x): return 0\n",
+            {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"},
+        ),
+        ("exit(0)\ndef f(x): return 0\n", {"test_list": ["assert f(1) == 2"]}),
+        ("import os\nos._exit(0)\n", {"inputs": [[1]], "outputs": [2], "fn_name": "f"}),
+        ("import os\nprint(2)\nos._exit(0)\n", {"test_list": ["assert f(1) == 2"]}),
+        # objects whose __eq__ is always True
+        (
+            EQ_HACK + "def f(x): return A()\n",
+            {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"},
+        ),
+        (EQ_HACK + "def f(x): return A()\n", {"inputs": [[1]], "outputs": [2], "fn_name": "f"}),
+        (
+            "class I(int):\n    def __eq__(self, o): return True\ndef f(x): return I(0)\n",
+            {"test_list": ["assert f(1) == 2"]},
+        ),
+        # clobbered builtins
+        (
+            "import builtins, json\nbuiltins.AssertionError = type('X', (Exception,), {})\njson.dumps = lambda *a, **k: '2'\n"
+            "builtins.repr = lambda *a: '2'\nbuiltins.type = lambda *a: int\ndef f(x): return 0\n",
+            {"inputs": [[1]], "outputs": [2], "fn_name": "f"},
+        ),
+        (
+            "import builtins\nbuiltins.print = lambda *a, **k: None\nbuiltins.isinstance = lambda *a: True\ndef f(x): return 0\n",
+            {"test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"},
+        ),
+    ],
+)
+def test_anti_hack(program: str, tests: dict) -> None:
+    r = run_code(program, tests, limits=L)
+    assert r.status != "passed", r
+    assert r.score == 0.0
+
+
+def test_statuses() -> None:
+    t = {"inputs": [""], "outputs": [""]}
+    fast = Limits(time=1.0, memory=128, output=1)
+    cases = {
+        "def f(:\n": "compile_error",
+        "raise ValueError('boom')": "runtime_error",
+        "while True: pass": "timeout",
+        "import time\ntime.sleep(60)": "timeout",
+        "x = bytearray(1 << 30)": "memory_limit",
+        "import sys\nwhile True: sys.stdout.write('x' * 65536)": "output_limit",
+        "import sys\nwhile True: sys.stderr.write('x' * 65536)": "output_limit",
+    }
+    res = verify_code_batch(list(cases), [t] * len(cases), limits=fast, num_workers=2)
+    assert [r.status for r in res] == list(cases.values())
+    r = run_code("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", t, limits=fast)
+    assert (r.status, r.tests[0].signal) == ("runtime_error", 11)
+    assert "ValueError" in res[1].tests[0].stderr_tail
+    assert res[2].tests[0].wall_time >= 1.0
+
+
+def test_partial_credit_first_ten() -> None:
+    # 12 tests: the last fails -> PRIME gives 10/10 of the first ten; strict gives 0.
+    ins = [f"{i}\n" for i in range(12)]
+    outs = [f"{i}\n" for i in range(11)] + ["wrong\n"]
+    r = run_code("print(input())", {"inputs": ins, "outputs": outs}, limits=L)
+    assert (r.score, r.strict_score, r.passed, r.total) == (1.0, 0.0, 11, 12)
+    outs = ["x\n", *(f"{i}\n" for i in range(1, 12))]
+    r = run_code("print(input())", {"inputs": ins, "outputs": outs}, limits=L)
+    assert r.score == pytest.approx(0.9)
+
+
+def test_per_program_mode_agrees_with_per_test() -> None:
+    progs = [ADD, "a, b = map(int, input().split())\nprint(a * b)\n", "print(int(input().split()[0]) + 1/0)"]
+    per_prog = Limits(time=2.0, memory=256, mode="per_program")
+    a = verify_code_batch(progs, [ADD_TESTS] * 3, limits=L, num_workers=2)
+    b = verify_code_batch(progs, [ADD_TESTS] * 3, limits=per_prog, num_workers=2)
+    assert [(r.status, r.passed) for r in a] == [(r.status, r.passed) for r in b]
+    assert [r.status for r in a] == ["passed", "wrong_answer", "runtime_error"]
+
+
+def test_batch_progress_and_invalid_items() -> None:
+    seen: list[tuple[int, int]] = []
+    res = verify_code_batch(
+        [ADD, ADD, ADD],
+        [ADD_TESTS, "{not json", {"inputs": ["1"], "outputs": []}],
+        limits=L,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    assert res[0].status == "passed"
+    assert res[1].status == "invalid_input" and "JSON" in res[1].reason
+    assert res[2].status == "invalid_input" and "outputs" in res[2].reason
+    assert seen and seen[-1] == (3, 3)
+
+
+def test_progress_exception_stops_batch() -> None:
+    def boom(done: int, total: int) -> None:
+        raise KeyError("stop")
+
+    with pytest.raises(KeyError):
+        verify_code_batch(
+            ["import time\ntime.sleep(0.3)"] * 8,
+            [{"inputs": [""], "outputs": [""]}] * 8,
+            limits=L,
+            progress=boom,
+            num_workers=1,
+        )
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ConfigError, match="isolation"):
+        Limits(isolation="chroot")
+    with pytest.raises(ConfigError, match="time"):
+        Limits(time=0)
+    with pytest.raises(ConfigError, match="mode"):
+        Limits(mode="fast")
+    with pytest.raises(UnsupportedInputError, match="same length"):
+        verify_code_batch(["x"], [])
+    with pytest.raises(UnsupportedInputError, match="program"):
+        run_code(3, ADD_TESTS)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="num_workers"):
+        verify_code_batch(["x"], [ADD_TESTS], num_workers=0)
+    with pytest.raises(UnsupportedInputError, match="ground_truth"):
+        score_code("print(1)", "{broken")
+
+
+def test_isolation_levels_are_never_silently_weaker() -> None:
+    best = isolation_level("auto")
+    assert best in ("strict", "namespaces", "rlimits")
+    for level in ("rlimits", "namespaces", "strict"):
+        order = ["rlimits", "namespaces", "strict"]
+        if order.index(level) <= order.index(best):
+            assert isolation_level(level) == level
+            assert run_code(ADD, ADD_TESTS, limits=Limits(isolation=level)).isolation == level
+        else:
+            with pytest.raises(SandboxError, match="not available"):
+                run_code(ADD, ADD_TESTS, limits=Limits(isolation=level))
+
+
+def test_rlimits_level_still_judges_and_contains() -> None:
+    lim = Limits(time=1.0, memory=128, isolation="rlimits")
+    assert run_code(ADD, ADD_TESTS, limits=lim).status == "passed"
+    assert run_code("while True: pass", {"inputs": [""], "outputs": [""]}, limits=lim).status == "timeout"
+
+
+def test_score_extracts_last_python_block() -> None:
+    resp = "First try:\n```python\nprint(0)\n```\nBetter:\n```python\nprint(int(input()) * 2)\n```\nDone."
+    gt = json.dumps({"inputs": ["2\n", "5\n"], "outputs": ["4\n", "10\n"]})
+    assert extract_code(resp).strip() == "print(int(input()) * 2)"
+    assert score(resp, gt, "code") == 1.0
+    assert score("print(4)", gt, "coding") == 0.5
+    assert score("no code at all (", gt, "code") == 0.0
+
+
+def test_cli_chunk_reports_malformed_items() -> None:
+    out = cli_verify_chunk(
+        [
+            {"program": ADD, "tests": ADD_TESTS},
+            {
+                "response": "```python\nprint(3)\n```",
+                "tests": json.dumps({"inputs": ["1 2"], "outputs": ["3"]}),
+            },
+            {"program": ADD, "tests": "{oops"},
+            {"tests": ADD_TESTS},
+            ["not", "a", "dict"],
+        ],
+        num_workers=2,
+    )
+    assert [o["status"] for o in out] == [
+        "passed",
+        "passed",
+        "invalid_input",
+        "invalid_input",
+        "invalid_input",
+    ]
+    assert out[0]["score"] == 1.0 and len(out[0]["tests"]) == 3
+
+
+def test_cli_end_to_end(tmp_path: Path) -> None:
+    inp = tmp_path / "in.jsonl"
+    rows = [
+        {"program": ADD, "tests": ADD_TESTS},
+        {"program": "print(0)", "tests": ADD_TESTS},
+        {"program": ADD, "tests": "{bad json"},
+    ]
+    inp.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json at all\n")
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prime_fast",
+            "verify",
+            "code",
+            "--in",
+            str(inp),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    res = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["status"] for r in res] == ["passed", "wrong_answer", "invalid_input", "invalid_input"]
+    assert "verified 4 items" in proc.stdout
+
+
+@pytest.mark.parametrize("isolation", ["rlimits", "auto"])
+def test_concurrent_batches_do_not_interfere(isolation: str) -> None:
+    # Two batches at once (the GIL is released): each sandbox has its own uid, so one batch's
+    # cleanup (kill(-1) as that uid at the rlimits level) cannot touch the other's programs.
+    import threading
+
+    lim = Limits(time=3.0, memory=128, isolation=isolation)
+    prog = "import time\ntime.sleep(0.3)\nprint(int(input()) * 2)\n"
+    tests = {"inputs": ["1", "2", "3"], "outputs": ["2", "4", "6"]}
+    out: list[list[str]] = []
+
+    def run() -> None:
+        out.append([r.status for r in verify_code_batch([prog] * 4, [tests] * 4, limits=lim, num_workers=2)])
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == [["passed"] * 4, ["passed"] * 4]
