@@ -11,11 +11,14 @@ __all__ = [
     "VerifierError",
     "__version__",
     "build_profile",
+    "code_default_python",
+    "code_isolation",
     "math_extract_answer",
     "math_normalize",
     "math_policy_keys",
     "math_verify",
     "sandbox_features",
+    "verify_code",
     "verify_math_batch",
 ]
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from prime_fast.errors import ConfigError, SandboxError, UnsupportedInputError
 from prime_fast.verify import Limits, run_code, score, verify_code_batch
 from prime_fast.verify.code import cli_verify_chunk, extract_code, isolation_level, score_code

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from prime_fast.verify.code import isolation_level
 
 RUNNER = Path(__file__).with_name("_hostile_runner.py")
