@@ -121,7 +121,7 @@ def test_linear_many_splits_and_chunks(dtype, group_m):
     assert_close(logp, rl, torch.float32, reduce_dim=h * v)
     assert_close(ent, re, torch.float32, reduce_dim=h * v)
     g, gh = torch.randn(n, generator=gen), torch.randn(n, generator=gen)
-    for chunk in (16, 48, 80):
+    for chunk in (16, 37, 80):  # 37: the last chunk is 1 column wide
         dh, dw = linear_logprob.linear_logprob_bwd(
             hid, w, lab, lse, ent, g, gh, 0.9, -100, True, True, config=cfg, chunk=chunk
         )

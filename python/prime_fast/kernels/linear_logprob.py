@@ -127,8 +127,9 @@ def _linear_fwd_kernel(
     IEEE: tl.constexpr,
     GROUP_M: tl.constexpr,
 ):
-    n_splits = tl.cdiv(V, SPLIT_V).to(tl.int64)
-    num_m = tl.cdiv(N, BLOCK_M).to(tl.int64)
+    # No .to() on these: an int argument equal to 1 is specialised to a constexpr by Triton.
+    n_splits = tl.cdiv(V, SPLIT_V)
+    num_m = tl.cdiv(N, BLOCK_M)
     pid_m, split = _tile_ids(tl.program_id(0).to(tl.int64), num_m, n_splits, GROUP_M)
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M).to(tl.int64)
     row_ok = rows < N
@@ -158,7 +159,7 @@ def _linear_fwd_kernel(
         m = m_new
     # Partials laid out as [4, n_splits, N]: m, s, sz, z_label.
     out = part_ptr + split * N + rows
-    stride = n_splits * N
+    stride = N.to(tl.int64) * n_splits
     tl.store(out, m, mask=row_ok)
     tl.store(out + stride, s, mask=row_ok)
     tl.store(out + 2 * stride, sz, mask=row_ok)
@@ -237,8 +238,8 @@ def _linear_dz_kernel(
     IEEE: tl.constexpr,
     GROUP_M: tl.constexpr,
 ):
-    num_m = tl.cdiv(N, BLOCK_M).to(tl.int64)
-    num_n = tl.cdiv(chunk, BLOCK_N).to(tl.int64)
+    num_m = tl.cdiv(N, BLOCK_M)
+    num_n = tl.cdiv(chunk, BLOCK_N)  # chunk may be a constexpr (a last chunk of width 1)
     pid_m, pid_n = _tile_ids(tl.program_id(0).to(tl.int64), num_m, num_n, GROUP_M)
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M).to(tl.int64)
     local = pid_n * BLOCK_N + tl.arange(0, BLOCK_N).to(tl.int64)
