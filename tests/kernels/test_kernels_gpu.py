@@ -82,7 +82,6 @@ LINEAR_CASES = [
 @pytest.mark.parametrize(("n", "hidden", "vocab", "dtype", "impl"), LINEAR_CASES)
 def test_linear_token_logprobs_gpu(cuda, monkeypatch, n, hidden, vocab, dtype, impl):
     monkeypatch.setenv("PRIME_FAST_LINEAR_IMPL", impl)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)  # an IEEE fp32 baseline
     gen = torch.Generator(device=cuda).manual_seed(n)
     h = (torch.randn((n, hidden), device=cuda, generator=gen)).to(dtype).requires_grad_(True)
     w = (
@@ -106,8 +105,15 @@ def test_linear_token_logprobs_gpu(cuda, monkeypatch, n, hidden, vocab, dtype, i
     # against float64 widens the gradient tolerances (d_hidden sums V terms, d_weight N terms).
     h32 = h.detach().float().requires_grad_(True)
     w32 = w.detach().float().requires_grad_(True)
-    bl, be = reference.linear_token_logprobs(h32, w32, lab, temperature=1.3, return_entropy=True)
-    bdh, bdw = torch.autograd.grad((bl * g.float()).sum() + (be * gh.float()).sum(), (h32, w32))
+    precision = torch.get_float32_matmul_precision()  # "highest" (the default): IEEE fp32, no TF32
+    if precision != "highest":
+        torch.set_float32_matmul_precision("highest")
+    try:
+        bl, be = reference.linear_token_logprobs(h32, w32, lab, temperature=1.3, return_entropy=True)
+        bdh, bdw = torch.autograd.grad((bl * g.float()).sum() + (be * gh.float()).sum(), (h32, w32))
+    finally:
+        if precision != "highest":
+            torch.set_float32_matmul_precision(precision)
     del h32, w32, bl, be
     red = hidden * 64  # fp32 accumulation over H; the softmax adds a few ulps
     assert_close(logp, rl, torch.float32, reduce_dim=red, name="logp")
