@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -108,6 +109,10 @@ def _judge(out: torch.Tensor, ref: torch.Tensor, tol: float) -> tuple[bool, str]
         dt = str(out.dtype).replace("torch.", "").replace("bfloat16", "bf16").replace("float", "fp")
         note += f" ({dt} output, judged at {dt} rounding)"
     return ok, note
+
+
+class _Interrupted(Exception):
+    """Raised in the main thread on SIGTERM."""
 
 
 @contextlib.contextmanager
@@ -511,9 +516,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             (16384, 152064, torch.bfloat16, {"eager", "liger"}),
             (32768, 152064, torch.bfloat16, set()),
         ],
-        "linear": [
-            (8192, 3584, 152064, torch.bfloat16, {"eager", "compile", "liger", "gemm", "v1"}),
+        "linear": [  # 32k first: the issue's target rows survive a timeout during torch.compile
             (32768, 3584, 152064, torch.bfloat16, {"gemm", "v1"}),
+            (8192, 3584, 152064, torch.bfloat16, {"eager", "compile", "liger", "gemm", "v1"}),
         ],
         "scan": [(256, 4096), (64, 32768)],
         "advantages": [(256, 4096, 4)],
@@ -574,22 +579,34 @@ def main(argv: list[str] | None = None) -> int:
     env = env_info()
     rows: list[Row] = []
     rep = args.rep_ms or preset["rep_ms"]
-    if "token" in only:
-        for case in preset["token"]:
-            n, v, dt = case[:3]
-            prov = _case_providers(case, providers, n, args.eager_max_tokens)
-            bench_token_logprobs(rows, device, n, v, dt, prov, rep)
-    if "linear" in only:
-        for case in preset["linear"]:
-            n, h, v, dt = case[:4]
-            prov = _case_providers(case, providers, n, args.eager_max_tokens)
-            bench_linear(rows, device, n, h, v, dt, prov, rep)
-    if "scan" in only:
-        for b, t in preset["scan"]:
-            bench_scan(rows, device, b, t, rep)
-    if "advantages" in only:
-        for b, t, k in preset["advantages"]:
-            bench_prime_advantages(rows, device, b, t, k, rep)
+    interrupted = False
+
+    def _on_term(signum, frame):  # `timeout` sends SIGTERM: keep the rows measured so far
+        raise _Interrupted
+
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        if "token" in only:
+            for case in preset["token"]:
+                n, v, dt = case[:3]
+                prov = _case_providers(case, providers, n, args.eager_max_tokens)
+                bench_token_logprobs(rows, device, n, v, dt, prov, rep)
+        if "linear" in only:
+            for case in preset["linear"]:
+                n, h, v, dt = case[:4]
+                prov = _case_providers(case, providers, n, args.eager_max_tokens)
+                bench_linear(rows, device, n, h, v, dt, prov, rep)
+        if "scan" in only:
+            for b, t in preset["scan"]:
+                bench_scan(rows, device, b, t, rep)
+        if "advantages" in only:
+            for b, t, k in preset["advantages"]:
+                bench_prime_advantages(rows, device, b, t, k, rep)
+    except _Interrupted:
+        interrupted = True
+        print("bench_kernels: interrupted (SIGTERM); the table and JSON hold the rows measured so far")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _speedups(rows)
     title = "prime-fast kernels (speedup vs eager; scan and advantages: vs Python loops)"
     if device.type == "cpu":
@@ -618,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     path = args.json or default_json_path("kernels", env)
     write_json(path, "kernels", env, rows)
     print(f"JSON: {path}")
+    if interrupted:
+        return 124
     return 1 if any(r.correct is False for r in rows) else 0
 
 

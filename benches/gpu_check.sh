@@ -81,7 +81,7 @@ else
   extra=(--timeout 120 --durations 8)
   "$PY" -c "import pytest_timeout" 2>/dev/null || extra=(--durations 8 -W "ignore::pytest.PytestConfigWarning")
   sel=()
-  t_limit=150
+  t_limit=120
   if [ "$QUICK" = 1 ]; then
     sel=(-k "(V152064 and not H3584) or scan_gpu or advantages")
     t_limit=120
@@ -94,7 +94,7 @@ echo "pytest exit code: $test_rc"
 
 step "kernel benchmark (benches.bench_kernels --preset gpu-check; --full: gpu)"
 bench_args=(--preset gpu-check --json "$RES/kernels.json")
-b_limit=180
+b_limit=170
 if [ "$QUICK" = 1 ]; then
   bench_args+=(--providers eager,gemm --only token --only linear --only scan)
   b_limit=150
