@@ -3,16 +3,22 @@
 For each op, forward and forward+backward, every provider in the same run: prime-fast (Triton on
 CUDA, the chunked torch path on CPU), PyTorch eager, ``torch.compile`` of the eager code and
 Liger-Kernel when installed; for the LM head also the bare GEMMs (``h @ W.T``, and ``dX``, ``dW``)
-that bound it. Each provider's result is checked against ``prime_fast.ops.reference`` first.
+that bound it. Each provider's result is checked against ``prime_fast.ops.reference`` first, at the
+precision of the provider's output dtype (Liger's ``cross_entropy`` returns the per-token loss in
+the logits' dtype, so on bf16 logits it is judged at bf16 rounding and the note says so).
 
     python -m benches.bench_kernels                 # picks the preset from the machine
     python -m benches.bench_kernels --preset gpu --json out.json
+    python -m benches.bench_kernels --preset gpu-check   # the short set of benches/gpu_check.sh
     python -m benches.bench_kernels --only scan
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +55,8 @@ def eager_linear_logprobs(
 
 
 def liger_token_logprobs() -> Callable[..., torch.Tensor] | None:
+    # Liger's cross_entropy stores the per-token loss in the logits' dtype (bf16 here) and, when the
+    # logits require grad, overwrites them with the gradient during the forward; so it runs last.
     try:
         from liger_kernel.transformers.functional import liger_cross_entropy
     except ImportError:
@@ -83,6 +91,43 @@ def _compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _max_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).abs().max())
+
+
+#: Relative rounding bound (half an ulp) of a low-precision output dtype.
+_OUT_ROUNDING = {torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
+
+
+def _judge(out: torch.Tensor, ref: torch.Tensor, tol: float) -> tuple[bool, str]:
+    """``|out - ref| <= tol + u |ref|`` elementwise, ``u`` the rounding of ``out``'s dtype (0 for
+    float32/float64): a provider returning bf16 is judged at bf16 precision, and the note says so."""
+    o, r = out.detach().double(), ref.detach().double()
+    err = (o - r).abs()
+    u = _OUT_ROUNDING.get(out.dtype, 0.0)
+    ok = bool((err <= tol + u * r.abs()).all())
+    note = f"max|err|={float(err.max()):.1e}"
+    if u:
+        dt = str(out.dtype).replace("torch.", "").replace("bfloat16", "bf16").replace("float", "fp")
+        note += f" ({dt} output, judged at {dt} rounding)"
+    return ok, note
+
+
+class _Interrupted(Exception):
+    """Raised in the main thread on SIGTERM."""
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str | None):
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if value is not None:
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
 
 
 def _run_provider(
@@ -187,8 +232,7 @@ def bench_token_logprobs(rows, device, n, vocab, dtype, providers, rep_ms):
     bytes_bwd = bytes_fwd + 2 * n * vocab * elem  # forward read, backward read + write
 
     def check(out):
-        err = _max_err(out[:m], ref)
-        return err < 2e-3, f"max|err|={err:.1e}"
+        return _judge(out[:m], ref, 2e-3)
 
     impls: dict[str, Callable[[], torch.Tensor]] = {"prime-fast": lambda: ops.token_logprobs(x, lab)}
     if "eager" in providers:
@@ -236,13 +280,15 @@ def bench_linear(rows, device, n, hidden, vocab, dtype, providers, rep_ms):
     grads_bytes = (n * hidden + vocab * hidden) * h.element_size()
 
     def check(out):
-        err = _max_err(out[:m], ref)
-        tol = 2e-2 if dtype != torch.float32 else 2e-3
-        return err < tol, f"max|err|={err:.1e}"
+        return _judge(out[:m], ref, 2e-2 if dtype != torch.float32 else 2e-3)
 
     impls: dict[str, Callable[[], torch.Tensor]] = {
         "prime-fast": lambda: ops.linear_token_logprobs(h, w, lab)
     }
+    # The first launch layout (PRIME_FAST_LINEAR_IMPL=v1), for comparison with the default.
+    env_of = {"prime-fast v1": "v1"}
+    if "v1" in providers:
+        impls["prime-fast v1"] = lambda: ops.linear_token_logprobs(h, w, lab)
     if "eager" in providers:
         impls["eager"] = lambda: eager_linear_logprobs(h, w, lab)
     if "compile" in providers:
@@ -252,23 +298,24 @@ def bench_linear(rows, device, n, hidden, vocab, dtype, providers, rep_ms):
     if lig is not None:
         impls["liger"] = lambda: lig(h, w, lab)
     for name, f in impls.items():
-        _run_provider(
-            rows,
-            case="linear_token_logprobs",
-            provider=name,
-            shape=shape,
-            dtype=dtype,
-            device=device,
-            fwd=f,
-            check=check,
-            leaves=[h, w],
-            bytes_fwd=None,
-            bytes_bwd=None,
-            flops_fwd=flops_fwd,
-            flops_bwd=flops_bwd,
-            out_bytes_bwd=grads_bytes,
-            rep_ms=rep_ms,
-        )
+        with _env("PRIME_FAST_LINEAR_IMPL", env_of.get(name)):
+            _run_provider(
+                rows,
+                case="linear_token_logprobs",
+                provider=name,
+                shape=shape,
+                dtype=dtype,
+                device=device,
+                fwd=f,
+                check=check,
+                leaves=[h, w],
+                bytes_fwd=None,
+                bytes_bwd=None,
+                flops_fwd=flops_fwd,
+                flops_bwd=flops_bwd,
+                out_bytes_bwd=grads_bytes,
+                rep_ms=rep_ms,
+            )
     if "gemm" in providers:
         _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms)
 
@@ -459,10 +506,32 @@ PRESETS: dict[str, dict[str, Any]] = {
         "linear": [(8192, 3584, 152064, torch.bfloat16), (32768, 3584, 152064, torch.bfloat16)],
         "scan": [(256, 4096), (64, 32768)],
         "advantages": [(256, 4096, 4)],
-        "providers": {"eager", "compile", "liger", "gemm"},
+        "providers": {"eager", "compile", "liger", "gemm", "v1"},
         "rep_ms": 200.0,
     },
+    # benches/gpu_check.sh's short set (about 2 minutes on one H100, compilation included): a
+    # case's optional last element names the providers it runs (intersected with --providers).
+    "gpu-check": {
+        "token": [
+            (16384, 152064, torch.bfloat16, {"eager", "liger"}),
+            (32768, 152064, torch.bfloat16, set()),
+        ],
+        "linear": [  # 32k first: the issue's target rows survive a timeout during torch.compile
+            (32768, 3584, 152064, torch.bfloat16, {"gemm", "v1"}),
+            (8192, 3584, 152064, torch.bfloat16, {"eager", "compile", "liger", "gemm", "v1"}),
+        ],
+        "scan": [(256, 4096), (64, 32768)],
+        "advantages": [(256, 4096, 4)],
+        "providers": {"eager", "compile", "liger", "gemm", "v1"},
+        "rep_ms": 100.0,
+    },
 }
+
+
+def _case_providers(case: tuple, providers: set[str], n: int, eager_max_tokens: int) -> set[str]:
+    if len(case) > 4 or (len(case) == 4 and isinstance(case[-1], set)):
+        return set(case[-1]) & providers
+    return providers if n <= eager_max_tokens else providers & {"gemm", "v1"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,13 +546,18 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these ops",
     )
     ap.add_argument(
-        "--providers", default=None, help="comma list among eager,compile,liger,gemm (prime-fast always runs)"
+        "--providers",
+        default=None,
+        help="comma list among eager,compile,liger,gemm,v1 (prime-fast always runs; v1: its first layout)",
     )
     ap.add_argument(
         "--eager-max-tokens", type=int, default=16384, help="skip eager/compile/liger above this N (memory)"
     )
     ap.add_argument(
         "--json", default=None, help="write the rows here (default benches/results/kernels-<sha>-<gpu>.json)"
+    )
+    ap.add_argument(
+        "--rep-ms", type=float, default=None, help="timing budget per row (default: the preset's)"
     )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument(
@@ -504,21 +578,35 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only or ["token", "linear", "scan", "advantages"])
     env = env_info()
     rows: list[Row] = []
-    rep = preset["rep_ms"]
-    if "token" in only:
-        for n, v, dt in preset["token"]:
-            prov = providers if n <= args.eager_max_tokens else providers & {"gemm"}
-            bench_token_logprobs(rows, device, n, v, dt, prov, rep)
-    if "linear" in only:
-        for n, h, v, dt in preset["linear"]:
-            prov = providers if n <= args.eager_max_tokens else providers & {"gemm"}
-            bench_linear(rows, device, n, h, v, dt, prov, rep)
-    if "scan" in only:
-        for b, t in preset["scan"]:
-            bench_scan(rows, device, b, t, rep)
-    if "advantages" in only:
-        for b, t, k in preset["advantages"]:
-            bench_prime_advantages(rows, device, b, t, k, rep)
+    rep = args.rep_ms or preset["rep_ms"]
+    interrupted = False
+
+    def _on_term(signum, frame):  # `timeout` sends SIGTERM: keep the rows measured so far
+        raise _Interrupted
+
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        if "token" in only:
+            for case in preset["token"]:
+                n, v, dt = case[:3]
+                prov = _case_providers(case, providers, n, args.eager_max_tokens)
+                bench_token_logprobs(rows, device, n, v, dt, prov, rep)
+        if "linear" in only:
+            for case in preset["linear"]:
+                n, h, v, dt = case[:4]
+                prov = _case_providers(case, providers, n, args.eager_max_tokens)
+                bench_linear(rows, device, n, h, v, dt, prov, rep)
+        if "scan" in only:
+            for b, t in preset["scan"]:
+                bench_scan(rows, device, b, t, rep)
+        if "advantages" in only:
+            for b, t, k in preset["advantages"]:
+                bench_prime_advantages(rows, device, b, t, k, rep)
+    except _Interrupted:
+        interrupted = True
+        print("bench_kernels: interrupted (SIGTERM); the table and JSON hold the rows measured so far")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _speedups(rows)
     title = "prime-fast kernels (speedup vs eager; scan and advantages: vs Python loops)"
     if device.type == "cpu":
@@ -540,13 +628,15 @@ def main(argv: list[str] | None = None) -> int:
         lin = {(r.shape, r.provider, r.mode): r for r in rows if r.case == "linear_token_logprobs"}
         for (shape, provider_name, mode), r in lin.items():
             gemm = lin.get((shape, "bare-gemm", mode))
-            if provider_name == "prime-fast" and gemm and gemm.ms_p50 and r.ms_p50:
+            if provider_name.startswith("prime-fast") and gemm and gemm.ms_p50 and r.ms_p50:
                 print(
-                    f"linear_token_logprobs {mode} {shape}: {r.ms_p50 / gemm.ms_p50:.2f}x the bare GEMMs, extra memory {r.extra_mib or 0:.0f} MiB"
+                    f"linear_token_logprobs {provider_name} {mode} {shape}: {r.ms_p50 / gemm.ms_p50:.2f}x the bare GEMMs, extra memory {r.extra_mib or 0:.0f} MiB"
                 )
     path = args.json or default_json_path("kernels", env)
     write_json(path, "kernels", env, rows)
     print(f"JSON: {path}")
+    if interrupted:
+        return 124
     return 1 if any(r.correct is False for r in rows) else 0
 
 

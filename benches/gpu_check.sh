@@ -1,28 +1,33 @@
 #!/usr/bin/env bash
-# One-command GPU check of prime-fast's kernels (target: one H100; about 5-8 minutes).
+# One-command GPU check of prime-fast's kernels (target: one H100; under 5 minutes).
 #
-#   bash benches/gpu_check.sh            # from the repository root
-#   bash benches/gpu_check.sh --quick    # about 3-4 minutes: bf16/fp32 at V=152064, no torch.compile
+#   bash benches/gpu_check.sh            # from the repository root: tests (< 90 s) + short bench
+#   bash benches/gpu_check.sh --quick    # about 2-3 minutes: tests at V=152064, bench without compile/liger
+#   bash benches/gpu_check.sh --full     # the full benchmark preset (more providers and sizes)
 #
 # 1. prints the machine (GPU, driver, torch, triton) and stops with a clear message if CUDA,
 #    torch or triton is missing (it installs nothing heavy);
 # 2. makes `prime_fast` importable: uses an installed one, or python/ on PYTHONPATH when the native
 #    extension python/prime_fast/_native*.so is present (carry it from a CPU build), or builds it
 #    with `pip install -e . --no-deps` when cargo and maturin are there;
-# 3. runs the GPU parity tests: TRITON_INTERPRET=0 PRIME_FAST_REQUIRE_GPU=1 pytest -m gpu tests/kernels;
-# 4. runs the kernel benchmark at the issue's target sizes (token_logprobs fwd GB/s vs HBM;
+# 3. runs the GPU parity tests: TRITON_INTERPRET=0 PRIME_FAST_REQUIRE_GPU=1 pytest -m gpu tests/kernels
+#    (fixed launch configurations: the tests set PRIME_FAST_AUTOTUNE=0);
+# 4. runs the kernel benchmark (--preset gpu-check; --full: --preset gpu) at the issue's target sizes
+#    (token_logprobs fwd GB/s vs HBM;
 #    linear_token_logprobs fwd+bwd at N=32k, H=3584, V=152064 vs the bare LM-head GEMMs and its extra
 #    memory; advantages in one launch vs a Python loop over T) and prints its table.
 # Results: $OUT (if set) or benches/results/: gpu_pytest.log, kernels.json, bench.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
+FULL=0
 [ "${1:-}" = "--quick" ] && QUICK=1
+[ "${1:-}" = "--full" ] && FULL=1
 RES="${OUT:-benches/results}"
 mkdir -p "$RES"
 PY="${PYTHON:-python3}"
 export TRITON_INTERPRET=0 PYTHONUNBUFFERED=1
-unset PRIME_FAST_KERNELS
+unset PRIME_FAST_KERNELS PRIME_FAST_LINEAR_IMPL PRIME_FAST_AUTOTUNE
 start=$(date +%s)
 step() { printf '\n=== [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
@@ -73,13 +78,13 @@ if ! "$PY" -c "import pytest" 2>/dev/null; then
   test_rc=3
 else
   # pytest-timeout is optional: without it, drop the per-test timeout and its ini key's warning.
-  extra=(--timeout 240)
-  "$PY" -c "import pytest_timeout" 2>/dev/null || extra=(-W "ignore::pytest.PytestConfigWarning")
+  extra=(--timeout 120 --durations 8)
+  "$PY" -c "import pytest_timeout" 2>/dev/null || extra=(--durations 8 -W "ignore::pytest.PytestConfigWarning")
   sel=()
-  t_limit=300
+  t_limit=120
   if [ "$QUICK" = 1 ]; then
-    sel=(-k "(V152064 and (bf16 or fp32) and not H3584) or scan_gpu or advantages")
-    t_limit=150
+    sel=(-k "(V152064 and not H3584) or scan_gpu or advantages")
+    t_limit=120
   fi
   PRIME_FAST_REQUIRE_GPU=1 timeout "$t_limit" "$PY" -m pytest -m gpu tests/kernels -q -p no:cacheprovider \
     -o addopts="" "${extra[@]}" ${sel[@]+"${sel[@]}"} 2>&1 | tee "$RES/gpu_pytest.log" | tail -n 40
@@ -87,12 +92,15 @@ else
 fi
 echo "pytest exit code: $test_rc"
 
-step "kernel benchmark (benches.bench_kernels --preset gpu)"
-bench_args=(--preset gpu --json "$RES/kernels.json")
-b_limit=270
+step "kernel benchmark (benches.bench_kernels --preset gpu-check; --full: gpu)"
+bench_args=(--preset gpu-check --json "$RES/kernels.json")
+b_limit=170
 if [ "$QUICK" = 1 ]; then
   bench_args+=(--providers eager,gemm --only token --only linear --only scan)
   b_limit=150
+elif [ "$FULL" = 1 ]; then
+  bench_args=(--preset gpu --json "$RES/kernels.json")
+  b_limit=420
 fi
 timeout "$b_limit" "$PY" -m benches.bench_kernels "${bench_args[@]}" 2>&1 | tee "$RES/bench.log"
 bench_rc=${PIPESTATUS[0]}

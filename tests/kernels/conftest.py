@@ -49,7 +49,8 @@ def use_backend(monkeypatch):
 @pytest.fixture
 def cuda(monkeypatch):
     """The CUDA device for ``gpu`` tests: skipped with a reason when CUDA or compiled Triton is
-    missing, failed instead when ``PRIME_FAST_REQUIRE_GPU=1`` (so GPU CI cannot pass by skipping)."""
+    missing, failed instead when ``PRIME_FAST_REQUIRE_GPU=1`` (so GPU CI cannot pass by skipping).
+    Sets ``PRIME_FAST_AUTOTUNE=0`` (fixed launch configurations) for the test."""
     import os
 
     require = os.environ.get("PRIME_FAST_REQUIRE_GPU", "0") == "1"
@@ -63,5 +64,9 @@ def cuda(monkeypatch):
             pytest.fail(f"PRIME_FAST_REQUIRE_GPU=1 but {reason}")
         pytest.skip(reason)
     monkeypatch.delenv("PRIME_FAST_KERNELS", raising=False)
+    monkeypatch.delenv("PRIME_FAST_LINEAR_IMPL", raising=False)
+    # One fixed launch configuration per kernel: autotune sweeps would cost minutes of GPU time
+    # (the benchmark runs and checks the autotuned path).
+    monkeypatch.setenv("PRIME_FAST_AUTOTUNE", "0")
     torch.cuda.empty_cache()
     return torch.device("cuda")

@@ -101,16 +101,19 @@ def test_logprob_strided_rows():
     )
 
 
+@pytest.mark.parametrize("group_m", [0, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_linear_many_splits_and_chunks(dtype):
+def test_linear_many_splits_and_chunks(dtype, group_m):
     from prime_fast.kernels import linear_logprob
 
     gen = torch.Generator().manual_seed(1)
-    n, h, v = 21, 20, 75  # H not a multiple of BLOCK_K, V not a multiple of SPLIT_V or BLOCK_N
+    # H not a multiple of BLOCK_K, V not a multiple of SPLIT_V or BLOCK_N; 3 row blocks of 16, so
+    # GROUP_M = 2 leaves a partial last group.
+    n, h, v = 37, 20, 75
     hid = torch.randn(n, h, generator=gen).to(dtype)
     w = (torch.randn(v, h, generator=gen) / 3).to(dtype)
     lab = make_labels((n,), v, generator=gen)
-    cfg = {"SPLIT_V": 32, "BLOCK_N": 16}
+    cfg = {"SPLIT_V": 32, "BLOCK_N": 16, "GROUP_M": group_m}
     logp, ent, lse = linear_logprob.linear_logprob_fwd(hid, w, lab, 0.9, -100, True, config=cfg)
     h64 = hid.double().requires_grad_(True)
     w64 = w.double().requires_grad_(True)
@@ -118,7 +121,7 @@ def test_linear_many_splits_and_chunks(dtype):
     assert_close(logp, rl, torch.float32, reduce_dim=h * v)
     assert_close(ent, re, torch.float32, reduce_dim=h * v)
     g, gh = torch.randn(n, generator=gen), torch.randn(n, generator=gen)
-    for chunk in (16, 48, 80):
+    for chunk in (16, 37, 80):  # 37: the last chunk is 1 column wide
         dh, dw = linear_logprob.linear_logprob_bwd(
             hid, w, lab, lse, ent, g, gh, 0.9, -100, True, True, config=cfg, chunk=chunk
         )
@@ -153,3 +156,17 @@ def test_scan_blocks(block_t, t_len):
         nxt = b[:, i].double() + a[:, i].double() * nxt
         ref[:, i] = nxt
     assert_close(x2, ref, torch.float32, reduce_dim=t_len)
+
+
+def test_linear_impl_selection(monkeypatch):
+    """``PRIME_FAST_LINEAR_IMPL`` picks the launch layout; a bad value names the variable."""
+    from prime_fast.errors import ConfigError
+    from prime_fast.kernels import linear_logprob
+
+    monkeypatch.delenv("PRIME_FAST_LINEAR_IMPL", raising=False)
+    assert linear_logprob.impl() == "grouped" and linear_logprob._config(torch.float32)["GROUP_M"] > 0
+    monkeypatch.setenv("PRIME_FAST_LINEAR_IMPL", "v1")
+    assert linear_logprob._config(torch.bfloat16)["GROUP_M"] == 0
+    monkeypatch.setenv("PRIME_FAST_LINEAR_IMPL", "fast")
+    with pytest.raises(ConfigError, match="PRIME_FAST_LINEAR_IMPL"):
+        linear_logprob.impl()

@@ -12,6 +12,15 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+def autotune_enabled() -> bool:
+    """Whether GPU launches may autotune (``PRIME_FAST_AUTOTUNE``, default ``1``).
+
+    ``PRIME_FAST_AUTOTUNE=0`` uses one fixed launch configuration per kernel instead of a benchmark
+    sweep on first use: the GPU tests set it, so they check the kernels without minutes of tuning.
+    """
+    return os.environ.get("PRIME_FAST_AUTOTUNE", "1") != "0"
+
+
 def dot_in_fp32(dtype: torch.dtype) -> bool:
     """Whether ``tl.dot`` operands must be upcast to float32 first.
 

@@ -26,10 +26,32 @@ import torch
 import triton
 import triton.language as tl
 
-from prime_fast.kernels._utils import dot_in_fp32, interpreting
+from prime_fast.kernels._utils import autotune_enabled, dot_in_fp32, interpreting
 
-#: Upper bound on the size of one backward ``dz`` chunk (bytes).
-DZ_BUDGET_BYTES = 256 * 1024 * 1024
+#: Upper bound on the size of one backward ``dz`` chunk (bytes), per implementation (see :func:`impl`).
+DZ_BUDGET_BYTES = 512 * 1024 * 1024
+DZ_BUDGET_BYTES_V1 = 256 * 1024 * 1024
+
+#: Row blocks per program group of the swizzled order (``GROUP_M``; 0 = the v1 order).
+GROUP_M_GPU = 8
+
+
+def impl() -> str:
+    """The launch layout, from ``PRIME_FAST_LINEAR_IMPL``: ``grouped`` (default) or ``v1``.
+
+    ``grouped``: GEMM-swizzled program order in the forward and ``dz`` kernels (``GROUP_M`` row
+    blocks share L2 with a run of vocabulary blocks) and ``dz`` chunks of up to 512 MiB.
+    ``v1``: the first layout (row blocks fastest, one vocabulary block at a time; 256 MiB chunks),
+    kept selectable as a fallback. Both compute the same values with the same arithmetic.
+    """
+    import os
+
+    name = os.environ.get("PRIME_FAST_LINEAR_IMPL", "grouped")
+    if name not in ("grouped", "v1"):
+        from prime_fast.errors import ConfigError
+
+        raise ConfigError(f"PRIME_FAST_LINEAR_IMPL must be 'grouped' or 'v1', got {name!r}")
+    return name
 
 
 @triton.jit
@@ -65,6 +87,26 @@ def _logits_tile(
     return acc
 
 
+@triton.jit
+def _tile_ids(pid, num_m, num_n, GROUP_M: tl.constexpr):
+    """``(row block, column block)`` of program ``pid`` on a ``num_m x num_n`` grid.
+
+    ``GROUP_M = 0``: row blocks fastest (programs running together share one column block).
+    ``GROUP_M > 0``: the usual GEMM swizzle; programs running together cover ``GROUP_M`` row blocks
+    times a run of column blocks, so both their hidden rows and their weight rows stay in L2.
+    """
+    if GROUP_M == 0:
+        pid_m = pid % num_m
+        pid_n = pid // num_m
+    else:
+        width = GROUP_M * num_n
+        first_m = (pid // width) * GROUP_M
+        size = tl.minimum(num_m - first_m, GROUP_M)
+        pid_m = first_m + (pid % width) % size
+        pid_n = (pid % width) // size
+    return pid_m, pid_n
+
+
 @triton.jit(do_not_specialize=["N", "ignore_index"])
 def _linear_fwd_kernel(
     h_ptr,
@@ -83,10 +125,12 @@ def _linear_fwd_kernel(
     BLOCK_K: tl.constexpr,
     DOT_F32: tl.constexpr,
     IEEE: tl.constexpr,
+    GROUP_M: tl.constexpr,
 ):
-    pid_m = tl.program_id(0).to(tl.int64)
-    split = tl.program_id(1).to(tl.int64)
-    n_splits = tl.num_programs(1).to(tl.int64)
+    # No .to() on these: an int argument equal to 1 is specialised to a constexpr by Triton.
+    n_splits = tl.cdiv(V, SPLIT_V)
+    num_m = tl.cdiv(N, BLOCK_M)
+    pid_m, split = _tile_ids(tl.program_id(0).to(tl.int64), num_m, n_splits, GROUP_M)
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M).to(tl.int64)
     row_ok = rows < N
     labels = tl.load(labels_ptr + rows, mask=row_ok, other=ignore_index).to(tl.int64)
@@ -115,7 +159,7 @@ def _linear_fwd_kernel(
         m = m_new
     # Partials laid out as [4, n_splits, N]: m, s, sz, z_label.
     out = part_ptr + split * N + rows
-    stride = n_splits * N
+    stride = N.to(tl.int64) * n_splits
     tl.store(out, m, mask=row_ok)
     tl.store(out + stride, s, mask=row_ok)
     tl.store(out + 2 * stride, sz, mask=row_ok)
@@ -192,9 +236,11 @@ def _linear_dz_kernel(
     BLOCK_K: tl.constexpr,
     DOT_F32: tl.constexpr,
     IEEE: tl.constexpr,
+    GROUP_M: tl.constexpr,
 ):
-    pid_m = tl.program_id(0).to(tl.int64)
-    pid_n = tl.program_id(1).to(tl.int64)
+    num_m = tl.cdiv(N, BLOCK_M)
+    num_n = tl.cdiv(chunk, BLOCK_N)  # chunk may be a constexpr (a last chunk of width 1)
+    pid_m, pid_n = _tile_ids(tl.program_id(0).to(tl.int64), num_m, num_n, GROUP_M)
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M).to(tl.int64)
     local = pid_n * BLOCK_N + tl.arange(0, BLOCK_N).to(tl.int64)
     cols = c0 + local
@@ -223,14 +269,24 @@ SPLIT_V_GPU = 1024
 
 def _config(dtype: torch.dtype) -> dict[str, int]:
     """Fixed tiles: the interpreter's, or the GPU defaults used when autotuning is bypassed."""
+    group_m = GROUP_M_GPU if impl() == "grouped" else 0
     if interpreting():
-        return {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "SPLIT_V": 32, "num_warps": 1, "num_stages": 1}
+        return {
+            "BLOCK_M": 16,
+            "BLOCK_N": 16,
+            "BLOCK_K": 16,
+            "SPLIT_V": 32,
+            "GROUP_M": 2 if group_m else 0,
+            "num_warps": 1,
+            "num_stages": 1,
+        }
     if dtype == torch.float32:
         return {
             "BLOCK_M": 64,
             "BLOCK_N": 64,
             "BLOCK_K": 32,
             "SPLIT_V": SPLIT_V_GPU,
+            "GROUP_M": group_m,
             "num_warps": 4,
             "num_stages": 3,
         }
@@ -239,6 +295,7 @@ def _config(dtype: torch.dtype) -> dict[str, int]:
         "BLOCK_N": 128,
         "BLOCK_K": 64,
         "SPLIT_V": SPLIT_V_GPU,
+        "GROUP_M": group_m,
         "num_warps": 8,
         "num_stages": 3,
     }
@@ -269,7 +326,7 @@ def _tuned(name: str, dtype: torch.dtype):
 
 
 def _use_tuned(config: dict[str, int] | None) -> bool:
-    return config is None and not interpreting()
+    return config is None and not interpreting() and autotune_enabled()
 
 
 def linear_logprob_fwd(
@@ -296,11 +353,19 @@ def linear_logprob_fwd(
     dot_f32 = dot_in_fp32(hidden.dtype)
     ieee = hidden.dtype == torch.float32
     args = (hidden, weight, labels, part, n, v, h_dim, 1.0 / temperature, ignore_index)
-    flags = {"SPLIT_V": cfg["SPLIT_V"], "NEED_ENT": bool(need_entropy), "DOT_F32": dot_f32, "IEEE": ieee}
+    flags = {
+        "SPLIT_V": cfg["SPLIT_V"],
+        "NEED_ENT": bool(need_entropy),
+        "DOT_F32": dot_f32,
+        "IEEE": ieee,
+        "GROUP_M": cfg["GROUP_M"],
+    }
     if _use_tuned(config):
-        _tuned("fwd", hidden.dtype)[lambda meta: (triton.cdiv(n, meta["BLOCK_M"]), n_splits)](*args, **flags)
+        _tuned("fwd", hidden.dtype)[lambda meta: (triton.cdiv(n, meta["BLOCK_M"]) * n_splits,)](
+            *args, **flags
+        )
     else:
-        _linear_fwd_kernel[(triton.cdiv(n, cfg["BLOCK_M"]), n_splits)](
+        _linear_fwd_kernel[(triton.cdiv(n, cfg["BLOCK_M"]) * n_splits,)](
             *args,
             **flags,
             BLOCK_M=cfg["BLOCK_M"],
@@ -402,7 +467,8 @@ def linear_logprob_bwd(
     if chunk is None:
         per_col = max(1, n * hidden.element_size())
         align = 256 if _use_tuned(config) else cfg["BLOCK_N"]
-        chunk = max(align, (DZ_BUDGET_BYTES // per_col) // align * align)
+        budget = DZ_BUDGET_BYTES if impl() == "grouped" else DZ_BUDGET_BYTES_V1
+        chunk = max(align, (budget // per_col) // align * align)
         if interpreting():
             chunk = 2 * cfg["BLOCK_N"]
     chunk = min(chunk, v)
@@ -435,14 +501,15 @@ def linear_logprob_bwd(
                 1.0 / temperature,
                 ignore_index,
             )
-            flags = {"HAS_GENT": has_gent, "DOT_F32": dot_f32, "IEEE": ieee}
+            flags = {"HAS_GENT": has_gent, "DOT_F32": dot_f32, "IEEE": ieee, "GROUP_M": cfg["GROUP_M"]}
             if _use_tuned(config):
-                w_ = width
                 _tuned("dz", hidden.dtype)[
-                    lambda meta: (triton.cdiv(n, meta["BLOCK_M"]), triton.cdiv(w_, meta["BLOCK_N"]))
+                    lambda meta, w_=width: (
+                        triton.cdiv(n, meta["BLOCK_M"]) * triton.cdiv(w_, meta["BLOCK_N"]),
+                    )
                 ](*args, **flags)
             else:
-                _linear_dz_kernel[(triton.cdiv(n, cfg["BLOCK_M"]), triton.cdiv(width, cfg["BLOCK_N"]))](
+                _linear_dz_kernel[(triton.cdiv(n, cfg["BLOCK_M"]) * triton.cdiv(width, cfg["BLOCK_N"]),)](
                     *args,
                     **flags,
                     BLOCK_M=cfg["BLOCK_M"],

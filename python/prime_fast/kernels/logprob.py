@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from prime_fast.kernels._utils import interpreting
+from prime_fast.kernels._utils import autotune_enabled, interpreting
 
 
 @triton.jit(do_not_specialize=["ignore_index"])
@@ -140,11 +140,23 @@ def _tuned(name: str):
     return _TUNED[name]
 
 
+#: Fixed GPU block when autotuning is off (``PRIME_FAST_AUTOTUNE=0``): a config of both sweeps.
+_GPU_FIXED_BLOCK = 4096
+
+
 def _fixed_block(block_v: int | None) -> int | None:
-    """The block to use without autotuning (interpreter or explicit request), else None."""
+    """The block to use without autotuning (interpreter, explicit request or autotuning off), else None."""
     if block_v is not None:
         return block_v
-    return 32 if interpreting() else None
+    if interpreting():
+        return 32
+    return None if autotune_enabled() else _GPU_FIXED_BLOCK
+
+
+def _fixed_warps(block_v: int) -> int:
+    if interpreting():
+        return 1
+    return 8 if block_v >= 4096 else 4
 
 
 def logprob_fwd(
@@ -169,7 +181,7 @@ def logprob_fwd(
         _tuned("fwd")[(n,)](*args, NEED_ENT=bool(need_entropy))
     else:
         _logprob_fwd_kernel[(n,)](
-            *args, NEED_ENT=bool(need_entropy), BLOCK_V=bv, num_warps=1 if interpreting() else 4
+            *args, NEED_ENT=bool(need_entropy), BLOCK_V=bv, num_warps=_fixed_warps(bv)
         )
     return logp, ent, lse
 
@@ -211,6 +223,6 @@ def logprob_bwd(
         _tuned("bwd")[lambda meta: (n, triton.cdiv(v, meta["BLOCK_V"]))](*args, HAS_GENT=has_gent)
     else:
         _logprob_bwd_kernel[(n, triton.cdiv(v, bv))](
-            *args, HAS_GENT=has_gent, BLOCK_V=bv, num_warps=1 if interpreting() else 4
+            *args, HAS_GENT=has_gent, BLOCK_V=bv, num_warps=_fixed_warps(bv)
         )
     return dlogits
