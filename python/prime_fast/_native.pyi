@@ -1,5 +1,16 @@
 """Type stubs of the native extension ``prime_fast._native`` (checked by ``mypy.stubtest``)."""
 
+__all__ = [
+    "ConfigError",
+    "PrimeFastError",
+    "SandboxError",
+    "UnsupportedInputError",
+    "VerifierError",
+    "__version__",
+    "build_profile",
+    "sandbox_features",
+]
+
 __version__: str
 build_profile: str
 
