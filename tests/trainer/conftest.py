@@ -41,4 +41,5 @@ def tiny_overrides(run_dir: str, steps: int = 2) -> list[str]:
         "optim.micro_batch_size=2",
         "log.progress=none",
         "log.plot=false",
+        "trainer.num_threads=1",
     ]

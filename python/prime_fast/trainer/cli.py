@@ -8,14 +8,26 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config FILE``, ``--set k=v`` (repeatable), ``--resume DIR``, ``--run-dir DIR``."""
-    parser.add_argument("--config", default=None, help="TOML or YAML config file (default: the embedded demo)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--config", default=None, help="TOML or YAML config file (default: the embedded demo)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set algo.estimator=rloo (repeatable)",
     )
-    parser.add_argument("--resume", default=None, metavar="DIR",
-                        help="continue the run in DIR from its newest checkpoint (uses DIR/config.json)")
-    parser.add_argument("--run-dir", default=None, metavar="DIR", help="output directory (default: runs/<time>)")
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run in DIR from its newest checkpoint (uses DIR/config.json)",
+    )
+    parser.add_argument(
+        "--run-dir", default=None, metavar="DIR", help="output directory (default: runs/<time>)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,11 +49,8 @@ def run(args: argparse.Namespace) -> int:
             from prime_fast.trainer.loop import default_run_dir
 
             run_dir = default_run_dir()
-    import torch
-
     from prime_fast.trainer.loop import train
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     summary = train(cfg, run_dir, resume=bool(args.resume))
     w, f = summary.get("warmstart_val_acc"), summary.get("final_val_acc")
     if w is not None:

@@ -52,8 +52,15 @@ class MetricsLogger:
         start_step: steps already done (resume).
     """
 
-    def __init__(self, run_dir: Path, *, total_steps: int, progress: str = "tqdm", tensorboard: bool = False,
-                 start_step: int = 0) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        total_steps: int,
+        progress: str = "tqdm",
+        tensorboard: bool = False,
+        start_step: int = 0,
+    ) -> None:
         self.path = run_dir / "metrics.jsonl"
         self.progress = progress
         self.total = total_steps
@@ -63,13 +70,24 @@ class MetricsLogger:
         if progress == "tqdm":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total_steps, initial=start_step, desc="PRIME", unit="step", file=sys.stderr,
-                             dynamic_ncols=True)
+            self._bar = tqdm(
+                total=total_steps,
+                initial=start_step,
+                desc="PRIME",
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         elif progress == "rich":
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._rich = Progress(TextColumn("PRIME"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                  TimeElapsedColumn(), TextColumn("{task.description}"))
+            self._rich = Progress(
+                TextColumn("PRIME"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+            )
             self._rich.start()
             self._task = self._rich.add_task("", total=total_steps, completed=start_step)
         self._tb: Any = None
@@ -100,8 +118,13 @@ class MetricsLogger:
     def summary(record: dict[str, Any]) -> str:
         """A short one-line view of the key metrics."""
         parts = []
-        for key, label in (("train/acc", "acc"), ("val/acc", "val"), ("prm/loss", "prm_loss"),
-                           ("prm/acc_before", "prm_acc"), ("time/step", "s")):
+        for key, label in (
+            ("train/acc", "acc"),
+            ("val/acc", "val"),
+            ("prm/loss", "prm_loss"),
+            ("prm/acc_before", "prm_acc"),
+            ("time/step", "s"),
+        ):
             if key in record:
                 parts.append(f"{label}={record[key]:.3f}" if key != "time/step" else f"{record[key]:.1f}s")
         return " ".join(parts)
@@ -140,7 +163,10 @@ def plot_curves(metrics_path: str | Path, out_path: str | Path, title: str = "")
         ("PRM pairwise accuracy", ["prm/acc_before"]),
         ("response length", ["response/length_mean"]),
         ("filter pass rate", ["filter/pass_rate"]),
-        ("seconds per phase", [k for k in (rows[-1] if rows else {}) if k.startswith("time/") and k != "time/step"]),
+        (
+            "seconds per phase",
+            [k for k in (rows[-1] if rows else {}) if k.startswith("time/") and k != "time/step"],
+        ),
     ]
     for ax, (name, keys) in zip(axes.flat, panels):
         for k in keys:

@@ -87,8 +87,9 @@ def build_models(cfg: TrainConfig, policy_path: str) -> Models:
     return Models(policy=policy, tokenizer=tok, prm=prm, ref=ref)
 
 
-def response_logprobs(model: Any, batch: Batch, *, temperature: float = 1.0, return_entropy: bool = False
-                      ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def response_logprobs(
+    model: Any, batch: Batch, *, temperature: float = 1.0, return_entropy: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forced log-probs of the response tokens, ``(N, T)`` float32 (and entropy if asked).
 
     The decoder's hidden states at positions ``P-1 .. P+T-2`` go through the fused LM head +
@@ -109,19 +110,25 @@ def response_logprobs(model: Any, batch: Batch, *, temperature: float = 1.0, ret
     hidden = out.last_hidden_state[:, p - 1 : p + t - 1]
     weight = model.get_output_embeddings().weight
     labels = torch.where(batch.response_mask.bool(), batch.responses, torch.full_like(batch.responses, -100))
-    return linear_token_logprobs(hidden, weight, labels.to(dev), temperature=temperature,
-                                 return_entropy=return_entropy)
+    return linear_token_logprobs(
+        hidden, weight, labels.to(dev), temperature=temperature, return_entropy=return_entropy
+    )
 
 
 @torch.no_grad()
-def batched_logprobs(model: Any, batch: Batch, micro_batch_size: int, *, temperature: float = 1.0,
-                     return_entropy: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def batched_logprobs(
+    model: Any, batch: Batch, micro_batch_size: int, *, temperature: float = 1.0, return_entropy: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """:func:`response_logprobs` without gradients, in micro-batches; results on the CPU."""
     outs = []
     ents = []
     for s in range(0, batch.size, micro_batch_size):
-        r = response_logprobs(model, batch.rows(slice(s, s + micro_batch_size)), temperature=temperature,
-                              return_entropy=return_entropy)
+        r = response_logprobs(
+            model,
+            batch.rows(slice(s, s + micro_batch_size)),
+            temperature=temperature,
+            return_entropy=return_entropy,
+        )
         if return_entropy:
             outs.append(r[0].float().cpu())
             ents.append(r[1].float().cpu())
