@@ -96,8 +96,8 @@ class MetricsLogger:
 
             self._tb = SummaryWriter(str(run_dir / "tb"))
 
-    def log(self, step: int, record: dict[str, Any]) -> None:
-        """Write one step's record and update the display."""
+    def log(self, step: int, record: dict[str, Any], *, advance: bool = True) -> None:
+        """Write one step's record and update the display (``advance``: count it as a step done)."""
         rec = {"step": step, **record}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
@@ -108,9 +108,9 @@ class MetricsLogger:
         summary = self.summary(record)
         if self._bar is not None:
             self._bar.set_postfix_str(summary, refresh=False)
-            self._bar.update(1)
+            self._bar.update(1 if advance else 0)
         elif self._rich is not None:
-            self._rich.update(self._task, advance=1, description=summary)
+            self._rich.update(self._task, advance=1 if advance else 0, description=summary)
         elif self.progress == "lines":
             print(f"step {step}/{self.total} {summary}", file=sys.stderr, flush=True)
 

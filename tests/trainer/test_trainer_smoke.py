@@ -6,10 +6,9 @@ import json
 
 from prime_fast.trainer.config import load_config
 from prime_fast.trainer.loop import train
-from tests.trainer.conftest import tiny_overrides
 
 
-def test_two_step_prime_run(tmp_path) -> None:
+def test_two_step_prime_run(tmp_path, tiny_overrides) -> None:
     run = tmp_path / "run"
     cfg = load_config(None, [*tiny_overrides(str(run), steps=2), "log.plot=true"])
     summary = train(cfg, run)
@@ -48,7 +47,7 @@ def test_two_step_prime_run(tmp_path) -> None:
         assert (run / "checkpoints" / "step_2" / part).exists(), part
 
 
-def test_outcome_only_baseline_builds_no_prm(tmp_path) -> None:
+def test_outcome_only_baseline_builds_no_prm(tmp_path, tiny_overrides) -> None:
     run = tmp_path / "rloo"
     cfg = load_config(
         None, [*tiny_overrides(str(run), steps=1), "algo.estimator=rloo", "algo.process_rewards=false"]

@@ -10,12 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.trainer.conftest import tiny_overrides
-
 STEPS = 4
 
 
-def _cmd(run: Path, *extra: str) -> list[str]:
+def _cmd(tiny_overrides, run: Path, *extra: str) -> list[str]:
     sets = [a for o in tiny_overrides(str(run), steps=STEPS) for a in ("--set", o)]
     return [sys.executable, "-m", "prime_fast", "--log-level", "WARNING", "train", *sets, *extra]
 
@@ -29,12 +27,14 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
 
-def test_killed_run_resumes_with_identical_metrics(tmp_path) -> None:
+def test_killed_run_resumes_with_identical_metrics(tmp_path, tiny_overrides) -> None:
     full = tmp_path / "full"
-    subprocess.run(_cmd(full), check=True, env=_env(), timeout=300, capture_output=True)
+    subprocess.run(_cmd(tiny_overrides, full), check=True, env=_env(), timeout=300, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(killed), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cmd(tiny_overrides, killed), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     latest = killed / "checkpoints" / "latest"
     deadline = time.monotonic() + 300
     try:
@@ -54,7 +54,7 @@ def test_killed_run_resumes_with_identical_metrics(tmp_path) -> None:
     assert max(done) < STEPS, "the kill came too late to test anything"
 
     out = subprocess.run(
-        [*_cmd(killed)[:5], "train", "--resume", str(killed)],
+        [*_cmd(tiny_overrides, killed)[:5], "train", "--resume", str(killed)],
         check=True,
         env=_env(),
         timeout=300,
