@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cfg0 = load_config(None, args.overrides)
+    if cfg0.trainer.num_threads:
+        torch.set_num_threads(cfg0.trainer.num_threads)
     sft_path, train_files, val_files = prepare_demo(cfg0, work / "shared")
     sft_s = time.perf_counter() - t0
     base = [

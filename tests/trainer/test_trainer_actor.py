@@ -61,3 +61,16 @@ def test_micro_batches_accumulate_to_the_full_batch_step(tiny_model) -> None:
         assert torch.allclose(a, b, atol=1e-5), name
     start = batched_logprobs(tiny_model, batch, 4)
     assert not torch.allclose(start, old)  # the step did change the policy
+
+
+def test_gradient_checkpointing_gives_the_same_step(tiny_model) -> None:
+    batch = _batch()
+    other = copy.deepcopy(tiny_model)
+    other.gradient_checkpointing_enable()
+    other.config.use_cache = False
+    old = batched_logprobs(tiny_model, batch, 4)
+    adv = torch.randn(batch.responses.shape, generator=torch.Generator().manual_seed(2)) * batch.response_mask
+    _actor(tiny_model, sgd=True, shuffle=False).update(batch, old, adv, torch.Generator().manual_seed(0))
+    _actor(other, sgd=True, shuffle=False).update(batch, old, adv, torch.Generator().manual_seed(0))
+    for (name, a), (_, b) in zip(tiny_model.named_parameters(), other.named_parameters()):
+        assert torch.allclose(a, b, atol=1e-5), name

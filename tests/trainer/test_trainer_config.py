@@ -127,3 +127,13 @@ def test_examples_demo_toml_is_the_demo_preset() -> None:
 
     path = Path(__file__).resolve().parents[2] / "examples" / "demo.toml"
     assert load_config(path) == load_config(None)
+
+
+def test_cli_reports_config_errors_in_one_line(capsys) -> None:
+    from prime_fast.cli import main
+
+    assert main(["train", "--set", "algo.estimator=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "prime-fast train: config error: unknown advantage estimator 'nope'" in err
+    assert main(["train", "--resume", "/nonexistent/run"]) == 2
+    assert "has no config.json" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from prime_fast.trainer.loop import train
 
 def test_two_step_prime_run(tmp_path, tiny_overrides) -> None:
     run = tmp_path / "run"
-    cfg = load_config(None, [*tiny_overrides(str(run), steps=2), "log.plot=true"])
+    cfg = load_config(None, [*tiny_overrides(str(run), steps=2), "log.plot=true", "log.tensorboard=true"])
     summary = train(cfg, run)
     assert summary["steps"] == 2
     assert json.loads((run / "config.json").read_text())["trainer"]["total_steps"] == 2
@@ -42,6 +42,7 @@ def test_two_step_prime_run(tmp_path, tiny_overrides) -> None:
     # Step 1: PRM equals its reference, so every process reward is 0 (ALGORITHM.md 1).
     assert rows[1]["prm/process_reward_mean"] == 0.0
     assert (run / "curves.png").stat().st_size > 0
+    assert any((run / "tb").glob("events.out.tfevents.*"))
     assert (run / "checkpoints" / "latest").read_text() == "step_2"
     for part in ("policy/model.safetensors", "policy/tokenizer.json", "prm/model.safetensors", "state.pt"):
         assert (run / "checkpoints" / "step_2" / part).exists(), part

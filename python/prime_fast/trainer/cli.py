@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -31,7 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the config, train, print the summary."""
+    """Resolve the config, train, print the summary (a ConfigError prints one line, exit code 2)."""
+    from prime_fast.errors import ConfigError
+
+    try:
+        return _run(args)
+    except ConfigError as e:
+        print(f"prime-fast train: config error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from prime_fast.trainer.config import load_config
 
     if args.resume:
