@@ -137,3 +137,20 @@ def test_cli_reports_config_errors_in_one_line(capsys) -> None:
     assert "prime-fast train: config error: unknown advantage estimator 'nope'" in err
     assert main(["train", "--resume", "/nonexistent/run"]) == 2
     assert "has no config.json" in capsys.readouterr().err
+
+
+def test_saved_demo_tokenizer_loads_with_its_own_pre_tokenizer(tmp_path) -> None:
+    from prime_fast.demo.model import build_model
+    from prime_fast.demo.tokenizer import build_tokenizer
+    from prime_fast.trainer.models import load_tokenizer
+
+    tok = build_tokenizer()
+    build_model(len(tok), seed=0, hidden_size=64, num_layers=1, num_heads=1).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)  # config.json says qwen2: AutoTokenizer alone would pick Qwen2's class
+    loaded = load_tokenizer(str(tmp_path))
+    text = "7+3=10,10-5=5.\\boxed{5}"
+    assert (
+        loaded(text, add_special_tokens=False)["input_ids"]
+        == tok(text, add_special_tokens=False)["input_ids"]
+    )
+    assert loaded.eos_token_id == tok.eos_token_id and loaded.pad_token_id == tok.pad_token_id

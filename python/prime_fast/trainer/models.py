@@ -28,12 +28,28 @@ class Models:
     ref: Any | None
 
 
-def load_tokenizer(path: str) -> Any:
-    """The tokenizer saved with a model directory."""
-    from transformers import AutoTokenizer
+_GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
 
+
+def load_tokenizer(path: str) -> Any:
+    """The tokenizer saved with a model directory.
+
+    A tokenizer saved as the generic fast class (a ``tokenizer.json`` built in code, like the demo's)
+    is loaded as exactly that: ``AutoTokenizer`` would pick the model type's class (e.g. Qwen2's) and
+    replace the saved pre-tokenizer, changing how text is split.
+    """
+    import json
+    from pathlib import Path
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    cls_name = ""
+    tc = Path(path) / "tokenizer_config.json"
+    if tc.is_file():
+        cls_name = str(json.loads(tc.read_text(encoding="utf-8")).get("tokenizer_class", ""))
+    loader = PreTrainedTokenizerFast if cls_name in _GENERIC_TOKENIZERS else AutoTokenizer
     try:
-        tok = AutoTokenizer.from_pretrained(path)
+        tok = loader.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot load a tokenizer from {path!r}: {e}") from None
     if tok.pad_token_id is None:
