@@ -8,7 +8,12 @@ __all__ = [
     "VerifierError",
     "__version__",
     "build_profile",
+    "math_extract_answer",
+    "math_normalize",
+    "math_policy_keys",
+    "math_verify",
     "sandbox_features",
+    "verify_math_batch",
 ]
 
 __version__: str

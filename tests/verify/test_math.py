@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from prime_fast.errors import UnsupportedInputError
 from prime_fast.verify import extract_answer, math_equal, score, verify_math, verify_math_batch
 from prime_fast.verify.math import Status, Verdict, policy_keys, score_math

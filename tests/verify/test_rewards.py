@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from prime_fast.errors import UnsupportedInputError
 from prime_fast.verify.rewards import completion_text, trl_reward, verl_compute_score
 

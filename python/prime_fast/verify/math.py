@@ -55,13 +55,8 @@ class Verdict:
     normalized_pred: str | None
     normalized_gold: str | None
     reason: str
-
-    @property
-    def score(self) -> float | None:
-        """1.0 when correct, 0.0 otherwise, ``None`` when the reference cannot be read."""
-        if self.status is Status.GOLD_UNPARSEABLE:
-            return None
-        return 1.0 if self.correct else 0.0
+    #: 1.0 when correct, 0.0 otherwise, ``None`` when the reference cannot be read.
+    score: float | None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (status as a string, score included)."""
@@ -77,7 +72,9 @@ class Verdict:
 
 
 def _verdict(t: tuple[bool, str, str | None, str | None, str | None, str]) -> Verdict:
-    return Verdict(t[0], Status(t[1]), t[2], t[3], t[4], t[5])
+    status = Status(t[1])
+    score = None if status is Status.GOLD_UNPARSEABLE else (1.0 if t[0] else 0.0)
+    return Verdict(t[0], status, t[2], t[3], t[4], t[5], score)
 
 
 def _policy(policy: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -218,7 +218,8 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
         end = p;
     }
     let rest = &text[found?..];
-    let rest = rest.trim_start_matches([' ', ':', '\t']);
+    // `**Answer:** 5` (markdown bold) as well as `Answer: 5`.
+    let rest = rest.trim_start_matches([' ', ':', '\t', '*']);
     // The phrase ends at the line end; a few KiB are plenty for any answer.
     let mut cap = rest.len().min(16 * 1024);
     while !rest.is_char_boundary(cap) {
@@ -393,6 +394,8 @@ mod tests {
             Some("42")
         );
         assert_eq!(ex("Answer: 3/4\n").as_deref(), Some("3/4"));
+        assert_eq!(ex("so\n**Answer:** 12\n").as_deref(), Some("12"));
+        assert_eq!(ex("Steps...\n#### 42").as_deref(), Some("42"));
         assert_eq!(
             ex("We compute many things and get 12 apples, then 13.").as_deref(),
             Some("13")
