@@ -154,3 +154,9 @@ def test_saved_demo_tokenizer_loads_with_its_own_pre_tokenizer(tmp_path) -> None
         == tok(text, add_special_tokens=False)["input_ids"]
     )
     assert loaded.eos_token_id == tok.eos_token_id and loaded.pad_token_id == tok.pad_token_id
+
+
+def test_device_is_validated() -> None:
+    assert load_config(None, ["trainer.device=cuda:1"]).trainer.device == "cuda:1"
+    with pytest.raises(ConfigError, match=r"trainer\.device: expected cpu, cuda or cuda:N"):
+        load_config(None, ["trainer.device=tpu"])

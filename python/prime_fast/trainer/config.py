@@ -282,6 +282,7 @@ class TrainerConfig:
         test_freq: greedy validation every this many steps (0: only before and after training).
         max_rounds_per_step: generation rounds after which a step gives up filling its batch
             with a warning and trains on what it has.
+        device: where the models live in a one-process run (``cpu``, ``cuda`` or ``cuda:N``).
         num_threads: torch intra-op threads (0: torch's default). Tiny models on a shared CPU run
             faster on one thread than on oversubscribed cores.
     """
@@ -294,6 +295,7 @@ class TrainerConfig:
     test_freq: int = 16
     max_rounds_per_step: int = 64
     num_threads: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         _pos("trainer.total_steps", self.total_steps, allow_zero=True)
@@ -302,6 +304,9 @@ class TrainerConfig:
         _pos("trainer.test_freq", self.test_freq, allow_zero=True)
         _pos("trainer.max_rounds_per_step", self.max_rounds_per_step)
         _pos("trainer.num_threads", self.num_threads, allow_zero=True)
+        dev = self.device
+        ok = dev in ("cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
+        _check(ok, "trainer.device", "expected cpu, cuda or cuda:N", dev)
 
 
 @dataclass(frozen=True, slots=True)

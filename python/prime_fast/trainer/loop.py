@@ -554,6 +554,10 @@ def train(
     cfg: TrainConfig, run_dir: Path, *, resume: bool = False, ctx: LocalContext | None = None
 ) -> dict[str, Any]:
     """Build a :class:`Trainer`, run it, return its summary."""
+    if ctx is None:
+        if cfg.trainer.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"trainer.device = {cfg.trainer.device!r} but CUDA is not available here")
+        ctx = LocalContext(device=torch.device(cfg.trainer.device))
     trainer = Trainer(cfg, run_dir, ctx=ctx, resume=resume)
     trainer.setup()
     return trainer.fit()
