@@ -1,5 +1,16 @@
 """Type stubs of the native extension ``prime_fast._native`` (checked by ``mypy.stubtest``)."""
 
+__all__ = [
+    "ConfigError",
+    "PrimeFastError",
+    "SandboxError",
+    "UnsupportedInputError",
+    "VerifierError",
+    "__version__",
+    "build_profile",
+    "sandbox_features",
+]
+
 __version__: str
 build_profile: str
 
@@ -14,5 +25,31 @@ def sandbox_features() -> dict[str, str]:
     Landlock, cgroup memory/pids controllers) and the best isolation level they allow."""
 
 # --- math verifier (rust/py/src/math.rs) ---
+
+_MathVerdict = tuple[bool, str, str | None, str | None, str | None, str]
+
+def math_extract_answer(text: str, policy: dict[str, object] | None = None) -> str | None:
+    """The final answer in a response, or None."""
+
+def math_normalize(answer: str, policy: dict[str, object] | None = None) -> str | None:
+    """The normalised answer, or None when a rule rejects it."""
+
+def math_verify(
+    response: str, gold: str, *, extract: bool = True, policy: dict[str, object] | None = None
+) -> _MathVerdict:
+    """(correct, status, extracted, normalized_pred, normalized_gold, reason) for one pair."""
+
+def verify_math_batch(
+    responses: list[str] | tuple[str, ...],
+    golds: list[str] | tuple[str, ...],
+    *,
+    extract: bool = True,
+    policy: dict[str, object] | None = None,
+    num_threads: int | None = None,
+) -> list[_MathVerdict]:
+    """Verdict tuples for many pairs, computed on a thread pool with the GIL released."""
+
+def math_policy_keys() -> list[str]:
+    """Every policy switch and budget name."""
 
 # --- code verifier (rust/py/src/code.rs) ---

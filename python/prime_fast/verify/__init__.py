@@ -32,7 +32,18 @@ if TYPE_CHECKING:
     from prime_fast.verify.math import Verdict, extract_answer, math_equal, verify_math, verify_math_batch
     from prime_fast.verify.scoring import score
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CodeResult",
+    "Limits",
+    "Verdict",
+    "extract_answer",
+    "math_equal",
+    "run_code",
+    "score",
+    "verify_code_batch",
+    "verify_math",
+    "verify_math_batch",
+]
 
 
 def __getattr__(name: str) -> Any:

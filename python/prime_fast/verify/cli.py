@@ -76,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
     statuses: Counter[str] = Counter()
     started = time.perf_counter()
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("w", encoding="utf-8") as out, tqdm(
-        total=total, unit="item", disable=args.no_progress, file=sys.stderr
-    ) as bar:
+    with (
+        args.output.open("w", encoding="utf-8") as out,
+        tqdm(total=total, unit="item", disable=args.no_progress, file=sys.stderr) as bar,
+    ):
         for chunk in _read_chunks(args.input, args.chunk_size):
             valid = [(i, r) for i, r in enumerate(chunk) if not isinstance(r, _InvalidLine)]
             results: list[dict[str, Any]] = [

@@ -72,7 +72,10 @@ impl ErrorTypes {
             py,
             "SandboxError",
             "The sandbox could not be set up, or the isolation asked for is unavailable.",
-            vec![verifier_error.bind(py).clone(), py.get_type::<PyRuntimeError>()],
+            vec![
+                verifier_error.bind(py).clone(),
+                py.get_type::<PyRuntimeError>(),
+            ],
         )?;
         Ok(Self {
             prime_fast_error: root,
@@ -132,7 +135,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let t = ErrorTypes::get(py)?;
     m.add("PrimeFastError", t.prime_fast_error.clone_ref(py))?;
     m.add("ConfigError", t.config_error.clone_ref(py))?;
-    m.add("UnsupportedInputError", t.unsupported_input_error.clone_ref(py))?;
+    m.add(
+        "UnsupportedInputError",
+        t.unsupported_input_error.clone_ref(py),
+    )?;
     m.add("VerifierError", t.verifier_error.clone_ref(py))?;
     m.add("SandboxError", t.sandbox_error.clone_ref(py))?;
     Ok(())

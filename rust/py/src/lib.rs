@@ -10,7 +10,11 @@ mod errors;
 mod math;
 
 /// `"release"` or `"debug"`: the Cargo profile this module was built with.
-const BUILD_PROFILE: &str = if cfg!(debug_assertions) { "debug" } else { "release" };
+const BUILD_PROFILE: &str = if cfg!(debug_assertions) {
+    "debug"
+} else {
+    "release"
+};
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,2 +1,363 @@
-//! Math answer verification: extraction, normalisation, parsing and comparison.
-//! (Filled in by the math verifier work; see `docs/VERIFIERS.md`.)
+//! Math answer verification: extraction, normalisation, parsing and comparison, all bounded.
+//!
+//! * [`extract`]: find the answer in a response (boxes, "final answer is", ...).
+//! * [`normalize`]: the named, table-driven rewrite rules.
+//! * [`parse`]: the answer AST (exact big-rational literals, relations, intervals, sets, ...).
+//! * [`eval`] and [`compare`]: bounded evaluation and comparison by type.
+//! * [`policy`]: the named policy switches and budgets.
+//!
+//! Every call returns a [`Verdict`]; nothing panics across the API (a caught panic becomes a
+//! verdict with a reason) and every call ends within the wall-clock budget plus a small constant.
+
+pub mod compare;
+pub mod eval;
+pub mod extract;
+pub mod normalize;
+pub mod parse;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use extract::Extractor;
+pub use policy::{Budget, Config, ConfigValue, PercentPolicy, Policy, RelationInterval};
+
+use eval::{Ctx, EvalError};
+use parse::ParseError;
+
+/// Outcome class of one verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// The answer is equivalent to the reference.
+    Correct,
+    /// The answer was read and is not equivalent.
+    Incorrect,
+    /// No answer could be found or read in the response.
+    Unparseable,
+    /// The reference itself could not be read.
+    GoldUnparseable,
+    /// A budget (time, size, steps) ran out.
+    Timeout,
+}
+
+impl Status {
+    /// Lower-case name (`"correct"`, `"gold_unparseable"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Correct => "correct",
+            Status::Incorrect => "incorrect",
+            Status::Unparseable => "unparseable",
+            Status::GoldUnparseable => "gold_unparseable",
+            Status::Timeout => "timeout",
+        }
+    }
+}
+
+/// The result of verifying one (response, gold) pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// Outcome class.
+    pub status: Status,
+    /// The answer extracted from the response (or the prediction as given).
+    pub extracted: Option<String>,
+    /// The normalised prediction.
+    pub normalized_pred: Option<String>,
+    /// The normalised reference.
+    pub normalized_gold: Option<String>,
+    /// Why (short, human-readable).
+    pub reason: String,
+}
+
+impl Verdict {
+    /// Whether the status is `Correct`.
+    pub fn correct(&self) -> bool {
+        self.status == Status::Correct
+    }
+
+    fn new(status: Status, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            extracted: None,
+            normalized_pred: None,
+            normalized_gold: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Extract the answer from a response with the default configuration.
+pub fn extract_answer(text: &str) -> Option<String> {
+    extract_answer_with(text, &Config::default())
+}
+
+/// Extract the answer from a response.
+pub fn extract_answer_with(text: &str, cfg: &Config) -> Option<String> {
+    let text = tail_slice(text, cfg.budget.max_response_bytes);
+    extract::extract(text, &cfg.extract_order, cfg.join_boxes).map(|x| x.0)
+}
+
+/// The last `max` bytes of `s` at a char boundary.
+fn tail_slice(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// Verify a full response against a reference answer (extracts the answer first).
+pub fn verify(response: &str, gold: &str, cfg: &Config) -> Verdict {
+    guarded(|| verify_inner(response, gold, cfg, true))
+}
+
+/// Compare an already-extracted answer with a reference answer.
+pub fn verify_answer(pred: &str, gold: &str, cfg: &Config) -> Verdict {
+    guarded(|| verify_inner(pred, gold, cfg, false))
+}
+
+fn guarded(f: impl FnOnce() -> Verdict) -> Verdict {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Verdict::new(
+                Status::Unparseable,
+                format!("internal error (caught panic): {msg}"),
+            )
+        }
+    }
+}
+
+fn space_key(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Pull the reference out of a gold string that is a full solution (`...\boxed{5}...`).
+fn gold_answer(gold: &str, cfg: &Config) -> String {
+    if gold.contains("\\boxed") || gold.contains("\\fbox") {
+        if let Some(a) = extract::run_extractor(Extractor::Boxed, gold, "", cfg.join_boxes) {
+            return a;
+        }
+    }
+    gold.to_string()
+}
+
+fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> Verdict {
+    let start = Instant::now();
+    let budget = &cfg.budget;
+    let deadline = start + Duration::from_secs_f64(budget.timeout_ms.max(0.0) / 1000.0);
+    let policy = &cfg.policy;
+
+    // Reference.
+    if gold.len() > budget.max_answer_bytes.max(1) * 4 {
+        return Verdict::new(
+            Status::GoldUnparseable,
+            "reference longer than 4 * max_answer_bytes",
+        );
+    }
+    let gold_raw = gold_answer(gold, cfg);
+    if gold_raw.len() > budget.max_answer_bytes {
+        return Verdict::new(
+            Status::GoldUnparseable,
+            format!(
+                "reference longer than max_answer_bytes={}",
+                budget.max_answer_bytes
+            ),
+        );
+    }
+    let ng = match normalize::normalize(&gold_raw, policy) {
+        Ok(s) if !s.trim().is_empty() => s,
+        Ok(_) => return Verdict::new(Status::GoldUnparseable, "empty reference"),
+        Err(e) => return Verdict::new(Status::GoldUnparseable, format!("reference: {e}")),
+    };
+
+    // Prediction.
+    let pred = if do_extract {
+        match extract_answer_with(response, cfg) {
+            Some(a) => a,
+            None => {
+                let mut v = Verdict::new(Status::Unparseable, "no answer found in the response");
+                v.normalized_gold = Some(ng);
+                return v;
+            }
+        }
+    } else {
+        response.to_string()
+    };
+    let mut v = Verdict::new(Status::Unparseable, "");
+    v.normalized_gold = Some(ng.clone());
+    if pred.len() > budget.max_answer_bytes {
+        v.reason = format!(
+            "answer longer than max_answer_bytes={}",
+            budget.max_answer_bytes
+        );
+        v.extracted = Some(pred.chars().take(64).collect::<String>() + "...");
+        return v;
+    }
+    v.extracted = Some(pred.clone());
+    let np = match normalize::normalize(&pred, policy) {
+        Ok(s) if !s.trim().is_empty() => s,
+        Ok(_) => {
+            v.reason = "empty answer".into();
+            return v;
+        }
+        Err(e) => {
+            v.reason = format!("answer: {e}");
+            return v;
+        }
+    };
+    v.normalized_pred = Some(np.clone());
+
+    if space_key(&np) == space_key(&ng) {
+        v.status = Status::Correct;
+        v.reason = "normalised forms are identical".into();
+        return v;
+    }
+
+    let gold_ans = match parse::parse_answer(&ng, policy, budget) {
+        Ok(a) => a,
+        Err(ParseError::Syntax(m)) | Err(ParseError::Budget(m)) => {
+            v.status = Status::GoldUnparseable;
+            v.reason = format!("reference: {m}");
+            return v;
+        }
+    };
+    let pred_ans = match parse::parse_answer(&np, policy, budget) {
+        Ok(a) => a,
+        Err(ParseError::Syntax(m)) | Err(ParseError::Budget(m)) => {
+            v.reason = format!("answer: {m}");
+            return v;
+        }
+    };
+    if Instant::now() >= deadline {
+        v.status = Status::Timeout;
+        v.reason = format!("deadline of {} ms passed while parsing", budget.timeout_ms);
+        return v;
+    }
+    let mut cmp = compare::Cmp {
+        policy,
+        ctx: Ctx {
+            budget,
+            deadline,
+            steps: 0,
+            vars: Vec::new(),
+        },
+    };
+    match cmp.answers(&pred_ans, &gold_ans) {
+        Ok(true) => {
+            v.status = Status::Correct;
+            v.reason = "equivalent".into();
+        }
+        Ok(false) => {
+            v.status = Status::Incorrect;
+            v.reason = "not equivalent".into();
+        }
+        Err(EvalError::Timeout) => {
+            v.status = Status::Timeout;
+            v.reason = format!(
+                "deadline of {} ms passed while comparing",
+                budget.timeout_ms
+            );
+        }
+        Err(EvalError::Budget(m)) => {
+            v.status = Status::Timeout;
+            v.reason = format!("budget exceeded: {m}");
+        }
+        Err(EvalError::Domain(m)) => {
+            v.status = Status::Incorrect;
+            v.reason = format!("not comparable: {m}");
+        }
+    }
+    v
+}
+
+/// Pools by thread count, with the pid that built each.
+type PoolMap = HashMap<usize, (u32, Arc<rayon::ThreadPool>)>;
+
+/// Thread pools by size, rebuilt after a fork (threads do not survive `fork`).
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<PoolMap>> = OnceLock::new();
+    let pid = std::process::id();
+    let map = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut guard = map.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((p, pool)) = guard.get(&threads) {
+        if *p == pid {
+            return Some(pool.clone());
+        }
+    }
+    let built = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("pf-math-{i}"))
+        .build()
+        .ok()?;
+    let built = Arc::new(built);
+    if let Some((_, old)) = guard.insert(threads, (pid, built.clone())) {
+        // A pool inherited through fork has no threads; never drop it (its drop would wait).
+        std::mem::forget(old);
+    }
+    Some(built)
+}
+
+/// Verify many pairs in parallel on `threads` threads (0 = all cores). `extract` picks
+/// [`verify`] (full responses) or [`verify_answer`] (bare answers).
+pub fn verify_batch(
+    responses: &[String],
+    golds: &[String],
+    cfg: &Config,
+    extract: bool,
+    threads: usize,
+) -> Vec<Verdict> {
+    use rayon::prelude::*;
+    let n = responses.len().min(golds.len());
+    let one = |i: usize| {
+        if extract {
+            verify(&responses[i], &golds[i], cfg)
+        } else {
+            verify_answer(&responses[i], &golds[i], cfg)
+        }
+    };
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    if threads <= 1 || n <= 1 {
+        return (0..n).map(one).collect();
+    }
+    match pool(threads) {
+        Some(p) => p.install(|| (0..n).into_par_iter().map(one).collect()),
+        None => (0..n).map(one).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eq(p: &str, g: &str) -> Status {
+        verify_answer(p, g, &Config::default()).status
+    }
+
+    #[test]
+    fn basics() {
+        assert_eq!(eq("\\frac{1}{2}", "0.5"), Status::Correct);
+        assert_eq!(eq("9999", "10{,}000"), Status::Incorrect);
+        assert_eq!(eq("x = 3", "3"), Status::Correct);
+        assert_eq!(eq("2\\sqrt{2}", "\\sqrt{8}"), Status::Correct);
+        assert_eq!(eq("", "3"), Status::Unparseable);
+        assert_eq!(eq("3", ""), Status::GoldUnparseable);
+        assert_eq!(
+            verify("so \\boxed{42}", "42", &Config::default()).status,
+            Status::Correct
+        );
+    }
+}

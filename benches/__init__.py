@@ -1,0 +1,1 @@
+"""Benchmarks: each prints a fixed-width table and writes JSON (``--json PATH``)."""

@@ -1,0 +1,84 @@
+"""Advantage estimators, policy and PRM losses, PRM metrics (pure torch; scans via :mod:`prime_fast.ops`).
+
+Registries map config names to functions: :data:`ADVANTAGE_ESTIMATORS` (``prime``, ``rloo``,
+``grpo``, ``reinforce``, ``gae``), :data:`POLICY_LOSSES` (``ppo_clip``), :data:`PRM_LOSSES` (``ce``);
+look names up with :func:`get_advantage_estimator`, :func:`get_policy_loss`, :func:`get_prm_loss`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prime_fast.algos._utils import last_token_mask, masked_mean, masked_sum
+from prime_fast.algos.advantages import (
+    gae_advantages,
+    grpo_advantages,
+    prime_advantages,
+    reinforce_advantages,
+    rloo_advantages,
+)
+from prime_fast.algos.core import discounted_returns, masked_whiten, normalize_process_rewards
+from prime_fast.algos.losses import ppo_clip_loss, prm_bce_loss, prm_pairwise_accuracy
+from prime_fast.algos.registry import Registry
+
+ADVANTAGE_ESTIMATORS = Registry("advantage estimator")
+POLICY_LOSSES = Registry("policy loss")
+PRM_LOSSES = Registry("PRM loss")
+
+for _name, _fn in (
+    ("prime", prime_advantages),
+    ("rloo", rloo_advantages),
+    ("grpo", grpo_advantages),
+    ("reinforce", reinforce_advantages),
+    ("gae", gae_advantages),
+):
+    ADVANTAGE_ESTIMATORS.register(_name, _fn)
+POLICY_LOSSES.register("ppo_clip", ppo_clip_loss)
+PRM_LOSSES.register("ce", prm_bce_loss)
+
+
+def get_advantage_estimator(name: str) -> Callable[..., Any]:
+    """The advantage estimator called ``name`` (ConfigError listing valid names if unknown)."""
+    return ADVANTAGE_ESTIMATORS.get(name)
+
+
+def get_policy_loss(name: str) -> Callable[..., Any]:
+    """The policy loss called ``name``."""
+    return POLICY_LOSSES.get(name)
+
+
+def get_prm_loss(name: str) -> Callable[..., Any]:
+    """The PRM loss called ``name``."""
+    return PRM_LOSSES.get(name)
+
+
+def register_advantage_estimator(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register a new estimator; raises ConfigError if ``name`` is taken."""
+    return ADVANTAGE_ESTIMATORS.register(name, fn)
+
+
+__all__ = [
+    "ADVANTAGE_ESTIMATORS",
+    "POLICY_LOSSES",
+    "PRM_LOSSES",
+    "Registry",
+    "discounted_returns",
+    "gae_advantages",
+    "get_advantage_estimator",
+    "get_policy_loss",
+    "get_prm_loss",
+    "grpo_advantages",
+    "last_token_mask",
+    "masked_mean",
+    "masked_sum",
+    "masked_whiten",
+    "normalize_process_rewards",
+    "ppo_clip_loss",
+    "prime_advantages",
+    "prm_bce_loss",
+    "prm_pairwise_accuracy",
+    "register_advantage_estimator",
+    "reinforce_advantages",
+    "rloo_advantages",
+]

@@ -1,0 +1,38 @@
+"""A character-level tokenizer for the demo task, built in code (no download)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SPECIAL = ["<pad>", "<eos>", "<u>", "<a>", "<unk>"]
+CHARS = list("0123456789+-*=,.?() ") + ["\\boxed{", "}"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'user' %}<u>{{ m['content'] }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<a>{% endif %}"
+)
+
+
+def build_tokenizer() -> Any:
+    """A ``PreTrainedTokenizerFast``: one token per character, ``\\boxed{`` as one token, a chat template.
+
+    ``<pad>`` is id 0 and ``<eos>`` id 1; ``<u>``/``<a>`` open the user and assistant turns.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab: dict[str, int] = {}
+    for tok in SPECIAL + CHARS:
+        vocab.setdefault(tok, len(vocab))
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"\\boxed\{|<u>|<a>|<eos>|<pad>|."), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token="<pad>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        additional_special_tokens=["<u>", "<a>"],
+    )
+    tok.chat_template = CHAT_TEMPLATE
+    tok.padding_side = "left"
+    return tok

@@ -1,0 +1,77 @@
+"""The policy update: PPO-clip over mini-batches with gradient accumulation (ALGORITHM.md section 8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from prime_fast import algos
+from prime_fast.trainer.batch import Batch
+from prime_fast.trainer.config import AlgoConfig, OptimConfig
+from prime_fast.trainer.models import response_logprobs
+
+
+class Actor:
+    """PPO-clip updates of the policy.
+
+    Per RL step: ``ppo_epochs`` passes; each pass (optionally shuffled) splits the batch into
+    mini-batches of ``optim.mini_batch_size`` responses, each one optimizer step accumulated over
+    micro-batches of ``optim.micro_batch_size`` (the loss is the micro-batch token-mean divided by
+    the number of micro-batches), grad-norm clipped.
+
+    Args:
+        model: the policy.
+        optim_cfg, algo_cfg: the ``[optim]`` and ``[algo]`` sections.
+        optimizer, scheduler: AdamW and its per-step schedule.
+        temperature: the rollout temperature (log-probs are temperature-scaled like the rollout's).
+    """
+
+    def __init__(self, model: Any, optim_cfg: OptimConfig, algo_cfg: AlgoConfig,
+                 optimizer: torch.optim.Optimizer, scheduler: Any, temperature: float = 1.0) -> None:
+        self.model = model
+        self.cfg = optim_cfg
+        self.algo = algo_cfg
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.temperature = temperature
+        self.loss_fn = algos.get_policy_loss(algo_cfg.policy_loss)
+
+    def update(self, batch: Batch, old_logp: torch.Tensor, advantages: torch.Tensor,
+               generator: torch.Generator) -> dict[str, float]:
+        """One RL step of policy updates. Returns mean metrics (``actor/*``)."""
+        n = batch.size
+        mini = min(self.cfg.mini_batch_size, n)
+        micro = min(self.cfg.micro_batch_size, mini)
+        sums: dict[str, float] = {}
+        count = 0
+        norms = []
+        self.model.train()
+        for _ in range(self.cfg.ppo_epochs):
+            order = torch.randperm(n, generator=generator) if self.cfg.shuffle else torch.arange(n)
+            for s in range(0, n, mini):
+                idx = order[s : s + mini]
+                accum = -(-len(idx) // micro)
+                self.optimizer.zero_grad(set_to_none=True)
+                for ms in range(0, len(idx), micro):
+                    j = idx[ms : ms + micro]
+                    sub = batch.rows(j)
+                    logp, ent = response_logprobs(self.model, sub, temperature=self.temperature, return_entropy=True)
+                    dev = logp.device
+                    loss, m = self.loss_fn(
+                        logp, old_logp[j].to(dev), advantages[j].to(dev), sub.response_mask.to(dev),
+                        clip_ratio=self.algo.clip_ratio, entropy=ent, entropy_coef=self.algo.entropy_coeff,
+                    )
+                    (loss / accum).backward()
+                    for k, v in m.items():
+                        sums[k] = sums.get(k, 0.0) + float(v)
+                    count += 1
+                gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+                norms.append(float(gn))
+                self.optimizer.step()
+        self.model.eval()
+        out = {f"actor/{k}": v / max(count, 1) for k, v in sums.items()}
+        out["actor/grad_norm"] = sum(norms) / max(len(norms), 1)
+        out["actor/lr"] = float(self.optimizer.param_groups[0]["lr"])
+        self.scheduler.step()
+        return out

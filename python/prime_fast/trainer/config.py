@@ -1,0 +1,563 @@
+"""Trainer configuration: nested frozen dataclasses, loaded from TOML/YAML plus ``--set a.b=c`` overrides.
+
+Sources, in increasing priority: the dataclass defaults (the PRIME paper's values, ALGORITHM.md
+section 12) or, when no file is given, the embedded demo preset (:data:`DEMO_PRESET`) -> one TOML or
+YAML file (same schema) -> dotted overrides. Every value is validated in ``__post_init__``; problems
+raise :class:`~prime_fast.errors.ConfigError` naming the key and what is expected, and unknown keys
+list the valid ones. The resolved config is written as ``config.json`` into the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prime_fast.errors import ConfigError
+
+PRM_UPDATE_MODES = ("after", "before")
+PRM_REF_TYPES = ("freeze", "policy")
+PRM_GRANULARITIES = ("token", "whole")
+PRM_NORMS = ("batch_norm", "none")
+LR_SCHEDULES = ("constant", "cosine", "linear")
+PROGRESS = ("tqdm", "rich", "lines", "none")
+DTYPES = ("float32", "bfloat16", "float16")
+ROLLOUT_BACKENDS = ("hf", "vllm")
+TRAINER_ESTIMATORS = ("prime", "rloo", "grpo", "reinforce")
+
+
+def _check(cond: bool, key: str, msg: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {msg}, got {value!r}")
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    _check(value in choices, key, f"expected one of {', '.join(choices)}", value)
+
+
+def _pos(key: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    _check(ok, key, "expected a number " + (">= 0" if allow_zero else "> 0"), value)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """Models. Policy, implicit PRM and PRM reference start from the same SFT weights by default.
+
+    Args:
+        path: HF model directory of the SFT policy, or ``"demo"`` (the embedded tiny model,
+            warm-started by SFT into ``<run_dir>/sft``).
+        prm_path: PRM init ("" = ``path``). Must share the policy tokenizer.
+        ref_path: PRM reference init ("" = ``prm_path``), used with ``prm.ref_type = "freeze"``.
+        dtype: parameter dtype of all models.
+        gradient_checkpointing: recompute activations in the backward passes.
+    """
+
+    path: str = "demo"
+    prm_path: str = ""
+    ref_path: str = ""
+    dtype: str = "float32"
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        _check(bool(self.path), "model.path", "expected a model directory or 'demo'", self.path)
+        _choice("model.dtype", self.dtype, DTYPES)
+
+
+@dataclass(frozen=True, slots=True)
+class DataConfig:
+    """Prompts (Eurus-2-RL-Data schema: ``prompt`` chat list, ``ability``, ``reward_model.ground_truth``,
+    ``data_source``).
+
+    Args:
+        train_files: local JSONL/parquet files (or one HF hub name where a network exists); empty
+            with ``model.path = "demo"``: the embedded arithmetic task.
+        val_files: held-out prompts for greedy validation (empty: none, or the demo's).
+        train_batch_size: prompts per step, B.
+        max_prompt_length: prompts longer than this (in tokens, after the chat template) are dropped.
+        val_max_samples: validate on at most this many prompts (0: all).
+        shuffle: shuffle the training prompts each epoch (seeded by ``trainer.seed``).
+        system_prompt: if set, replaces (or adds) the system message of every prompt.
+        oversample_factor: each generation round draws ``B * oversample_factor`` new prompts.
+    """
+
+    train_files: tuple[str, ...] = ()
+    val_files: tuple[str, ...] = ()
+    train_batch_size: int = 256
+    max_prompt_length: int = 1024
+    val_max_samples: int = 0
+    shuffle: bool = True
+    system_prompt: str = ""
+    oversample_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        _pos("data.train_batch_size", self.train_batch_size)
+        _pos("data.max_prompt_length", self.max_prompt_length)
+        _pos("data.val_max_samples", self.val_max_samples, allow_zero=True)
+        _check(self.oversample_factor >= 1.0, "data.oversample_factor", "expected >= 1", self.oversample_factor)
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutConfig:
+    """Sampling (ALGORITHM.md section 3).
+
+    Args:
+        backend: ``hf`` (batched HF generate, in process) or ``vllm``.
+        n: samples per prompt K (contiguous rows).
+        temperature, top_p: sampling parameters (validation is always greedy).
+        max_tokens: most response tokens T.
+        val_max_tokens: response limit for validation (0: ``max_tokens``).
+    """
+
+    backend: str = "hf"
+    n: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 3072
+    val_max_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        _choice("rollout.backend", self.backend, ROLLOUT_BACKENDS)
+        _check(self.n >= 2, "rollout.n", "expected >= 2 samples per prompt (leave-one-out needs two)", self.n)
+        _check(self.temperature > 0, "rollout.temperature", "expected > 0 for training rollouts", self.temperature)
+        _check(0 < self.top_p <= 1, "rollout.top_p", "expected in (0, 1]", self.top_p)
+        _pos("rollout.max_tokens", self.max_tokens)
+        _pos("rollout.val_max_tokens", self.val_max_tokens, allow_zero=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PRMConfig:
+    """Implicit PRM (ALGORITHM.md section 6).
+
+    Args:
+        update: ``after`` (single forward: score, then step; the paper's default) or ``before``
+            (update first, then a fresh no-grad forward scores; double forward).
+        ref_type: ``freeze`` (frozen SFT reference) or ``policy`` (the rollout policy's old log-probs).
+        granularity: ``token`` (every valid token) or ``whole`` (the row sum at the last token).
+        norm: ``batch_norm`` (divide by the max absolute reverse-cumulative return) or ``none``.
+        beta_train: beta of the implicit reward in the BCE loss.
+        loss: PRM loss name in ``prime_fast.algos.PRM_LOSSES``.
+        lr, weight_decay, grad_clip: AdamW and grad-norm clipping of the PRM.
+        mini_batch_size: responses per PRM optimizer step (a multiple of ``rollout.n``).
+        micro_batch_size: responses per forward/backward (gradient accumulation in between).
+    """
+
+    update: str = "after"
+    ref_type: str = "freeze"
+    granularity: str = "token"
+    norm: str = "batch_norm"
+    beta_train: float = 0.05
+    loss: str = "ce"
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    grad_clip: float = 10.0
+    mini_batch_size: int = 256
+    micro_batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        _choice("prm.update", self.update, PRM_UPDATE_MODES)
+        _choice("prm.ref_type", self.ref_type, PRM_REF_TYPES)
+        _choice("prm.granularity", self.granularity, PRM_GRANULARITIES)
+        _choice("prm.norm", self.norm, PRM_NORMS)
+        _pos("prm.beta_train", self.beta_train)
+        _pos("prm.lr", self.lr, allow_zero=True)
+        _pos("prm.weight_decay", self.weight_decay, allow_zero=True)
+        _pos("prm.grad_clip", self.grad_clip)
+        _pos("prm.mini_batch_size", self.mini_batch_size)
+        _pos("prm.micro_batch_size", self.micro_batch_size)
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoConfig:
+    """Advantage estimator, policy loss and prompt filter.
+
+    Args:
+        estimator: name in ``prime_fast.algos.ADVANTAGE_ESTIMATORS`` (``prime``: PRIME's RLOO on
+            outcome and process rewards; ``rloo``, ``grpo``, ``reinforce``).
+        process_rewards: feed the implicit PRM's rewards to the estimator (false: outcome only,
+            no PRM is built or trained).
+        policy_loss: name in ``prime_fast.algos.POLICY_LOSSES``.
+        gamma_process, gamma_outcome: discounts of the two reward sources.
+        whiten: whiten advantages over the valid tokens of the batch.
+        clip_ratio: PPO epsilon.
+        entropy_coeff: entropy bonus weight.
+        filter_accuracy: keep only prompt groups with accuracy in the band (inclusive).
+        accuracy_lower_bound, accuracy_upper_bound: the band (0.2, 0.8).
+        filter_truncated: drop groups where any response hit ``rollout.max_tokens``.
+    """
+
+    estimator: str = "prime"
+    process_rewards: bool = True
+    policy_loss: str = "ppo_clip"
+    gamma_process: float = 1.0
+    gamma_outcome: float = 1.0
+    whiten: bool = True
+    clip_ratio: float = 0.2
+    entropy_coeff: float = 0.0
+    filter_accuracy: bool = True
+    accuracy_lower_bound: float = 0.2
+    accuracy_upper_bound: float = 0.8
+    filter_truncated: bool = False
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.gamma_process <= 1, "algo.gamma_process", "expected in [0, 1]", self.gamma_process)
+        _check(0 <= self.gamma_outcome <= 1, "algo.gamma_outcome", "expected in [0, 1]", self.gamma_outcome)
+        _pos("algo.clip_ratio", self.clip_ratio)
+        _pos("algo.entropy_coeff", self.entropy_coeff, allow_zero=True)
+        lo, hi = self.accuracy_lower_bound, self.accuracy_upper_bound
+        _check(0 <= lo <= hi <= 1, "algo.accuracy_lower_bound/accuracy_upper_bound",
+               "expected 0 <= lower <= upper <= 1", (lo, hi))
+
+
+@dataclass(frozen=True, slots=True)
+class OptimConfig:
+    """Policy optimisation (PPO-clip, ALGORITHM.md section 8).
+
+    Args:
+        lr: AdamW learning rate (5e-7 in PRIME).
+        betas: AdamW betas.
+        weight_decay: AdamW weight decay.
+        grad_clip: grad-norm clip.
+        lr_schedule: ``constant``, ``cosine`` or ``linear`` decay over ``trainer.total_steps``.
+        warmup_ratio: linear warmup as a fraction of the total steps.
+        mini_batch_size: responses per optimizer step (ppo_mini_batch_size).
+        micro_batch_size: responses per forward/backward.
+        ppo_epochs: passes over the batch per RL step.
+        shuffle: shuffle responses into mini-batches (advantages are computed before).
+    """
+
+    lr: float = 5e-7
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    lr_schedule: str = "constant"
+    warmup_ratio: float = 0.0
+    mini_batch_size: int = 256
+    micro_batch_size: int = 8
+    ppo_epochs: int = 1
+    shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        _pos("optim.lr", self.lr)
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+               "expected two numbers in [0, 1)", self.betas)
+        _pos("optim.weight_decay", self.weight_decay, allow_zero=True)
+        _pos("optim.grad_clip", self.grad_clip)
+        _choice("optim.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check(0 <= self.warmup_ratio < 1, "optim.warmup_ratio", "expected in [0, 1)", self.warmup_ratio)
+        _pos("optim.mini_batch_size", self.mini_batch_size)
+        _pos("optim.micro_batch_size", self.micro_batch_size)
+        _pos("optim.ppo_epochs", self.ppo_epochs)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerConfig:
+    """The run.
+
+    Args:
+        total_steps: RL steps (0: ``epochs`` passes over the training prompts).
+        epochs: passes over the data when ``total_steps`` is 0.
+        seed: seed of data order, sampling and initialisation.
+        run_dir: output directory ("" = ``runs/<timestamp>``).
+        save_freq: checkpoint every this many steps (0: only at the end).
+        test_freq: greedy validation every this many steps (0: only before and after training).
+        max_rounds_per_step: generation rounds after which a step gives up filling its batch
+            with a warning and trains on what it has.
+    """
+
+    total_steps: int = 0
+    epochs: int = 1
+    seed: int = 0
+    run_dir: str = ""
+    save_freq: int = 16
+    test_freq: int = 16
+    max_rounds_per_step: int = 64
+
+    def __post_init__(self) -> None:
+        _pos("trainer.total_steps", self.total_steps, allow_zero=True)
+        _pos("trainer.epochs", self.epochs)
+        _pos("trainer.save_freq", self.save_freq, allow_zero=True)
+        _pos("trainer.test_freq", self.test_freq, allow_zero=True)
+        _pos("trainer.max_rounds_per_step", self.max_rounds_per_step)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyConfig:
+    """Outcome verification (``prime_fast.verify.score`` by ability).
+
+    Args:
+        overlap: verify in a background thread while the log-probs are computed (false: serialised).
+        timeout_score: reward given when a verifier raises (PRIME's rows score 0 then).
+    """
+
+    overlap: bool = True
+    timeout_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.timeout_score <= 1, "verify.timeout_score", "expected in [0, 1]", self.timeout_score)
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Logging sinks.
+
+    Args:
+        progress: live display: ``tqdm``, ``rich``, ``lines`` (one line per step) or ``none``.
+        tensorboard: also write tensorboard events under ``<run_dir>/tb``.
+        plot: write ``curves.png`` at the end.
+    """
+
+    progress: str = "tqdm"
+    tensorboard: bool = False
+    plot: bool = True
+
+    def __post_init__(self) -> None:
+        _choice("log.progress", self.progress, PROGRESS)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    """The embedded task (used when ``data.train_files`` is empty and/or ``model.path = "demo"``).
+
+    Args:
+        n_train, n_val: generated training / held-out problems.
+        n_terms, max_operand: problem shape (``n_terms`` operands in 1..max_operand, ``+``/``-``).
+        sft_steps, sft_batch_size, sft_lr: the SFT warm-start.
+        hidden_size, num_layers: the tiny Qwen2 model (head_dim 64).
+    """
+
+    n_train: int = 4000
+    n_val: int = 200
+    n_terms: int = 3
+    max_operand: int = 9
+    sft_steps: int = 150
+    sft_batch_size: int = 64
+    sft_lr: float = 3e-3
+    hidden_size: int = 128
+    num_layers: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_val", "sft_batch_size", "hidden_size", "num_layers"):
+            _pos(f"demo.{name}", getattr(self, name))
+        _pos("demo.sft_steps", self.sft_steps, allow_zero=True)
+        _check(self.n_terms >= 2, "demo.n_terms", "expected >= 2", self.n_terms)
+        _check(self.hidden_size % 64 == 0, "demo.hidden_size", "expected a multiple of 64 (head_dim 64)",
+               self.hidden_size)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """The whole configuration (see docs/TRAINER.md for every key)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    prm: PRMConfig = field(default_factory=PRMConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+    def __post_init__(self) -> None:
+        k = self.rollout.n
+        for key, v in (("prm.mini_batch_size", self.prm.mini_batch_size),
+                       ("optim.mini_batch_size", self.optim.mini_batch_size)):
+            _check(v % k == 0, key, f"expected a multiple of rollout.n = {k} (groups stay whole)", v)
+        _check(self.prm.mini_batch_size % self.prm.micro_batch_size == 0, "prm.micro_batch_size",
+               f"expected a divisor of prm.mini_batch_size = {self.prm.mini_batch_size}",
+               self.prm.micro_batch_size)
+        _check(self.optim.mini_batch_size % self.optim.micro_batch_size == 0, "optim.micro_batch_size",
+               f"expected a divisor of optim.mini_batch_size = {self.optim.mini_batch_size}",
+               self.optim.micro_batch_size)
+        # Algorithm names are checked against the algos registries.
+        from prime_fast import algos
+
+        algos.get_advantage_estimator(self.algo.estimator)
+        if self.algo.estimator not in TRAINER_ESTIMATORS:
+            raise ConfigError(f"algo.estimator: {self.algo.estimator!r} needs a critic, which this trainer does not "
+                              f"build; expected one of {', '.join(TRAINER_ESTIMATORS)}")
+        algos.get_policy_loss(self.algo.policy_loss)
+        algos.get_prm_loss(self.prm.loss)
+
+    @property
+    def uses_prm(self) -> bool:
+        """Whether an implicit PRM is built and trained."""
+        return self.algo.process_rewards
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready nested dict."""
+        return _to_plain(dataclasses.asdict(self))
+
+    def save(self, path: str | Path) -> None:
+        """Write the resolved config as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _to_plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _to_plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_to_plain(v) for v in x]
+    return x
+
+
+# The embedded demo: small batches, a higher learning rate for a tiny model, a short run.
+DEMO_PRESET: dict[str, Any] = {
+    "model": {"path": "demo"},
+    "data": {"train_batch_size": 16, "max_prompt_length": 32},
+    "rollout": {"n": 4, "max_tokens": 32},
+    "prm": {"lr": 5e-4, "mini_batch_size": 64, "micro_batch_size": 64, "beta_train": 0.05},
+    "optim": {"lr": 2e-4, "mini_batch_size": 32, "micro_batch_size": 32, "weight_decay": 0.0},
+    "trainer": {"total_steps": 60, "save_freq": 20, "test_freq": 10},
+}
+
+_SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(TrainConfig)[f.name] for f in dataclasses.fields(TrainConfig)}
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Convert a parsed TOML/YAML/override value to the field's type, or raise ConfigError."""
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, (dict, list, tuple)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [v for v in (s.strip() for s in value.split(",")) if v] if value else []
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(key, v, args[0]) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {value!r}")
+        return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+    if isinstance(hint, types.UnionType):  # pragma: no cover - no unions in the schema today
+        return value
+    raise ConfigError(f"{key}: unsupported field type {hint!r}")
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, values in extra.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{where}: unknown section {section!r}; valid sections: {', '.join(_SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: section {section!r} must be a table of keys, got {values!r}")
+        out.setdefault(section, {}).update(values)
+    return out
+
+
+def _parse_override(item: str) -> tuple[str, str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE (e.g. prm.beta_train=0.05)")
+    value: Any = raw.strip()
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, ValueError):
+        low = value.lower()
+        if low in ("true", "false"):
+            value = low == "true"
+    return parts[0], parts[1], value
+
+
+def build_config(data: dict[str, Any]) -> TrainConfig:
+    """Validate a nested dict (sections of keys) into a :class:`TrainConfig`."""
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        values = data.get(name, {})
+        hints = typing.get_type_hints(cls)
+        valid = [f.name for f in dataclasses.fields(cls)]
+        kwargs = {}
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(f"unknown key {name}.{key}; valid keys of [{name}]: {', '.join(valid)}")
+            kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
+        sections[name] = cls(**kwargs)
+    for name in data:
+        if name not in _SECTIONS:
+            raise ConfigError(f"unknown section {name!r}; valid sections: {', '.join(_SECTIONS)}")
+    return TrainConfig(**sections)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into a nested dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config: no such file {str(p)!r}")
+    suffix = p.suffix.lower()
+    text = p.read_text(encoding="utf-8")
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"--config {p}: invalid TOML: {e}") from None
+    elif suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--config {p}: invalid YAML: {e}") from None
+    elif suffix == ".json":
+        data = json.loads(text)
+    else:
+        raise ConfigError(f"--config {p}: expected a .toml, .yaml/.yml or .json file")
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {p}: expected a mapping of sections at the top level")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Resolve the configuration: defaults (or the demo preset without a file) -> file -> overrides."""
+    base: dict[str, Any] = _merge({}, DEMO_PRESET, "demo preset") if path is None else {}
+    if path is not None:
+        base = _merge(base, read_config_file(path), str(path))
+    for item in overrides:
+        section, key, value = _parse_override(item)
+        base = _merge(base, {section: {key: value}}, f"--set {item}")
+    return build_config(base)

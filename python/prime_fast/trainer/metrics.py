@@ -1,0 +1,161 @@
+"""Per-step metrics: ``metrics.jsonl``, a live progress display, optional tensorboard, ``curves.png``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Keys that depend on wall-clock time (excluded when runs are compared for equality).
+TIME_PREFIXES = ("time/", "perf/")
+
+
+def reduce_metrics(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Mean of each key over the dicts that have it (the one-process reduction; a distributed
+    context all-reduces the result)."""
+    out: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for d in parts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0.0) + float(v)
+            counts[k] = counts.get(k, 0) + 1
+    return {k: v / counts[k] for k, v in out.items()}
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """All step records of a ``metrics.jsonl``."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def truncate_metrics(path: str | Path, last_step: int) -> None:
+    """Drop records after ``last_step`` (a resumed run rewrites them)."""
+    p = Path(path)
+    rows = [r for r in read_metrics(p) if int(r["step"]) <= last_step]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+class MetricsLogger:
+    """Appends one JSON record per step and drives the progress display and tensorboard.
+
+    Args:
+        run_dir: the run directory (``metrics.jsonl`` lives there).
+        total_steps: for the progress bar.
+        progress: ``tqdm``, ``rich``, ``lines`` or ``none``.
+        tensorboard: write events under ``run_dir/tb``.
+        start_step: steps already done (resume).
+    """
+
+    def __init__(self, run_dir: Path, *, total_steps: int, progress: str = "tqdm", tensorboard: bool = False,
+                 start_step: int = 0) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        self.progress = progress
+        self.total = total_steps
+        self._bar: Any = None
+        self._rich: Any = None
+        self._task: Any = None
+        if progress == "tqdm":
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_steps, initial=start_step, desc="PRIME", unit="step", file=sys.stderr,
+                             dynamic_ncols=True)
+        elif progress == "rich":
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._rich = Progress(TextColumn("PRIME"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                  TimeElapsedColumn(), TextColumn("{task.description}"))
+            self._rich.start()
+            self._task = self._rich.add_task("", total=total_steps, completed=start_step)
+        self._tb: Any = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(run_dir / "tb"))
+
+    def log(self, step: int, record: dict[str, Any]) -> None:
+        """Write one step's record and update the display."""
+        rec = {"step": step, **record}
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+        if self._tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)):
+                    self._tb.add_scalar(k, v, step)
+        summary = self.summary(record)
+        if self._bar is not None:
+            self._bar.set_postfix_str(summary, refresh=False)
+            self._bar.update(1)
+        elif self._rich is not None:
+            self._rich.update(self._task, advance=1, description=summary)
+        elif self.progress == "lines":
+            print(f"step {step}/{self.total} {summary}", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def summary(record: dict[str, Any]) -> str:
+        """A short one-line view of the key metrics."""
+        parts = []
+        for key, label in (("train/acc", "acc"), ("val/acc", "val"), ("prm/loss", "prm_loss"),
+                           ("prm/acc_before", "prm_acc"), ("time/step", "s")):
+            if key in record:
+                parts.append(f"{label}={record[key]:.3f}" if key != "time/step" else f"{record[key]:.1f}s")
+        return " ".join(parts)
+
+    def message(self, text: str) -> None:
+        """Print a line without breaking the progress display."""
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        elif self._rich is not None:
+            self._rich.console.print(text)
+        elif self.progress != "none":
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Finish the display and flush sinks."""
+        if self._bar is not None:
+            self._bar.close()
+        if self._rich is not None:
+            self._rich.stop()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def plot_curves(metrics_path: str | Path, out_path: str | Path, title: str = "") -> Path:
+    """Plot training/validation accuracy, PRM loss and accuracy, response length and phase times."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics_path)
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    panels = [
+        ("accuracy", ["train/acc", "val/acc"]),
+        ("PRM loss", ["prm/loss"]),
+        ("PRM pairwise accuracy", ["prm/acc_before"]),
+        ("response length", ["response/length_mean"]),
+        ("filter pass rate", ["filter/pass_rate"]),
+        ("seconds per phase", [k for k in (rows[-1] if rows else {}) if k.startswith("time/") and k != "time/step"]),
+    ]
+    for ax, (name, keys) in zip(axes.flat, panels):
+        for k in keys:
+            pts = [(r["step"], r[k]) for r in rows if k in r and r[k] is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, marker="." if len(pts) < 30 else None, label=k)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        if keys:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out_path)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out

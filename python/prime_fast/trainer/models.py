@@ -1,0 +1,132 @@
+"""Model construction: policy, implicit PRM and PRM reference from the same SFT weights, and the
+teacher-forced log-prob forward they share."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from prime_fast.errors import ConfigError
+from prime_fast.trainer.batch import Batch
+from prime_fast.trainer.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class Models:
+    """The models of one PRIME run. ``prm``/``ref`` are None when not needed."""
+
+    policy: Any
+    tokenizer: Any
+    prm: Any | None
+    ref: Any | None
+
+
+def load_tokenizer(path: str) -> Any:
+    """The tokenizer saved with a model directory."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load a tokenizer from {path!r}: {e}") from None
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def check_same_tokenizer(a: Any, b: Any, what: str) -> None:
+    """PRIME needs token-aligned log-probs: the PRM must share the policy tokenizer (ALGORITHM.md 14.14)."""
+    if a.get_vocab() != b.get_vocab() or a.eos_token_id != b.eos_token_id:
+        raise ConfigError(
+            f"{what}: its tokenizer differs from the policy tokenizer (vocabulary or EOS); the implicit PRM "
+            "must share the policy tokenizer so that its log-probs align with the policy's tokens"
+        )
+
+
+def load_causal_lm(path: str, dtype: str, *, trainable: bool, gradient_checkpointing: bool = False) -> Any:
+    """An HF causal LM in train mode (dropout off: eval mode is used for every forward)."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_DTYPES[dtype])
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load a causal LM from {path!r}: {e}") from None
+    model.eval()  # no dropout in RL forwards
+    if not trainable:
+        model.requires_grad_(False)
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model
+
+
+def build_models(cfg: TrainConfig, policy_path: str) -> Models:
+    """Policy, PRM (if process rewards are on) and PRM reference (if ``ref_type = freeze``), all
+    loaded from their paths (the PRM and reference default to the policy's SFT weights)."""
+    tok = load_tokenizer(policy_path)
+    prm_path = cfg.model.prm_path or policy_path
+    ref_path = cfg.model.ref_path or prm_path
+    gc = cfg.model.gradient_checkpointing
+    policy = load_causal_lm(policy_path, cfg.model.dtype, trainable=True, gradient_checkpointing=gc)
+    prm = ref = None
+    if cfg.uses_prm:
+        if prm_path != policy_path:
+            check_same_tokenizer(tok, load_tokenizer(prm_path), f"model.prm_path = {prm_path!r}")
+        prm = load_causal_lm(prm_path, cfg.model.dtype, trainable=True, gradient_checkpointing=gc)
+        if cfg.prm.ref_type == "freeze":
+            if ref_path != policy_path:
+                check_same_tokenizer(tok, load_tokenizer(ref_path), f"model.ref_path = {ref_path!r}")
+            ref = load_causal_lm(ref_path, cfg.model.dtype, trainable=False)
+    return Models(policy=policy, tokenizer=tok, prm=prm, ref=ref)
+
+
+def response_logprobs(model: Any, batch: Batch, *, temperature: float = 1.0, return_entropy: bool = False
+                      ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Teacher-forced log-probs of the response tokens, ``(N, T)`` float32 (and entropy if asked).
+
+    The decoder's hidden states at positions ``P-1 .. P+T-2`` go through the fused LM head +
+    log-softmax + gather (:func:`prime_fast.ops.linear_token_logprobs`): no ``N x T x V`` logits.
+    Masked positions get label -100 (logp 0, no gradient).
+    """
+    from prime_fast.ops import linear_token_logprobs
+
+    p = batch.prompt_len
+    t = batch.responses.shape[1]
+    dev = next(model.parameters()).device
+    out = model.get_decoder()(
+        input_ids=batch.input_ids.to(dev),
+        attention_mask=batch.attention_mask.to(dev),
+        position_ids=batch.position_ids.to(dev),
+        use_cache=False,
+    )
+    hidden = out.last_hidden_state[:, p - 1 : p + t - 1]
+    weight = model.get_output_embeddings().weight
+    labels = torch.where(batch.response_mask.bool(), batch.responses, torch.full_like(batch.responses, -100))
+    return linear_token_logprobs(hidden, weight, labels.to(dev), temperature=temperature,
+                                 return_entropy=return_entropy)
+
+
+@torch.no_grad()
+def batched_logprobs(model: Any, batch: Batch, micro_batch_size: int, *, temperature: float = 1.0,
+                     return_entropy: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """:func:`response_logprobs` without gradients, in micro-batches; results on the CPU."""
+    outs = []
+    ents = []
+    for s in range(0, batch.size, micro_batch_size):
+        r = response_logprobs(model, batch.rows(slice(s, s + micro_batch_size)), temperature=temperature,
+                              return_entropy=return_entropy)
+        if return_entropy:
+            outs.append(r[0].float().cpu())
+            ents.append(r[1].float().cpu())
+        else:
+            outs.append(r.float().cpu())
+    if return_entropy:
+        return torch.cat(outs), torch.cat(ents)
+    return torch.cat(outs)

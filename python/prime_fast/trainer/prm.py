@@ -1,0 +1,99 @@
+"""The implicit PRM: per-token process scores and the online BCE update (ALGORITHM.md section 6).
+
+Modes: ``after`` (single forward: the training forward's scores, taken before each mini-batch's
+optimizer step) and ``before`` (all mini-batch updates first, then a fresh no-grad forward).
+Reference: ``freeze`` (a frozen SFT copy) or ``policy`` (the rollout policy's old log-probs).
+Granularity ``token``/``whole`` shapes the returned scores; the BCE loss always uses
+``beta * sum_t m q``. Normalisation (``batch_norm``) is applied by the loop through
+``prime_fast.algos.normalize_process_rewards``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from prime_fast import algos
+from prime_fast.ops import implicit_process_rewards
+from prime_fast.trainer.batch import Batch
+from prime_fast.trainer.config import PRMConfig
+from prime_fast.trainer.models import batched_logprobs, response_logprobs
+
+
+class PRMTrainer:
+    """Scores a filtered batch with the implicit PRM and updates it on the verifier's labels.
+
+    Args:
+        model: the trainable PRM (an HF causal LM).
+        ref: the frozen reference model (``ref_type = freeze``) or None (``policy``).
+        cfg: the ``[prm]`` section.
+        n_samples: K (mini-batches keep whole groups).
+        optimizer, scheduler: the PRM's AdamW and schedule.
+    """
+
+    def __init__(self, model: Any, ref: Any | None, cfg: PRMConfig, n_samples: int,
+                 optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        self.model = model
+        self.ref = ref
+        self.cfg = cfg
+        self.n = n_samples
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.loss_fn = algos.get_prm_loss(cfg.loss)
+
+    def ref_logprobs(self, batch: Batch, old_logp: torch.Tensor) -> torch.Tensor:
+        """``log pi_ref`` on the responses: the frozen model's, or the rollout policy's old log-probs."""
+        if self.cfg.ref_type == "policy" or self.ref is None:
+            return old_logp
+        return batched_logprobs(self.ref, batch, self.cfg.micro_batch_size)
+
+    def _scores(self, q: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor
+                ) -> torch.Tensor:
+        if self.cfg.granularity == "token":
+            return q.detach()
+        return implicit_process_rewards(logp.detach(), ref_logp, mask, granularity="whole")
+
+    def step(self, batch: Batch, acc: torch.Tensor, ref_logp: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Score and update. Returns the ``(N, T)`` raw process scores (un-normalised) and metrics:
+        ``prm/loss``, ``prm/acc_before`` (pairwise accuracy of the scores the PRM gave before its
+        update on each row), ``prm/grad_norm``, ``prm/lr`` and, in ``before`` mode, ``prm/acc_after``."""
+        mask = batch.response_mask.bool()
+        n_rows = batch.size
+        mini = min(self.cfg.mini_batch_size, n_rows)
+        micro = min(self.cfg.micro_batch_size, mini)
+        scores_before = torch.zeros(batch.responses.shape, dtype=torch.float32)
+        losses: list[float] = []
+        norms: list[float] = []
+        self.model.train()
+        for s in range(0, n_rows, mini):
+            e = min(n_rows, s + mini)
+            accum = -(-(e - s) // micro)
+            self.optimizer.zero_grad(set_to_none=True)
+            for ms in range(s, e, micro):
+                me = min(e, ms + micro)
+                sub = batch.rows(slice(ms, me))
+                logp = response_logprobs(self.model, sub)
+                q = implicit_process_rewards(logp, ref_logp[ms:me], sub.response_mask)
+                loss = self.loss_fn(q, sub.response_mask, acc[ms:me], beta=self.cfg.beta_train)
+                (loss / accum).backward()
+                losses.append(float(loss.detach()) * (me - ms))
+                scores_before[ms:me] = self._scores(q, logp, ref_logp[ms:me], sub.response_mask).float().cpu()
+            gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            norms.append(float(gn))
+            self.optimizer.step()
+        self.model.eval()
+        metrics = {
+            "prm/loss": sum(losses) / n_rows,
+            "prm/acc_before": float(algos.prm_pairwise_accuracy(scores_before, acc, self.n, mask)),
+            "prm/grad_norm": sum(norms) / len(norms),
+            "prm/lr": float(self.optimizer.param_groups[0]["lr"]),
+        }
+        self.scheduler.step()
+        if self.cfg.update == "after":
+            return scores_before, metrics
+        logp = batched_logprobs(self.model, batch, micro)
+        q = implicit_process_rewards(logp, ref_logp, batch.response_mask)
+        scores = self._scores(q, logp, ref_logp, batch.response_mask).float()
+        metrics["prm/acc_after"] = float(algos.prm_pairwise_accuracy(scores, acc, self.n, mask))
+        return scores, metrics

@@ -1,0 +1,216 @@
+"""Math answer verification (Rust core): extraction, normalisation, exact and symbolic equivalence.
+
+Every call is bounded (10 ms per pair by default) and never raises on a bad *answer*: wrong,
+unreadable and over-budget answers are :class:`Verdict` results. Bad *arguments* (wrong types,
+mismatched lengths, unknown policy keys) raise :class:`~prime_fast.errors.UnsupportedInputError`.
+
+Policy switches and budgets are passed as keyword arguments (``percent="strict"``,
+``unordered_lists=False``, ``timeout_ms=50``, ...); see ``docs/VERIFY_MATH.md`` for the full list
+and defaults (:func:`policy_keys` lists the names).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prime_fast import _native
+from prime_fast.errors import UnsupportedInputError
+
+__all__ = [
+    "Status",
+    "Verdict",
+    "cli_verify_chunk",
+    "extract_answer",
+    "math_equal",
+    "policy_keys",
+    "score_math",
+    "verify_math",
+    "verify_math_batch",
+]
+
+
+class Status(str, enum.Enum):
+    """Outcome class of a verification (compares equal to its lower-case string)."""
+
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+    UNPARSEABLE = "unparseable"
+    GOLD_UNPARSEABLE = "gold_unparseable"
+    TIMEOUT = "timeout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The result of verifying one answer against one reference."""
+
+    correct: bool
+    status: Status
+    extracted: str | None
+    normalized_pred: str | None
+    normalized_gold: str | None
+    reason: str
+
+    @property
+    def score(self) -> float | None:
+        """1.0 when correct, 0.0 otherwise, ``None`` when the reference cannot be read."""
+        if self.status is Status.GOLD_UNPARSEABLE:
+            return None
+        return 1.0 if self.correct else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (status as a string, score included)."""
+        return {
+            "correct": self.correct,
+            "status": self.status.value,
+            "extracted": self.extracted,
+            "normalized_pred": self.normalized_pred,
+            "normalized_gold": self.normalized_gold,
+            "reason": self.reason,
+            "score": self.score,
+        }
+
+
+def _verdict(t: tuple[bool, str, str | None, str | None, str | None, str]) -> Verdict:
+    return Verdict(t[0], Status(t[1]), t[2], t[3], t[4], t[5])
+
+
+def _policy(policy: Mapping[str, Any]) -> dict[str, Any] | None:
+    return dict(policy) if policy else None
+
+
+def policy_keys() -> list[str]:
+    """Names of every policy switch and budget accepted as a keyword argument."""
+    return list(_native.math_policy_keys())
+
+
+def extract_answer(text: str, **policy: Any) -> str | None:
+    """The final answer in a model response, or ``None`` when there is none.
+
+    Priority (configurable with ``extract_order``): the last ``\\boxed{}``/``\\fbox{}`` (nearby boxes
+    joined), "final answer is", "answer:"/"answer is", a short bare answer, then the right-most
+    math span or number.
+    """
+    return _native.math_extract_answer(text, _policy(policy))
+
+
+def normalize_answer(answer: str, **policy: Any) -> str | None:
+    """The normalised form of an answer (``None`` when a rule rejects it)."""
+    return _native.math_normalize(answer, _policy(policy))
+
+
+def math_equal(pred: str, gold: str, **policy: Any) -> bool:
+    """Whether an already-extracted answer equals the reference under the given policies."""
+    return bool(_native.math_verify(pred, gold, extract=False, policy=_policy(policy))[0])
+
+
+def verify_math(response: str, gold: str, *, extract: bool = True, **policy: Any) -> Verdict:
+    """Verify a full response (or a bare answer with ``extract=False``) against a reference."""
+    return _verdict(_native.math_verify(response, gold, extract=extract, policy=_policy(policy)))
+
+
+def verify_math_batch(
+    responses: Sequence[str],
+    golds: Sequence[str],
+    *,
+    num_threads: int | None = None,
+    extract: bool = True,
+    **policy: Any,
+) -> list[Verdict]:
+    """Verify many pairs in parallel (all cores by default) with the GIL released."""
+    if not isinstance(responses, (list, tuple)):
+        responses = list(responses) if not isinstance(responses, str) else responses
+    if not isinstance(golds, (list, tuple)):
+        golds = list(golds) if not isinstance(golds, str) else golds
+    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)):
+        raise UnsupportedInputError(
+            f"verify_math_batch: num_threads must be an int or None, got {type(num_threads).__name__}"
+        )
+    out = _native.verify_math_batch(
+        responses, golds, extract=extract, policy=_policy(policy), num_threads=num_threads
+    )
+    return [_verdict(t) for t in out]
+
+
+def _gold_list(ground_truth: Any) -> list[str]:
+    if isinstance(ground_truth, str):
+        return [ground_truth]
+    if isinstance(ground_truth, (int, float)) and not isinstance(ground_truth, bool):
+        return [str(ground_truth)]
+    if isinstance(ground_truth, (list, tuple)) and ground_truth:
+        out = []
+        for g in ground_truth:
+            if isinstance(g, bool) or not isinstance(g, (str, int, float)):
+                raise UnsupportedInputError(
+                    f"score_math: ground_truth items must be str or numbers, got {type(g).__name__}"
+                )
+            out.append(str(g))
+        return out
+    raise UnsupportedInputError(
+        "score_math: ground_truth must be a str, a number, or a non-empty list of acceptable answers, "
+        f"got {type(ground_truth).__name__}"
+    )
+
+
+def score_math(response: str, ground_truth: Any, **policy: Any) -> float | None:
+    """PRIME's math outcome reward: 1.0 if the response's answer matches any acceptable answer.
+
+    Returns 0.0 for wrong, unreadable or over-budget answers, and ``None`` when no reference can
+    be read (the row should then be dropped rather than scored).
+    """
+    if not isinstance(response, str):
+        raise UnsupportedInputError(f"score_math: response must be a str, got {type(response).__name__}")
+    golds = _gold_list(ground_truth)
+    any_gold = False
+    for g in golds:
+        v = verify_math(response, g, **policy)
+        if v.correct:
+            return 1.0
+        if v.status is not Status.GOLD_UNPARSEABLE:
+            any_gold = True
+    return 0.0 if any_gold else None
+
+
+def cli_verify_chunk(records: Sequence[Any], num_workers: int | None = None) -> list[dict[str, Any]]:
+    """Verify one chunk of JSONL records for ``prime-fast verify math``.
+
+    Each record is a dict with ``response`` (a full response) or ``pred`` (a bare answer), and
+    ``gold``. A malformed record yields ``{"status": "invalid_input", "reason": ...}``.
+    """
+    results: list[dict[str, Any] | None] = [None] * len(records)
+    groups: dict[bool, tuple[list[int], list[str], list[str]]] = {True: ([], [], []), False: ([], [], [])}
+    for i, rec in enumerate(records):
+        reason = None
+        if not isinstance(rec, dict):
+            reason = f"record must be a JSON object, got {type(rec).__name__}"
+        elif "gold" not in rec:
+            reason = "record has no 'gold' field"
+        elif "response" not in rec and "pred" not in rec:
+            reason = "record has neither 'response' nor 'pred'"
+        else:
+            text = rec.get("response", rec.get("pred"))
+            gold = rec["gold"]
+            if isinstance(gold, (int, float)) and not isinstance(gold, bool):
+                gold = str(gold)
+            if not isinstance(text, str):
+                reason = "'response'/'pred' must be a string"
+            elif not isinstance(gold, str):
+                reason = "'gold' must be a string or a number"
+            else:
+                idx, texts, gs = groups["response" in rec]
+                idx.append(i)
+                texts.append(text)
+                gs.append(gold)
+        if reason is not None:
+            results[i] = {"status": "invalid_input", "reason": reason}
+    for extract, (idx, texts, gs) in groups.items():
+        if not idx:
+            continue
+        for i, v in zip(idx, verify_math_batch(texts, gs, num_threads=num_workers, extract=extract)):
+            results[i] = v.to_dict()
+    return [r if r is not None else {"status": "invalid_input", "reason": "internal"} for r in results]

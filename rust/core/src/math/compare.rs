@@ -1,0 +1,594 @@
+//! Comparison by type: exact rationals first, decimal literals by rounding to their stated
+//! precision, symbolic equality by evaluation at random rational points, structures by shape.
+
+use num_bigint::BigInt;
+use num_integer::Integer;
+use num_rational::BigRational;
+use num_traits::{One, Signed, Zero};
+
+use super::eval::{eval, q_to_f64, val_eq, Ctx, EvalError, Val};
+use super::parse::{collect_vars, literal_fraction, Answer, Const, Expr, RelOp};
+use super::policy::{PercentPolicy, Policy, RelationInterval};
+
+/// Sample values for variables: small rationals away from common poles and special points.
+const SAMPLES: &[(i64, i64)] = &[
+    (7, 3),
+    (-5, 4),
+    (11, 7),
+    (3, 11),
+    (13, 5),
+    (-9, 7),
+    (17, 6),
+    (5, 13),
+    (-19, 8),
+    (23, 9),
+    (2, 17),
+    (29, 10),
+    (-31, 12),
+    (37, 14),
+    (41, 15),
+    (-43, 16),
+];
+
+/// A comparison in progress.
+pub struct Cmp<'a> {
+    /// Policies.
+    pub policy: &'a Policy,
+    /// Evaluation context (budget, deadline, steps).
+    pub ctx: Ctx<'a>,
+}
+
+type R = Result<bool, EvalError>;
+
+fn stop(e: &EvalError) -> bool {
+    matches!(e, EvalError::Budget(_) | EvalError::Timeout)
+}
+
+impl Cmp<'_> {
+    /// Is the predicted answer equal to the gold one?
+    pub fn answers(&mut self, pred: &Answer, gold: &Answer) -> R {
+        self.ctx.tick()?;
+        use Answer as A;
+        match (pred, gold) {
+            (A::Choice(a), A::Choice(b)) => Ok(a == b),
+            (A::Text(a), A::Text(b)) => Ok(a == b),
+            (A::Text(_), _) | (_, A::Text(_)) | (A::Choice(_), _) | (_, A::Choice(_)) => Ok(false),
+            (A::Expr(a), A::Expr(b)) => self.exprs(a, b),
+            (A::Rel(sa, oa), A::Rel(sb, ob)) => self.relations(sa, oa, sb, ob),
+            (A::Rel(s, o), A::Expr(e)) => match self.rel_value(s, o) {
+                Some(v) => self.exprs(v, e),
+                None => Ok(false),
+            },
+            (A::Expr(e), A::Rel(s, o)) => match self.rel_value(s, o) {
+                Some(v) => self.exprs(e, v),
+                None => Ok(false),
+            },
+            (A::Rel(s, o), other @ (A::Brack { .. } | A::Union(_))) => {
+                if self.policy.relation_interval == RelationInterval::Both {
+                    match rel_to_interval(s, o) {
+                        Some(iv) => self.answers(&iv, other),
+                        None => Ok(false),
+                    }
+                } else {
+                    Ok(false)
+                }
+            }
+            (other @ (A::Brack { .. } | A::Union(_)), A::Rel(s, o)) => {
+                if self.policy.relation_interval != RelationInterval::Never {
+                    match rel_to_interval(s, o) {
+                        Some(iv) => self.answers(other, &iv),
+                        None => Ok(false),
+                    }
+                } else {
+                    Ok(false)
+                }
+            }
+            (
+                A::Brack {
+                    open: o1,
+                    close: c1,
+                    items: a,
+                },
+                A::Brack {
+                    open: o2,
+                    close: c2,
+                    items: b,
+                },
+            ) => {
+                if o1 != o2 || c1 != c2 {
+                    return Ok(false);
+                }
+                self.ordered(a, b)
+            }
+            (A::Set(a), A::Set(b)) | (A::Union(a), A::Union(b)) => self.unordered(a, b),
+            (A::Set(a), A::List(b)) | (A::List(a), A::Set(b)) => self.unordered(a, b),
+            (A::List(a), A::List(b)) => {
+                if self.policy.unordered_lists {
+                    self.unordered(a, b)
+                } else {
+                    self.ordered(a, b)
+                }
+            }
+            (
+                A::List(a),
+                A::Brack {
+                    open: '(',
+                    close: ')',
+                    items: b,
+                },
+            )
+            | (
+                A::Brack {
+                    open: '(',
+                    close: ')',
+                    items: a,
+                },
+                A::List(b),
+            ) => self.ordered(a, b),
+            (A::Set(a), other) if a.len() == 1 => self.answers(&a[0], other),
+            (other, A::Set(b)) if b.len() == 1 => self.answers(other, &b[0]),
+            (A::Union(a), other) if a.len() == 1 => self.answers(&a[0], other),
+            (other, A::Union(b)) if b.len() == 1 => self.answers(other, &b[0]),
+            (A::Matrix(a), A::Matrix(b)) => {
+                if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.len() != y.len()) {
+                    return Ok(false);
+                }
+                for (ra, rb) in a.iter().zip(b) {
+                    if !self.ordered(ra, rb)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            (A::Matrix(m), A::Brack { items, .. }) => match vector_of(m) {
+                Some(v) => self.ordered(&v, items),
+                None => Ok(false),
+            },
+            (A::Brack { items, .. }, A::Matrix(m)) => match vector_of(m) {
+                Some(v) => self.ordered(items, &v),
+                None => Ok(false),
+            },
+            (A::List(a), A::Rel(..)) | (A::Rel(..), A::List(a)) if a.is_empty() => Ok(false),
+            // `x = 1, y = 2` lists against a relation list etc. fall through to not equal.
+            _ => Ok(false),
+        }
+    }
+
+    fn ordered(&mut self, a: &[Answer], b: &[Answer]) -> R {
+        if a.len() != b.len() {
+            return Ok(false);
+        }
+        for (x, y) in a.iter().zip(b) {
+            if !self.answers(x, y)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn unordered(&mut self, a: &[Answer], b: &[Answer]) -> R {
+        if a.len() != b.len() {
+            return Ok(false);
+        }
+        let mut used = vec![false; b.len()];
+        for x in a {
+            let mut found = false;
+            for (j, y) in b.iter().enumerate() {
+                if !used[j] && self.answers(x, y)? {
+                    used[j] = true;
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The value side of `x = v` or of an equation chain.
+    fn rel_value<'e>(&self, sides: &'e [Expr], ops: &[RelOp]) -> Option<&'e Expr> {
+        if sides.len() < 2 || ops.iter().any(|o| *o != RelOp::Eq) {
+            return None;
+        }
+        if sides.len() == 2 && is_simple_lhs(&sides[0]) {
+            return sides.last();
+        }
+        if self.policy.equation_chains {
+            return sides.last();
+        }
+        None
+    }
+
+    fn relations(&mut self, sa: &[Expr], oa: &[RelOp], sb: &[Expr], ob: &[RelOp]) -> R {
+        if sa.len() != sb.len() {
+            // `x = 1 + 1 = 2` vs `x = 2`: compare value sides.
+            if let (Some(a), Some(b)) = (self.rel_value(sa, oa), self.rel_value(sb, ob)) {
+                if is_simple_lhs(&sa[0]) && is_simple_lhs(&sb[0]) && self.exprs(&sa[0], &sb[0])? {
+                    return self.exprs(a, b);
+                }
+            }
+            return Ok(false);
+        }
+        // Side by side, or reversed with flipped operators.
+        if oa == ob && self.ordered_exprs(sa, sb)? {
+            return Ok(true);
+        }
+        let flipped: Vec<RelOp> = oa.iter().rev().map(|o| o.flipped()).collect();
+        let rev: Vec<Expr> = sa.iter().rev().cloned().collect();
+        if flipped == ob && self.ordered_exprs(&rev, sb)? {
+            return Ok(true);
+        }
+        if sa.len() == 2 {
+            return self.proportional(sa, oa[0], sb, ob[0]);
+        }
+        Ok(false)
+    }
+
+    fn ordered_exprs(&mut self, a: &[Expr], b: &[Expr]) -> R {
+        for (x, y) in a.iter().zip(b) {
+            if !self.exprs(x, y)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `lhs_a - rhs_a = c * (lhs_b - rhs_b)` for one constant c at every sample point
+    /// (c > 0 keeps an inequality, c < 0 flips it).
+    fn proportional(&mut self, sa: &[Expr], oa: RelOp, sb: &[Expr], ob: RelOp) -> R {
+        let fa = Expr::Add(vec![sa[0].clone(), Expr::Neg(Box::new(sa[1].clone()))]);
+        let fb = Expr::Add(vec![sb[0].clone(), Expr::Neg(Box::new(sb[1].clone()))]);
+        let mut vars = Vec::new();
+        collect_vars(&fa, &mut vars);
+        collect_vars(&fb, &mut vars);
+        if vars.is_empty() {
+            return Ok(false);
+        }
+        let mut ratio: Option<Val> = None;
+        let mut good = 0;
+        for j in 0..self.ctx.budget.sample_points.max(2) + 1 {
+            self.assign(&vars, j);
+            let (va, vb) = match (eval(&fa, &mut self.ctx), eval(&fb, &mut self.ctx)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) if stop(&e) => return Err(e),
+                _ => continue,
+            };
+            let za = is_zero_val(&va);
+            let zb = is_zero_val(&vb);
+            if za && zb {
+                continue;
+            }
+            if za != zb {
+                return Ok(false);
+            }
+            let r = match eval(
+                &Expr::Div(Box::new(val_expr(&va)), Box::new(val_expr(&vb))),
+                &mut self.ctx,
+            ) {
+                Ok(r) => r,
+                Err(e) if stop(&e) => return Err(e),
+                Err(_) => continue,
+            };
+            match &ratio {
+                None => ratio = Some(r),
+                Some(r0) => {
+                    if val_eq(r0, &r) != Some(true) {
+                        return Ok(false);
+                    }
+                }
+            }
+            good += 1;
+        }
+        let Some(r) = ratio else { return Ok(false) };
+        if good < 2 {
+            return Ok(false);
+        }
+        let (re, im) = r.to_c();
+        if im != 0.0 || re == 0.0 {
+            return Ok(false);
+        }
+        Ok(match oa {
+            RelOp::Eq | RelOp::Ne => ob == oa,
+            _ => (re > 0.0 && ob == oa) || (re < 0.0 && ob == oa.flipped()),
+        })
+    }
+
+    fn assign(&mut self, vars: &[String], j: usize) {
+        self.ctx.vars.clear();
+        for (k, v) in vars.iter().enumerate() {
+            let (n, d) = SAMPLES[(j * 5 + k * 3) % SAMPLES.len()];
+            self.ctx.vars.push((
+                v.clone(),
+                BigRational::new(BigInt::from(n), BigInt::from(d)),
+            ));
+        }
+    }
+
+    /// Expression equality under the percent policy.
+    pub fn exprs(&mut self, p: &Expr, g: &Expr) -> R {
+        if self.policy.percent == PercentPolicy::Lenient {
+            let alt = match (p, g) {
+                (Expr::Percent(_), Expr::Percent(_)) => None,
+                (Expr::Percent(x), other) => Some((x.as_ref(), other)),
+                (other, Expr::Percent(y)) => Some((other, y.as_ref())),
+                _ => None,
+            };
+            if let Some((a, b)) = alt {
+                if self.expr_core(a, b)? {
+                    return Ok(true);
+                }
+            }
+        }
+        self.expr_core(p, g)
+    }
+
+    fn expr_core(&mut self, p: &Expr, g: &Expr) -> R {
+        if !self.policy.unreduced_fractions {
+            if let Some((a, b)) = literal_fraction(p) {
+                if !a.gcd(&b).is_one() {
+                    return Ok(false);
+                }
+            }
+        }
+        let mut vars = Vec::new();
+        collect_vars(p, &mut vars);
+        collect_vars(g, &mut vars);
+        if vars.is_empty() {
+            self.ctx.vars.clear();
+            let (vp, vg) = match (eval(p, &mut self.ctx), eval(g, &mut self.ctx)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) if stop(&e) => return Err(e),
+                _ => return Ok(false),
+            };
+            if val_eq(&vp, &vg) == Some(true) {
+                return Ok(true);
+            }
+            if self.policy.approx_decimals {
+                return Ok(self.decimal_match(p, &vp, g, &vg));
+            }
+            return Ok(false);
+        }
+        let mut good = 0;
+        for j in 0..self.ctx.budget.sample_points {
+            self.assign(&vars, j);
+            let (vp, vg) = match (eval(p, &mut self.ctx), eval(g, &mut self.ctx)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) if stop(&e) => return Err(e),
+                (Err(_), Err(_)) => continue,
+                _ => return Ok(false),
+            };
+            match val_eq(&vp, &vg) {
+                Some(true) => good += 1,
+                Some(false) => return Ok(false),
+                None => continue,
+            }
+        }
+        Ok(good >= 1)
+    }
+
+    /// A decimal literal matches a value that rounds to it at the literal's precision.
+    fn decimal_match(&self, p: &Expr, vp: &Val, g: &Expr, vg: &Val) -> bool {
+        let dp = decimal_info(p);
+        let dg = decimal_info(g);
+        let (lit, lit_val, other) = match (dp, dg) {
+            (Some(a), Some(b)) => {
+                if a.0 <= b.0 {
+                    (a, vp, vg)
+                } else {
+                    (b, vg, vp)
+                }
+            }
+            (Some(a), None) => (a, vp, vg),
+            (None, Some(b)) => (b, vg, vp),
+            (None, None) => return false,
+        };
+        let (decimals, sig) = lit;
+        if sig < self.policy.min_sig_digits as usize {
+            return false;
+        }
+        let Val::Q(lq) = lit_val else { return false };
+        let scale = pow10(decimals);
+        let target = lq * &scale;
+        if !target.is_integer() {
+            return false;
+        }
+        match other {
+            Val::Q(q) => (q * &scale).round() == target,
+            Val::C(re, im) => {
+                if *im != 0.0 {
+                    return false;
+                }
+                let s = q_to_f64(&scale);
+                let x = re * s;
+                x.abs() < 4.0e15 && (x.round() - q_to_f64(&target)).abs() < 0.5
+            }
+            Val::Inf(_) => false,
+        }
+    }
+}
+
+fn pow10(d: i64) -> BigRational {
+    let p = num_traits::pow(BigInt::from(10), d.unsigned_abs().min(4000) as usize);
+    if d >= 0 {
+        BigRational::from_integer(p)
+    } else {
+        BigRational::new(BigInt::one(), p)
+    }
+}
+
+/// (decimals, significant digits) of a decimal literal (`3.14`, `-0.5`, `1.5\times10^{3}`).
+fn decimal_info(e: &Expr) -> Option<(i64, usize)> {
+    match e {
+        Expr::Num {
+            val,
+            decimals: Some(d),
+        } => {
+            let scaled = val * pow10(*d as i64);
+            let digits = scaled.to_integer().abs().to_string();
+            let sig = if scaled.is_zero() { 1 } else { digits.len() };
+            Some((*d as i64, sig))
+        }
+        Expr::Neg(x) => decimal_info(x),
+        Expr::Mul(v) if v.len() == 2 => {
+            let (d, sig) = decimal_info(&v[0])?;
+            match &v[1] {
+                Expr::Pow(b, k) => {
+                    let ten = matches!(b.as_ref(), Expr::Num { val, decimals: None } if *val == BigRational::from_integer(BigInt::from(10)));
+                    let k = match k.as_ref() {
+                        Expr::Num {
+                            val,
+                            decimals: None,
+                        } if val.is_integer() => {
+                            val.to_integer().to_string().parse::<i64>().ok()?
+                        }
+                        Expr::Neg(x) => match x.as_ref() {
+                            Expr::Num {
+                                val,
+                                decimals: None,
+                            } if val.is_integer() => {
+                                -val.to_integer().to_string().parse::<i64>().ok()?
+                            }
+                            _ => return None,
+                        },
+                        _ => return None,
+                    };
+                    if ten && k.abs() < 1000 {
+                        Some((d - k, sig))
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn is_zero_val(v: &Val) -> bool {
+    match v {
+        Val::Q(q) => q.is_zero(),
+        Val::C(a, b) => a.hypot(*b) < 1e-12,
+        Val::Inf(_) => false,
+    }
+}
+
+fn val_expr(v: &Val) -> Expr {
+    match v {
+        Val::Q(q) => Expr::Num {
+            val: q.clone(),
+            decimals: None,
+        },
+        Val::C(a, b) => {
+            // Re-enter floats through exact approximations of their parts.
+            let re = BigRational::from_float(*a).unwrap_or_else(BigRational::zero);
+            let im = BigRational::from_float(*b).unwrap_or_else(BigRational::zero);
+            if im.is_zero() {
+                Expr::Num {
+                    val: re,
+                    decimals: None,
+                }
+            } else {
+                Expr::Add(vec![
+                    Expr::Num {
+                        val: re,
+                        decimals: None,
+                    },
+                    Expr::Mul(vec![
+                        Expr::Num {
+                            val: im,
+                            decimals: None,
+                        },
+                        Expr::Const(Const::I),
+                    ]),
+                ])
+            }
+        }
+        Val::Inf(p) => {
+            if *p {
+                Expr::Const(Const::Inf)
+            } else {
+                Expr::Neg(Box::new(Expr::Const(Const::Inf)))
+            }
+        }
+    }
+}
+
+fn is_simple_lhs(e: &Expr) -> bool {
+    match e {
+        Expr::Var(_) => true,
+        // `f(x) = ...`, `y' = ...`
+        Expr::Mul(v) => {
+            v.len() == 2 && matches!(v[0], Expr::Var(_)) && matches!(v[1], Expr::Var(_))
+        }
+        _ => false,
+    }
+}
+
+fn vector_of(m: &[Vec<Answer>]) -> Option<Vec<Answer>> {
+    if m.len() == 1 {
+        return Some(m[0].clone());
+    }
+    if m.iter().all(|r| r.len() == 1) {
+        return Some(m.iter().map(|r| r[0].clone()).collect());
+    }
+    None
+}
+
+/// `1 < x \le 2` -> `(1, 2]`; `x \ge 3` -> `[3, \infty)`.
+pub fn rel_to_interval(sides: &[Expr], ops: &[RelOp]) -> Option<Answer> {
+    let inf = Expr::Const(Const::Inf);
+    let ninf = Expr::Neg(Box::new(Expr::Const(Const::Inf)));
+    let lower = |o: RelOp| matches!(o, RelOp::Lt | RelOp::Le);
+    let br = |open: char, close: char, a: Expr, b: Expr| Answer::Brack {
+        open,
+        close,
+        items: vec![Answer::Expr(a), Answer::Expr(b)],
+    };
+    let strict = |o: RelOp| matches!(o, RelOp::Lt | RelOp::Gt);
+    match (sides, ops) {
+        ([a, Expr::Var(_), b], [o1, o2]) if lower(*o1) && lower(*o2) => Some(br(
+            if strict(*o1) { '(' } else { '[' },
+            if strict(*o2) { ')' } else { ']' },
+            a.clone(),
+            b.clone(),
+        )),
+        ([a, Expr::Var(_), b], [o1, o2])
+            if !lower(*o1)
+                && !lower(*o2)
+                && *o1 != RelOp::Eq
+                && *o2 != RelOp::Eq
+                && *o1 != RelOp::Ne
+                && *o2 != RelOp::Ne =>
+        {
+            Some(br(
+                if strict(*o2) { '(' } else { '[' },
+                if strict(*o1) { ')' } else { ']' },
+                b.clone(),
+                a.clone(),
+            ))
+        }
+        ([Expr::Var(_), v], [o]) => one_sided(*o, v.clone(), inf, ninf),
+        ([v, Expr::Var(_)], [o]) => one_sided(o.flipped(), v.clone(), inf, ninf),
+        _ => None,
+    }
+}
+
+fn one_sided(o: RelOp, v: Expr, inf: Expr, ninf: Expr) -> Option<Answer> {
+    let mk = |open, close, a, b| {
+        Some(Answer::Brack {
+            open,
+            close,
+            items: vec![Answer::Expr(a), Answer::Expr(b)],
+        })
+    };
+    match o {
+        RelOp::Lt => mk('(', ')', ninf, v),
+        RelOp::Le => mk('(', ']', ninf, v),
+        RelOp::Gt => mk('(', ')', v, inf),
+        RelOp::Ge => mk('[', ')', v, inf),
+        _ => None,
+    }
+}

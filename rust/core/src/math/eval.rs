@@ -1,0 +1,588 @@
+//! Bounded evaluation of expressions: exact big rationals where the value is rational, complex
+//! doubles otherwise. Every step is counted, the wall clock is checked, and bigint sizes,
+//! exponents and factorial arguments are capped.
+
+use std::time::Instant;
+
+use num_bigint::BigInt;
+use num_integer::Integer;
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+use super::parse::{Const, Expr, Func};
+use super::policy::Budget;
+
+/// A value.
+#[derive(Clone, Debug)]
+pub enum Val {
+    /// Exact rational.
+    Q(BigRational),
+    /// Approximate complex number (re, im).
+    C(f64, f64),
+    /// Positive (`true`) or negative infinity.
+    Inf(bool),
+}
+
+/// Why evaluation stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvalError {
+    /// A budget was exceeded (named).
+    Budget(String),
+    /// The wall-clock deadline passed.
+    Timeout,
+    /// Outside the domain (division by zero, log of zero, ...).
+    Domain(String),
+}
+
+/// Evaluation context: budget, deadline, step counter and variable values.
+pub struct Ctx<'a> {
+    /// Budgets.
+    pub budget: &'a Budget,
+    /// Hard deadline.
+    pub deadline: Instant,
+    /// Steps so far (shared across the whole comparison).
+    pub steps: u64,
+    /// Variable assignment.
+    pub vars: Vec<(String, BigRational)>,
+}
+
+impl Ctx<'_> {
+    /// Count one step; check the clock every 32 steps.
+    pub fn tick(&mut self) -> Result<(), EvalError> {
+        self.steps += 1;
+        if self.steps > self.budget.max_steps {
+            return Err(EvalError::Budget(format!(
+                "more than max_steps={} evaluation steps",
+                self.budget.max_steps
+            )));
+        }
+        if self.steps % 32 == 0 && Instant::now() >= self.deadline {
+            return Err(EvalError::Timeout);
+        }
+        Ok(())
+    }
+
+    fn check_bits(&self, q: &BigRational) -> Result<(), EvalError> {
+        let bits = q.numer().bits() + q.denom().bits();
+        if bits > self.budget.max_bits {
+            return Err(EvalError::Budget(format!(
+                "a number needs {bits} bits > max_bits={}",
+                self.budget.max_bits
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Rational to f64 without overflow in the intermediate steps.
+pub fn q_to_f64(q: &BigRational) -> f64 {
+    if let (Some(n), Some(d)) = (q.numer().to_f64(), q.denom().to_f64()) {
+        if n.is_finite() && d.is_finite() && d != 0.0 {
+            return n / d;
+        }
+    }
+    let nb = q.numer().bits() as i64;
+    let db = q.denom().bits() as i64;
+    let shift = 64 - (nb - db);
+    let scaled = if shift >= 0 {
+        (q.numer() << (shift as usize)) / q.denom()
+    } else {
+        (q.numer() >> ((-shift) as usize)) / q.denom()
+    };
+    let m = scaled.to_f64().unwrap_or(f64::NAN);
+    let e = -shift;
+    if e > 2000 {
+        return m.signum() * f64::INFINITY;
+    }
+    if e < -2000 {
+        return 0.0;
+    }
+    m * 2f64.powi(e as i32)
+}
+
+impl Val {
+    /// As a complex double.
+    pub fn to_c(&self) -> (f64, f64) {
+        match self {
+            Val::Q(q) => (q_to_f64(q), 0.0),
+            Val::C(a, b) => (*a, *b),
+            Val::Inf(p) => (if *p { f64::INFINITY } else { f64::NEG_INFINITY }, 0.0),
+        }
+    }
+}
+
+fn c(re: f64, im: f64) -> Result<Val, EvalError> {
+    if re.is_finite() && im.is_finite() {
+        Ok(Val::C(re, if im.abs() < 1e-300 { 0.0 } else { im }))
+    } else {
+        Err(EvalError::Domain("non-finite value".into()))
+    }
+}
+
+fn cmul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
+fn cdiv(a: (f64, f64), b: (f64, f64)) -> Option<(f64, f64)> {
+    let d = b.0 * b.0 + b.1 * b.1;
+    if d == 0.0 {
+        return None;
+    }
+    Some(((a.0 * b.0 + a.1 * b.1) / d, (a.1 * b.0 - a.0 * b.1) / d))
+}
+
+fn cexp(a: (f64, f64)) -> (f64, f64) {
+    let m = a.0.exp();
+    (m * a.1.cos(), m * a.1.sin())
+}
+
+fn cln(a: (f64, f64)) -> Option<(f64, f64)> {
+    let r = a.0.hypot(a.1);
+    if r == 0.0 {
+        return None;
+    }
+    Some((r.ln(), a.1.atan2(a.0)))
+}
+
+fn cpow(a: (f64, f64), b: (f64, f64)) -> Option<(f64, f64)> {
+    if a == (0.0, 0.0) {
+        return if b.0 > 0.0 { Some((0.0, 0.0)) } else { None };
+    }
+    if a.1 == 0.0 && b.1 == 0.0 && a.0 > 0.0 {
+        return Some((a.0.powf(b.0), 0.0));
+    }
+    Some(cexp(cmul(b, cln(a)?)))
+}
+
+fn csin(a: (f64, f64)) -> (f64, f64) {
+    (a.0.sin() * a.1.cosh(), a.0.cos() * a.1.sinh())
+}
+
+fn ccos(a: (f64, f64)) -> (f64, f64) {
+    (a.0.cos() * a.1.cosh(), -a.0.sin() * a.1.sinh())
+}
+
+fn dom<T>(m: &str) -> Result<T, EvalError> {
+    Err(EvalError::Domain(m.into()))
+}
+
+/// Exact integer n-th root, if it exists.
+fn exact_root(x: &BigInt, n: u32) -> Option<BigInt> {
+    if x.is_negative() {
+        if n % 2 == 1 {
+            return exact_root(&-x, n).map(|r| -r);
+        }
+        return None;
+    }
+    let r = x.nth_root(n);
+    if num_traits::pow(r.clone(), n as usize) == *x {
+        Some(r)
+    } else {
+        None
+    }
+}
+
+/// Evaluate an expression.
+pub fn eval(e: &Expr, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    ctx.tick()?;
+    match e {
+        Expr::Num { val, .. } => Ok(Val::Q(val.clone())),
+        Expr::Var(name) => match ctx.vars.iter().find(|(n, _)| n == name) {
+            Some((_, v)) => Ok(Val::Q(v.clone())),
+            None => dom("unbound variable"),
+        },
+        Expr::Const(k) => match k {
+            Const::Pi => c(std::f64::consts::PI, 0.0),
+            Const::E => c(std::f64::consts::E, 0.0),
+            Const::I => c(0.0, 1.0),
+            Const::Inf => Ok(Val::Inf(true)),
+        },
+        Expr::Add(v) => {
+            let mut acc = Val::Q(BigRational::zero());
+            for x in v {
+                let y = eval(x, ctx)?;
+                acc = add(acc, y, ctx)?;
+            }
+            Ok(acc)
+        }
+        Expr::Mul(v) => {
+            let mut acc = Val::Q(BigRational::one());
+            for x in v {
+                let y = eval(x, ctx)?;
+                acc = mul(acc, y, ctx)?;
+            }
+            Ok(acc)
+        }
+        Expr::Neg(x) => Ok(match eval(x, ctx)? {
+            Val::Q(q) => Val::Q(-q),
+            Val::C(a, b) => Val::C(-a, -b),
+            Val::Inf(p) => Val::Inf(!p),
+        }),
+        Expr::Div(a, b) => {
+            let a = eval(a, ctx)?;
+            let b = eval(b, ctx)?;
+            div(a, b, ctx)
+        }
+        Expr::Percent(x) => {
+            let a = eval(x, ctx)?;
+            div(a, Val::Q(BigRational::from_integer(BigInt::from(100))), ctx)
+        }
+        Expr::Pow(a, b) => {
+            let a = eval(a, ctx)?;
+            let b = eval(b, ctx)?;
+            pow(a, b, ctx)
+        }
+        Expr::Root(n, x) => {
+            let n = eval(n, ctx)?;
+            let x = eval(x, ctx)?;
+            let inv = div(Val::Q(BigRational::one()), n, ctx)?;
+            // Real odd roots of negative numbers are real.
+            if let (Val::Q(q), Val::Q(iv)) = (&x, &inv) {
+                if q.is_negative() && iv.numer().is_one() && iv.denom().is_odd() {
+                    let r = pow(Val::Q(-q.clone()), inv.clone(), ctx)?;
+                    return Ok(neg(r));
+                }
+            }
+            pow(x, inv, ctx)
+        }
+        Expr::Log(base, x) => {
+            let x = eval(x, ctx)?;
+            let lx = ln(&x)?;
+            match base {
+                None => c(lx.0, lx.1),
+                Some(b) => {
+                    let b = eval(b, ctx)?;
+                    // Exact integer logs: log_2 8 = 3.
+                    if let (Val::Q(bq), Val::Q(xq)) = (&b, &x) {
+                        if let Some(k) = exact_log(bq, xq, ctx) {
+                            return Ok(Val::Q(BigRational::from_integer(BigInt::from(k))));
+                        }
+                    }
+                    let lb = ln(&b)?;
+                    match cdiv(lx, lb) {
+                        Some((re, im)) => c(re, im),
+                        None => dom("log base 1"),
+                    }
+                }
+            }
+        }
+        Expr::Func(f, x) => {
+            let v = eval(x, ctx)?;
+            func(*f, v)
+        }
+        Expr::Factorial(x) => {
+            let v = eval(x, ctx)?;
+            let n = to_small_uint(&v, ctx.budget.max_factorial, "factorial")?;
+            let mut acc = BigInt::one();
+            for k in 2..=n {
+                ctx.tick()?;
+                acc *= k;
+            }
+            let q = BigRational::from_integer(acc);
+            ctx.check_bits(&q)?;
+            Ok(Val::Q(q))
+        }
+        Expr::Binom(n, k) => {
+            let nv = eval(n, ctx)?;
+            let kv = eval(k, ctx)?;
+            let n = to_small_uint(&nv, u64::MAX, "binomial")?;
+            let k = to_small_uint(&kv, u64::MAX, "binomial")?;
+            if k > n {
+                return Ok(Val::Q(BigRational::zero()));
+            }
+            let k = k.min(n - k);
+            if k > ctx.budget.max_factorial {
+                return Err(EvalError::Budget(format!(
+                    "binomial with k={k} > max_factorial={}",
+                    ctx.budget.max_factorial
+                )));
+            }
+            let mut acc = BigInt::one();
+            for j in 0..k {
+                ctx.tick()?;
+                acc = acc * BigInt::from(n - j) / BigInt::from(j + 1);
+            }
+            let q = BigRational::from_integer(acc);
+            ctx.check_bits(&q)?;
+            Ok(Val::Q(q))
+        }
+    }
+}
+
+fn neg(v: Val) -> Val {
+    match v {
+        Val::Q(q) => Val::Q(-q),
+        Val::C(a, b) => Val::C(-a, -b),
+        Val::Inf(p) => Val::Inf(!p),
+    }
+}
+
+fn exact_log(b: &BigRational, x: &BigRational, ctx: &mut Ctx<'_>) -> Option<i64> {
+    if !b.is_integer() || *b <= BigRational::one() || !x.is_positive() {
+        return None;
+    }
+    let (target, sign) = if x.is_integer() {
+        (x.to_integer(), 1)
+    } else if x.numer().is_one() {
+        (x.denom().clone(), -1)
+    } else {
+        return None;
+    };
+    let b = b.to_integer();
+    let mut p = BigInt::one();
+    let mut k = 0i64;
+    while p < target {
+        ctx.tick().ok()?;
+        p *= &b;
+        k += 1;
+    }
+    (p == target).then_some(sign * k)
+}
+
+fn to_small_uint(v: &Val, max: u64, what: &str) -> Result<u64, EvalError> {
+    match v {
+        Val::Q(q) if q.is_integer() && !q.is_negative() => match q.to_integer().to_u64() {
+            Some(n) if n <= max => Ok(n),
+            _ => Err(EvalError::Budget(format!(
+                "{what} argument larger than max_factorial={max}"
+            ))),
+        },
+        Val::C(a, b) if *b == 0.0 && a.fract() == 0.0 && *a >= 0.0 => {
+            if *a <= max as f64 {
+                Ok(*a as u64)
+            } else {
+                Err(EvalError::Budget(format!(
+                    "{what} argument larger than max_factorial={max}"
+                )))
+            }
+        }
+        _ => dom("factorial of a non-integer"),
+    }
+}
+
+fn ln(v: &Val) -> Result<(f64, f64), EvalError> {
+    match v {
+        Val::Inf(_) => dom("log of infinity"),
+        other => match cln(other.to_c()) {
+            Some(r) => Ok(r),
+            None => dom("log of zero"),
+        },
+    }
+}
+
+fn add(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    match (a, b) {
+        (Val::Q(x), Val::Q(y)) => {
+            let r = x + y;
+            ctx.check_bits(&r)?;
+            Ok(Val::Q(r))
+        }
+        (Val::Inf(p), Val::Inf(q)) if p == q => Ok(Val::Inf(p)),
+        (Val::Inf(_), Val::Inf(_)) => dom("inf - inf"),
+        (Val::Inf(p), _) | (_, Val::Inf(p)) => Ok(Val::Inf(p)),
+        (x, y) => {
+            let (a, b) = (x.to_c(), y.to_c());
+            c(a.0 + b.0, a.1 + b.1)
+        }
+    }
+}
+
+fn mul(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    match (a, b) {
+        (Val::Q(x), Val::Q(y)) => {
+            if x.is_zero() || y.is_zero() {
+                return Ok(Val::Q(BigRational::zero()));
+            }
+            let r = x * y;
+            ctx.check_bits(&r)?;
+            Ok(Val::Q(r))
+        }
+        (Val::Inf(p), other) | (other, Val::Inf(p)) => {
+            let (re, im) = other.to_c();
+            if let Val::Inf(q) = other {
+                return Ok(Val::Inf(p == q));
+            }
+            if im != 0.0 || re == 0.0 {
+                return dom("inf times zero or complex");
+            }
+            Ok(Val::Inf(p == (re > 0.0)))
+        }
+        (x, y) => {
+            let r = cmul(x.to_c(), y.to_c());
+            c(r.0, r.1)
+        }
+    }
+}
+
+fn div(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    match (a, b) {
+        (Val::Q(x), Val::Q(y)) => {
+            if y.is_zero() {
+                return dom("division by zero");
+            }
+            let r = x / y;
+            ctx.check_bits(&r)?;
+            Ok(Val::Q(r))
+        }
+        (Val::Inf(_), Val::Inf(_)) => dom("inf / inf"),
+        (_, Val::Inf(_)) => Ok(Val::Q(BigRational::zero())),
+        (Val::Inf(p), other) => {
+            let (re, im) = other.to_c();
+            if im != 0.0 || re == 0.0 {
+                return dom("inf / zero");
+            }
+            Ok(Val::Inf(p == (re > 0.0)))
+        }
+        (x, y) => match cdiv(x.to_c(), y.to_c()) {
+            Some(r) => c(r.0, r.1),
+            None => dom("division by zero"),
+        },
+    }
+}
+
+fn pow(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    if let (Val::Q(base), Val::Q(ex)) = (&a, &b) {
+        if ex.is_integer() {
+            return int_pow(base, &ex.to_integer(), ctx);
+        }
+        // Exact roots: 8^(2/3) = 4.
+        if let Some(q) = ex.denom().to_u32().filter(|q| *q <= 64) {
+            if !base.is_negative() || q % 2 == 1 {
+                if let (Some(rn), Some(rd)) =
+                    (exact_root(base.numer(), q), exact_root(base.denom(), q))
+                {
+                    let root = BigRational::new(rn, rd);
+                    return int_pow(&root, ex.numer(), ctx);
+                }
+            }
+        }
+        if base.is_negative() && ex.denom().is_odd() {
+            // Real odd root of a negative base.
+            let mag = q_to_f64(&-base.clone()).powf(q_to_f64(ex));
+            let sign = if ex.numer().is_odd() { -1.0 } else { 1.0 };
+            return c(sign * mag, 0.0);
+        }
+    }
+    match (&a, &b) {
+        (Val::Inf(_), _) | (_, Val::Inf(_)) => dom("power with infinity"),
+        _ => match cpow(a.to_c(), b.to_c()) {
+            Some(r) => c(r.0, r.1),
+            None => dom("0 to a non-positive power"),
+        },
+    }
+}
+
+fn int_pow(base: &BigRational, ex: &BigInt, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    if base.is_zero() {
+        return if ex.is_negative() {
+            dom("0 to a negative power")
+        } else if ex.is_zero() {
+            Ok(Val::Q(BigRational::one()))
+        } else {
+            Ok(Val::Q(BigRational::zero()))
+        };
+    }
+    if base.abs().is_one() {
+        let odd = ex.is_odd();
+        return Ok(Val::Q(if base.is_negative() && odd {
+            -BigRational::one()
+        } else {
+            BigRational::one()
+        }));
+    }
+    let bits = base.numer().bits().max(base.denom().bits());
+    let e = ex
+        .abs()
+        .to_u64()
+        .filter(|e| e.saturating_mul(bits) <= ctx.budget.max_bits);
+    let Some(e) = e else {
+        return Err(EvalError::Budget(format!(
+            "power with a result over max_bits={} (exponent {})",
+            ctx.budget.max_bits,
+            short(ex)
+        )));
+    };
+    ctx.steps += e.min(1 << 20) / 64;
+    ctx.tick()?;
+    let n = num_traits::pow(base.numer().clone(), e as usize);
+    let d = num_traits::pow(base.denom().clone(), e as usize);
+    let r = if ex.is_negative() {
+        BigRational::new(d, n)
+    } else {
+        BigRational::new(n, d)
+    };
+    ctx.check_bits(&r)?;
+    Ok(Val::Q(r))
+}
+
+fn short(x: &BigInt) -> String {
+    let s = x.to_string();
+    if s.len() > 20 {
+        format!("{}...({} digits)", &s[..10], s.len())
+    } else {
+        s
+    }
+}
+
+fn func(f: Func, v: Val) -> Result<Val, EvalError> {
+    if let Val::Inf(_) = v {
+        return dom("function of infinity");
+    }
+    // Exact cases.
+    if let Val::Q(q) = &v {
+        match f {
+            Func::Abs => return Ok(Val::Q(q.abs())),
+            Func::Floor => return Ok(Val::Q(q.floor())),
+            Func::Ceil => return Ok(Val::Q(q.ceil())),
+            Func::Sin | Func::Tan | Func::Asin | Func::Atan | Func::Sinh | Func::Tanh
+                if q.is_zero() =>
+            {
+                return Ok(Val::Q(BigRational::zero()))
+            }
+            Func::Cos | Func::Cosh | Func::Exp if q.is_zero() => {
+                return Ok(Val::Q(BigRational::one()))
+            }
+            _ => {}
+        }
+    }
+    let z = v.to_c();
+    let real = z.1 == 0.0;
+    let r = match f {
+        Func::Sin => csin(z),
+        Func::Cos => ccos(z),
+        Func::Tan => cdiv(csin(z), ccos(z)).ok_or(EvalError::Domain("tan pole".into()))?,
+        Func::Cot => cdiv(ccos(z), csin(z)).ok_or(EvalError::Domain("cot pole".into()))?,
+        Func::Sec => cdiv((1.0, 0.0), ccos(z)).ok_or(EvalError::Domain("sec pole".into()))?,
+        Func::Csc => cdiv((1.0, 0.0), csin(z)).ok_or(EvalError::Domain("csc pole".into()))?,
+        Func::Exp => cexp(z),
+        Func::Abs => (z.0.hypot(z.1), 0.0),
+        Func::Asin if real && z.0.abs() <= 1.0 => (z.0.asin(), 0.0),
+        Func::Acos if real && z.0.abs() <= 1.0 => (z.0.acos(), 0.0),
+        Func::Atan if real => (z.0.atan(), 0.0),
+        Func::Sinh if real => (z.0.sinh(), 0.0),
+        Func::Cosh if real => (z.0.cosh(), 0.0),
+        Func::Tanh if real => (z.0.tanh(), 0.0),
+        Func::Floor if real => (z.0.floor(), 0.0),
+        Func::Ceil if real => (z.0.ceil(), 0.0),
+        _ => return dom("function outside its real domain"),
+    };
+    c(r.0, r.1)
+}
+
+/// Compare two values: exact when both are rational, else within a tight tolerance.
+pub fn val_eq(a: &Val, b: &Val) -> Option<bool> {
+    match (a, b) {
+        (Val::Q(x), Val::Q(y)) => Some(x == y),
+        (Val::Inf(p), Val::Inf(q)) => Some(p == q),
+        (Val::Inf(_), _) | (_, Val::Inf(_)) => Some(false),
+        _ => {
+            let (x, y) = (a.to_c(), b.to_c());
+            if !(x.0.is_finite() && x.1.is_finite() && y.0.is_finite() && y.1.is_finite()) {
+                return None;
+            }
+            let d = (x.0 - y.0).hypot(x.1 - y.1);
+            let m = x.0.hypot(x.1).max(y.0.hypot(y.1));
+            Some(d <= 1e-9 * m + 1e-12)
+        }
+    }
+}

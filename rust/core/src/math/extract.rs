@@ -1,0 +1,349 @@
+//! Answer extraction from a full response: boxes, "final answer is", "answer:", a short whole
+//! response, and a last-number / last-math fallback. All scans are linear in the input.
+
+/// One way of finding the answer in a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extractor {
+    /// The last `\boxed{...}` / `\fbox{...}` (brace-matched), or `\boxed 5`.
+    Boxed,
+    /// Text after the last "final answer is" / "final answer:".
+    FinalAnswer,
+    /// Text after the last "answer:" / "answer is" / "answers are".
+    AnswerIs,
+    /// The whole response when it is short and looks like a bare answer.
+    Whole,
+    /// The right-most `$...$` / `\(...\)` / `\[...\]` math or number.
+    Tail,
+}
+
+impl Extractor {
+    /// Every extractor.
+    pub const ALL: [Extractor; 5] = [
+        Extractor::Boxed,
+        Extractor::FinalAnswer,
+        Extractor::AnswerIs,
+        Extractor::Whole,
+        Extractor::Tail,
+    ];
+    /// The default priority order.
+    pub const DEFAULT_ORDER: [Extractor; 5] = Extractor::ALL;
+
+    /// The name used in `extract_order`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Extractor::Boxed => "boxed",
+            Extractor::FinalAnswer => "final_answer",
+            Extractor::AnswerIs => "answer",
+            Extractor::Whole => "whole",
+            Extractor::Tail => "tail",
+        }
+    }
+
+    /// Inverse of [`Extractor::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// Content of a brace group starting at `open` (the index of `{`); returns (content, end index
+/// after the closing brace). Escaped `\{`/`\}` do not count.
+fn brace_group(s: &str, open: usize) -> Option<(&str, usize)> {
+    let bytes = s.as_bytes();
+    if bytes.get(open) != Some(&b'{') {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((&s[open + 1..i], i + 1));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Every box in the text: (start, end, content).
+fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    while let Some(rel) = text[pos..].find('\\') {
+        let start = pos + rel;
+        let rest = &text[start..];
+        let name_len = if rest.starts_with("\\boxed") {
+            6
+        } else if rest.starts_with("\\fbox") {
+            5
+        } else {
+            pos = start + 1;
+            continue;
+        };
+        let mut j = start + name_len;
+        if bytes.get(j).is_some_and(|c| c.is_ascii_alphabetic()) {
+            pos = j;
+            continue;
+        }
+        while bytes.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        if bytes.get(j) == Some(&b'{') {
+            match brace_group(text, j) {
+                Some((content, end)) => {
+                    out.push((start, end, content));
+                    pos = end;
+                }
+                None => pos = j + 1,
+            }
+        } else if j > start + name_len {
+            // `\boxed 5`: up to whitespace, `$` or end.
+            let end = text[j..]
+                .find(|c: char| c.is_whitespace() || c == '$')
+                .map_or(text.len(), |k| j + k);
+            if end > j {
+                out.push((start, end, &text[j..end]));
+            }
+            pos = end.max(j + 1);
+        } else {
+            pos = j;
+        }
+    }
+    out
+}
+
+fn is_box_separator(gap: &str) -> bool {
+    let g = gap.trim().trim_matches('$').trim();
+    let g = g.trim_end_matches(['.', ';']).trim();
+    gap.len() <= 24
+        && matches!(
+            g,
+            "" | "," | "and" | ", and" | "or" | ";" | "\\text{ and }" | "\\quad" | "\\,"
+        )
+}
+
+fn boxed(text: &str, join: bool) -> Option<String> {
+    let boxes = all_boxes(text);
+    let last = boxes.len().checked_sub(1)?;
+    let mut first = last;
+    if join {
+        while first > 0 && is_box_separator(&text[boxes[first - 1].1..boxes[first].0]) {
+            first -= 1;
+        }
+    }
+    let parts: Vec<&str> = boxes[first..=last].iter().map(|b| b.2.trim()).collect();
+    Some(parts.join(", "))
+}
+
+/// ASCII-lower-cased copy (byte offsets stay the same).
+fn lower(text: &str) -> String {
+    text.to_ascii_lowercase()
+}
+
+/// The phrase after the right-most of `needles` in `low` (a lower-cased copy of `text`).
+fn after_last(text: &str, low: &str, needles: &[&str]) -> Option<String> {
+    let (pos, len) = needles
+        .iter()
+        .filter_map(|n| low.rfind(n).map(|p| (p, n.len())))
+        .max_by_key(|x| (x.0, x.1))?;
+    let rest = &text[pos + len..];
+    let rest = rest.trim_start_matches([' ', ':', '\t']);
+    let mut end = rest.find('\n').unwrap_or(rest.len());
+    if let Some(k) = rest[..end].find(". ") {
+        end = k;
+    }
+    let lowrest = lower(&rest[..end]);
+    if let Some(k) = lowrest.find("i hope") {
+        end = k;
+    }
+    let ans = clean_phrase(&rest[..end]);
+    if ans.is_empty() {
+        None
+    } else {
+        Some(ans)
+    }
+}
+
+/// Strip math delimiters and trailing punctuation around an extracted phrase.
+fn clean_phrase(s: &str) -> String {
+    let mut t = s.trim();
+    loop {
+        let before = t;
+        t = t.trim_end_matches(['.', '!', ',', ';']).trim();
+        for (a, b) in [
+            ("$$", "$$"),
+            ("$", "$"),
+            ("\\(", "\\)"),
+            ("\\[", "\\]"),
+            ("**", "**"),
+        ] {
+            if t.len() >= a.len() + b.len() && t.starts_with(a) && t.ends_with(b) {
+                t = t[a.len()..t.len() - b.len()].trim();
+            }
+        }
+        if t == before {
+            break;
+        }
+    }
+    t.trim_matches('$').trim().to_string()
+}
+
+fn looks_like_bare_answer(text: &str) -> bool {
+    let t = text.trim();
+    if t.is_empty() || t.len() > 80 || t.contains('\n') || t.contains(". ") {
+        return false;
+    }
+    // Plain prose has several alphabetic words of 3+ letters outside LaTeX commands.
+    let mut words = 0;
+    let mut prev_backslash = false;
+    for w in t.split(|c: char| !c.is_ascii_alphabetic() && c != '\\') {
+        let (bs, w) = match w.strip_prefix('\\') {
+            Some(r) => (true, r),
+            None => (prev_backslash, w),
+        };
+        prev_backslash = false;
+        if !bs && w.len() >= 3 {
+            words += 1;
+        }
+    }
+    words <= 2 && (!t.contains('$') || t.starts_with('$'))
+}
+
+/// The right-most math environment or number.
+fn tail(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    // Right-most number: digits with inner `.`, `,`, `/` and an optional leading minus.
+    let mut num: Option<(usize, String)> = None;
+    let mut i = bytes.len();
+    while i > 0 {
+        i -= 1;
+        if bytes[i].is_ascii_digit() {
+            let end = i + 1;
+            let mut start = i;
+            while start > 0
+                && (bytes[start - 1].is_ascii_digit()
+                    || matches!(bytes[start - 1], b'.' | b',' | b'/'))
+            {
+                start -= 1;
+            }
+            while start < end && !bytes[start].is_ascii_digit() {
+                start += 1;
+            }
+            if start > 0 && bytes[start - 1] == b'-' {
+                start -= 1;
+            }
+            num = Some((start, text[start..end].to_string()));
+            break;
+        }
+    }
+    // Right-most `$...$`, `\(...\)`, `\[...\]`.
+    let mut math: Option<(usize, String)> = None;
+    for (open, close) in [("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
+        if let Some(c) = text.rfind(close) {
+            if let Some(o) = text[..c].rfind(open) {
+                let inner = text[o + open.len()..c].trim();
+                if !inner.is_empty()
+                    && inner.len() <= 512
+                    && math.as_ref().map_or(true, |m| c > m.0)
+                {
+                    math = Some((c, inner.to_string()));
+                }
+            }
+        }
+    }
+    match (num, math) {
+        (Some(n), Some(m)) => Some(if m.0 >= n.0 { m.1 } else { n.1 }),
+        (Some(n), None) => Some(n.1),
+        (None, Some(m)) => Some(m.1),
+        (None, None) => None,
+    }
+}
+
+/// Run one extractor.
+pub fn run_extractor(e: Extractor, text: &str, low: &str, join_boxes: bool) -> Option<String> {
+    match e {
+        Extractor::Boxed => boxed(text, join_boxes),
+        Extractor::FinalAnswer => after_last(
+            text,
+            low,
+            &["final answer is", "final answer:", "final answer"],
+        ),
+        Extractor::AnswerIs => after_last(
+            text,
+            low,
+            &["answer:", "answer is", "answers are", "answer is:"],
+        ),
+        Extractor::Whole => looks_like_bare_answer(text)
+            .then(|| clean_phrase(text))
+            .filter(|s| !s.is_empty()),
+        Extractor::Tail => tail(text),
+    }
+}
+
+/// Extract the answer with the given priority order; returns the answer and which extractor found it.
+pub fn extract(text: &str, order: &[Extractor], join_boxes: bool) -> Option<(String, Extractor)> {
+    let low = lower(text);
+    for &e in order {
+        if let Some(a) = run_extractor(e, text, &low, join_boxes) {
+            return Some((a, e));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(t: &str) -> Option<String> {
+        extract(t, &Extractor::DEFAULT_ORDER, true).map(|x| x.0)
+    }
+
+    #[test]
+    fn boxes() {
+        assert_eq!(
+            ex("so \\boxed{\\frac{1}{2}} done").as_deref(),
+            Some("\\frac{1}{2}")
+        );
+        assert_eq!(
+            ex("\\boxed{1} then \\boxed{\\{1,2\\}}").as_deref(),
+            Some("\\{1,2\\}")
+        );
+        assert_eq!(ex("x is \\boxed 5 ok").as_deref(), Some("5"));
+        assert_eq!(ex("\\fbox{7}").as_deref(), Some("7"));
+        assert_eq!(ex("$\\boxed{2}$ and $\\boxed{3}$").as_deref(), Some("2, 3"));
+        assert_eq!(
+            ex("\\boxed{2}. Later we see that \\boxed{3}").as_deref(),
+            Some("3")
+        );
+    }
+
+    #[test]
+    fn phrases() {
+        assert_eq!(
+            ex("blah\nThe final answer is $42$. I hope it is correct.").as_deref(),
+            Some("42")
+        );
+        assert_eq!(ex("Answer: 3/4\n").as_deref(), Some("3/4"));
+        assert_eq!(
+            ex("We compute many things and get 12 apples, then 13.").as_deref(),
+            Some("13")
+        );
+        assert_eq!(ex("\\frac{3}{4}").as_deref(), Some("\\frac{3}{4}"));
+        assert_eq!(
+            ex("so we find that $x = 5$ works").as_deref(),
+            Some("x = 5")
+        );
+        assert_eq!(ex("no digits here at all, really none"), None);
+    }
+}

@@ -1,0 +1,72 @@
+"""The ``prime-fast`` command line: help, env report, bench discovery."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prime_fast import bench, cli
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prime_fast", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+def test_help_lists_subcommands() -> None:
+    out = _run("--help")
+    assert out.returncode == 0, out.stderr
+    for name in ("train", "verify", "bench", "env"):
+        assert name in out.stdout
+
+
+def test_env_json_reports_versions_and_sandbox() -> None:
+    out = _run("env", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    import prime_fast
+
+    assert report["prime-fast"] == prime_fast.__version__
+    assert report["native build profile"] in {"release", "debug"}
+    for key in ("python", "torch", "triton", "transformers", "vllm", "cuda", "gpu"):
+        assert key in report
+    assert report["sandbox"]["best_isolation"] in {"strict", "namespaces", "rlimits"}
+
+
+def test_env_text_is_a_table() -> None:
+    out = _run("env")
+    assert out.returncode == 0, out.stderr
+    assert "sandbox:" in out.stdout
+    assert "best_isolation" in out.stdout
+
+
+def test_unknown_subcommand_fails_clearly() -> None:
+    out = _run("frobnicate")
+    assert out.returncode == 2
+    assert "invalid choice" in out.stderr
+
+
+def test_bench_outside_checkout_fails_clearly(tmp_path: Path) -> None:
+    out = _run("bench", "kernels", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "no benches/ folder" in out.stderr
+
+
+def test_bench_finds_checkout_from_subdirectory(tmp_path: Path) -> None:
+    (tmp_path / "benches").mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert bench.find_checkout(deep) == tmp_path
+    assert bench.find_checkout(Path("/")) is None
+
+
+def test_parser_rejects_missing_subcommand() -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([])
+    assert exc.value.code == 2

@@ -1,0 +1,74 @@
+"""`prime-fast verify math` end to end: a JSONL file in, one verdict per line out, a summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_verify_math_cli(tmp_path: Path) -> None:
+    rows = [
+        {"response": "We get \\boxed{\\frac{1}{2}}.", "gold": "0.5"},
+        {"pred": "10{,}000", "gold": "10000"},
+        {"response": "The answer is 9999", "gold": "10{,}000"},
+        {"response": "no answer given, sorry about that", "gold": "3"},
+        {"pred": "3", "gold": ""},
+        {"pred": "4"},
+        {"response": 5, "gold": "5"},
+        {"pred": "12", "gold": 12},
+    ]
+    src = tmp_path / "in.jsonl"
+    lines = [json.dumps(r) for r in rows]
+    lines.insert(3, "{not json")
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out" / "verdicts.jsonl"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prime_fast",
+            "verify",
+            "math",
+            "--in",
+            str(src),
+            "--out",
+            str(out),
+            "--chunk-size",
+            "3",
+            "--num-workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [g["status"] for g in got] == [
+        "correct",
+        "correct",
+        "incorrect",
+        "invalid_input",
+        "unparseable",
+        "gold_unparseable",
+        "invalid_input",
+        "invalid_input",
+        "correct",
+    ]
+    assert got[0]["extracted"] == "\\frac{1}{2}" and got[0]["score"] == 1.0
+    assert got[5]["score"] is None
+    assert "not JSON" in got[3]["reason"]
+    assert "gold" in got[6]["reason"]
+    assert "string" in got[7]["reason"]
+    assert "verified 9 items" in proc.stdout
+    summary = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()[2:] if line.strip()}
+    assert summary == {
+        "correct": 3,
+        "invalid_input": 3,
+        "incorrect": 1,
+        "unparseable": 1,
+        "gold_unparseable": 1,
+    }
