@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -42,7 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from prime_fast.trainer.loop import train
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    summary = train(cfg, run_dir, resume=bool(args.resume))
+    if "WORLD_SIZE" in os.environ:  # launched by torchrun: FSDP2 data parallelism (docs/SCALE.md)
+        from prime_fast.trainer.dist_trainer import train_distributed
+
+        summary = train_distributed(cfg, run_dir, resume=bool(args.resume))
+        if int(os.environ.get("RANK", "0")) != 0:
+            return 0
+    else:
+        summary = train(cfg, run_dir, resume=bool(args.resume))
     w, f = summary.get("warmstart_val_acc"), summary.get("final_val_acc")
     if w is not None:
         print(f"warm-start greedy accuracy (held out): {w:.3f}")

@@ -331,3 +331,38 @@ def _consecutive_groups(tp: int) -> Any:
         if start <= rank < start + tp:
             mine = group
     return mine
+
+
+def vllm_config_from(cfg: Any) -> VLLMConfig:
+    """The :class:`VLLMConfig` of a trainer ``TrainConfig`` (its ``[vllm]`` section)."""
+    v = cfg.vllm
+    max_len = v.max_model_len or (cfg.data.max_prompt_length + cfg.rollout.max_tokens)
+    sleep = {"auto": None, "true": True, "false": False}[v.sleep_mode]
+    return VLLMConfig(
+        tensor_parallel_size=v.tensor_parallel_size,
+        gpu_memory_utilization=v.gpu_memory_utilization,
+        max_model_len=max_len,
+        dtype=v.dtype if v.dtype != "auto" else cfg.model.dtype,
+        enforce_eager=v.enforce_eager,
+        enable_sleep_mode=sleep,
+        sleep_level=v.sleep_level,
+        enable_prefix_caching=v.enable_prefix_caching,
+        logprobs_mode=v.logprobs_mode,
+        seed=cfg.trainer.seed,
+        max_num_seqs=v.max_num_seqs or None,
+    )
+
+
+def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | None = None) -> VLLMRollout:
+    """The trainer's hook: a :class:`VLLMRollout` on the policy's checkpoint directory.
+
+    ``model_path`` defaults to the directory the policy was loaded from (``policy.name_or_path``);
+    the trainer pushes its current weights with ``sync_weights`` after every update.
+    """
+    path = model_path or getattr(policy, "name_or_path", "")
+    if not path or not (Path(path) / "config.json").is_file():
+        raise ConfigError(
+            f"rollout.backend = 'vllm' needs the policy's HF checkpoint directory; got {path!r} "
+            "(load the policy with from_pretrained from a local directory)"
+        )
+    return VLLMRollout(path, vllm_config_from(cfg), eos_token_id=int(tokenizer.eos_token_id))
