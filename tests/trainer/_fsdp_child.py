@@ -19,6 +19,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _scale_models import tiny_qwen2
+
 from prime_fast.trainer import distributed as D
 
 G, K, P, T = 4, 4, 6, 10  # prompt groups, samples per prompt, prompt length, response length

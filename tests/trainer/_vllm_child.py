@@ -16,9 +16,10 @@ import time
 
 def main() -> None:
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    from safetensors.torch import load_file
+
     from prime_fast.trainer.rollout import SamplingConfig
     from prime_fast.trainer.rollout.vllm import VLLMConfig, VLLMRollout
-    from safetensors.torch import load_file
 
     model_dir, new_weights, out_path = sys.argv[1:4]
     spec = json.loads(os.environ["PF_VLLM_SPEC"])

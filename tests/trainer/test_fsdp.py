@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from prime_fast.errors import ConfigError, UnsupportedInputError
 from prime_fast.trainer import distributed as D
 
