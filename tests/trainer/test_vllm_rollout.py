@@ -52,23 +52,27 @@ def _pick_eos(model: torch.nn.Module) -> int:
 
 
 @pytest.mark.slow
-def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tie", [False, True], ids=["untied", "tied-embeddings"])
+def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: bool) -> None:
     pytest.importorskip("vllm")
     from safetensors.torch import save_file
 
     from ._scale_models import hf_greedy, hf_token_logprobs, save, tiny_qwen2
 
-    probe = tiny_qwen2(0)
+    probe = tiny_qwen2(0, tie=tie)
     eos = _pick_eos(probe)
-    policy = tiny_qwen2(0, eos_token_id=eos)
+    policy = tiny_qwen2(0, eos_token_id=eos, tie=tie)
     model_dir = save(policy, tmp_path / "policy")
 
-    updated = tiny_qwen2(0, eos_token_id=eos)
+    updated = tiny_qwen2(0, eos_token_id=eos, tie=tie)
     torch.manual_seed(1)
     with torch.no_grad():
         for p in updated.parameters():
             p.add_(0.15 * torch.randn_like(p))
-    save_file({k: v.contiguous() for k, v in updated.state_dict().items()}, tmp_path / "updated.safetensors")
+    # What the trainer sends: named_parameters (a tied LM head appears once, as the embedding).
+    sent = {k: v.detach().contiguous().clone() for k, v in updated.named_parameters()}
+    assert ("lm_head.weight" in sent) is not tie
+    save_file(sent, tmp_path / "updated.safetensors")
 
     out = tmp_path / "out.json"
     env = dict(os.environ, PF_VLLM_SPEC=json.dumps({"prompts": PROMPTS, "max_tokens": MAX_TOKENS}))

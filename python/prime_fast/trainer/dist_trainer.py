@@ -435,6 +435,11 @@ def train_distributed(cfg: TrainConfig, run_dir: Path, *, resume: bool = False) 
                           reshard_after_forward=cfg.distributed.reshard_after_forward)
         trainer = DistributedTrainer(cfg, run_dir, ctx=ctx, resume=resume)
         trainer.setup()
-        return trainer.fit()
+        summary = trainer.fit()
+        ctx.barrier()
+        close = getattr(trainer.backend, "close", None)
+        if close is not None:  # vLLM: shut down while its process groups still exist
+            close()
+        return summary
     finally:
         D.destroy_distributed()

@@ -289,6 +289,7 @@ class VLLMRollout:
         self.llm.collective_rpc(
             "reload_weights", kwargs={"weights_iterator": tensors, "is_checkpoint_format": True}
         )
+        self.llm.collective_rpc(_refresh_tied_lm_head)
         self.llm.reset_prefix_cache()
 
     def sleep(self) -> None:
@@ -309,6 +310,14 @@ class VLLMRollout:
         if self._sleep_mode and self._asleep:
             self.llm.wake_up(tags=["weights"])
 
+    def close(self) -> None:
+        """Shut the engine down now (it frees its memory; under torchrun vLLM's shutdown also tears
+        down the default process group, so call this after the trainer's last collective)."""
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.llm_engine.engine_core.shutdown()
+            self.llm = None
+
     # -- helpers ----------------------------------------------------------------------------------
     def _gather_tp(self, prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[int]]:
         import torch.distributed as dist
@@ -318,6 +327,26 @@ class VLLMRollout:
         dist.all_gather_object(parts, prompt_ids, group=self._tp_group)
         counts = [len(p) for p in parts]
         return [p for part in parts for p in part], counts
+
+
+def _refresh_tied_lm_head(worker: Any) -> bool:
+    """Runs in a vLLM worker after a reload: re-process an LM head tied to the input embeddings.
+
+    With ``tie_word_embeddings`` the checkpoint (and the HF policy) has no ``lm_head.weight``, so the
+    reload never touches the LM head layer; its parameter is the embedding's (updated in place), but
+    a backend that derived kernel data from it at load time (the CPU backend packs it for its GEMM)
+    would keep using the old values. Returns whether a tied head was refreshed.
+    """
+    model = worker.get_model()
+    head = getattr(model, "lm_head", None)
+    inner = getattr(model, "model", None)
+    embed = getattr(inner, "embed_tokens", None)
+    if head is None or embed is None or getattr(head, "weight", None) is not getattr(embed, "weight", None):
+        return False
+    method = getattr(head, "quant_method", None)
+    if method is not None:
+        method.process_weights_after_loading(head)
+    return True
 
 
 def _consecutive_groups(tp: int) -> Any:
