@@ -360,7 +360,8 @@ class VLLMSection:
         dtype: ``auto``, ``bfloat16``, ``float16`` or ``float32``.
         enforce_eager: no CUDA graphs (faster start, what the PRIME authors used).
         sleep_mode: ``auto`` (on with CUDA), ``true`` or ``false``: free weights and KV cache between phases.
-        sleep_level: 1 keeps a CPU copy of the weights while asleep, 2 drops them.
+        sleep_level: 1 keeps a host copy of the weights while asleep; 2 drops them (valid only when
+            every generation round follows a weight sync, e.g. no accuracy filter).
         enable_prefix_caching: share the prompt's KV blocks between its K samples.
         logprobs_mode: ``processed_logprobs`` or ``raw_logprobs``.
         max_num_seqs: most sequences per scheduler step (0: vLLM's default).

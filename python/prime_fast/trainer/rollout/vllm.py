@@ -49,7 +49,9 @@ class VLLMConfig:
         dtype: ``"auto"``, ``"bfloat16"``, ``"float16"`` or ``"float32"``.
         enforce_eager: no CUDA graphs / torch.compile (faster start, what PRIME's authors used).
         enable_sleep_mode: free weights and KV cache between phases; None = on when CUDA is used.
-        sleep_level: 1 keeps a CPU copy of the weights, 2 drops them (the trainer re-syncs anyway).
+        sleep_level: 1 keeps a host copy of the weights while asleep; 2 drops them, which is only
+            valid when every rollout is preceded by :meth:`VLLMRollout.sync_weights` (PRIME's
+            filter can need several generation rounds per step, so the default is 1).
         enable_prefix_caching: share KV blocks between the K samples of one prompt.
         logprobs_mode: ``"processed_logprobs"`` (after temperature/top-p: the sampling
             distribution) or ``"raw_logprobs"`` (the model's own).
@@ -189,7 +191,8 @@ class VLLMRollout:
                 "rollout.vllm.enable_sleep_mode needs CUDA; set it false (or leave unset) on the CPU"
             )
         self._sleep_mode = bool(sleep_mode)
-        self._asleep = False
+        # "awake" | "asleep" (weights and KV cache released) | "weights" (weights back, KV cache not)
+        self._state = "awake"
 
         tp = self.config.tensor_parallel_size
         kwargs: dict[str, Any] = {}
@@ -230,8 +233,7 @@ class VLLMRollout:
     # -- RolloutBackend -------------------------------------------------------------------------
     def generate(self, prompt_ids: list[list[int]], sampling: SamplingConfig) -> RolloutBatch:
         """Sample ``sampling.n`` responses per prompt: ``P * n`` rows in contiguous prompt groups."""
-        if self._asleep:
-            raise UnsupportedInputError("VLLMRollout.generate called while asleep: call wake_up() first")
+        self.wake_up()  # validation may call generate between the trainer's sleep/wake_up pairs
         if not isinstance(prompt_ids, list) or any(not isinstance(p, list) or not p for p in prompt_ids):
             raise UnsupportedInputError("prompt_ids must be a list of non-empty lists of token ids")
         local = prompt_ids
@@ -278,11 +280,15 @@ class VLLMRollout:
     def sync_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
         """Load the policy's weights (HF names, full unsharded tensors) into the engine in place.
 
-        Cached prefixes are dropped afterwards: their KV blocks were computed by the old weights.
+        While asleep, only the weights' memory is taken back first (the KV cache stays released
+        until :meth:`wake_up`). Cached prefixes are dropped: their KV blocks came from old weights.
         """
         tensors = [(name, t.detach()) for name, t in named_tensors]
         if not tensors:
             raise UnsupportedInputError("sync_weights got no tensors")
+        if self._state == "asleep":
+            self.llm.wake_up(tags=["weights"])
+            self._state = "weights"
         # vLLM's in-place reload: the model's own ``load_weights`` (HF names -> fused, TP-sliced
         # parameters) between a layer-wise reload set-up and the post-load processing (e.g. the CPU
         # backend's weight repacking). In process, the tensors travel by reference.
@@ -293,22 +299,30 @@ class VLLMRollout:
         self.llm.reset_prefix_cache()
 
     def sleep(self) -> None:
-        """Hand the engine's accelerator memory back (vLLM sleep mode; no-op on the CPU)."""
-        if self._sleep_mode and not self._asleep:
+        """Hand the engine's accelerator memory back (vLLM sleep mode; no-op on the CPU).
+
+        Level 1 (default) parks the weights in host memory; level 2 drops them, and then
+        :meth:`sync_weights` must run before the next :meth:`wake_up`.
+        """
+        if self._sleep_mode and self._state != "asleep":
             self.llm.reset_prefix_cache()
             self.llm.sleep(level=self.config.sleep_level)
-            self._asleep = True
+            self._state = "asleep"
 
     def wake_up(self) -> None:
-        """Take the memory back before the next rollout (no-op on the CPU)."""
-        if self._sleep_mode and self._asleep:
+        """Take the memory back before the next rollout (no-op on the CPU, or when awake)."""
+        if not self._sleep_mode or self._state == "awake":
+            return
+        if self._state == "weights":
+            self.llm.wake_up(tags=["kv_cache"])
+        else:
+            if self.config.sleep_level == 2:
+                raise UnsupportedInputError(
+                    "VLLMRollout: the weights were dropped by a level-2 sleep; sync_weights() must come "
+                    "before wake_up()"
+                )
             self.llm.wake_up()
-            self._asleep = False
-
-    def wake_up_weights(self) -> None:
-        """Allocate only the weights (to sync new ones before the KV cache takes its memory)."""
-        if self._sleep_mode and self._asleep:
-            self.llm.wake_up(tags=["weights"])
+        self._state = "awake"
 
     def close(self) -> None:
         """Shut the engine down now (it frees its memory; under torchrun vLLM's shutdown also tears
