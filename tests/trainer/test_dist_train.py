@@ -101,3 +101,11 @@ def test_torchrun_two_processes_match_one_and_resume_on_one(tmp_path: Path) -> N
             want, got = a[step][key], b[step][key]
             assert got == pytest.approx(want, rel=1e-4, abs=1e-6), (step, key, want, got)
         assert a[step]["adv/abs_sum"] > 0 and a[step]["actor/grad_norm"] > 0
+
+
+def test_example_config_fits_one_and_two_nodes() -> None:
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "examples" / "qwen2.5-7b-eurus.toml")
+    assert cfg.rollout.backend == "vllm" and cfg.vllm.max_model_len == 4096
+    for world in (8, 16):
+        check_divisible(cfg, world)
