@@ -130,3 +130,13 @@ def make_labels(
     lab = torch.randint(0, vocab, shape, generator=generator)
     drop = torch.rand(shape, generator=generator) < ignore_frac
     return torch.where(drop, torch.full_like(lab, ignore_index), lab)
+
+
+def logit_grad_atol(ref_grad: torch.Tensor, zmax: float, *, safety: float = 4.0) -> float:
+    """Absolute tolerance for gradients w.r.t. logits computed through float32 statistics.
+
+    ``z - lse`` carries an absolute error of about ``eps32 * |z|``, so ``p = exp(z - lse)`` has a
+    relative error of that size: ``safety * 1.3e-6 * max(1, zmax) * max|ref_grad|``. Rounding of
+    the stored gradient to bf16/fp16 is relative per element and covered by ``rtol``.
+    """
+    return safety * RESOLUTION[torch.float32] * max(1.0, zmax) * float(ref_grad.detach().abs().max())

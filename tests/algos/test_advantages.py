@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from prime_fast import algos
 from prime_fast.errors import ConfigError, UnsupportedInputError
 from prime_fast.ops import reference
@@ -246,3 +247,22 @@ def test_registries():
     assert "a" in reg and reg["a"] is len and len(reg) == 1
     with pytest.raises(ConfigError, match="valid names: a"):
         reg.get("b")
+
+
+def test_estimators_same_on_triton_scan(monkeypatch):
+    """With PRIME_FAST_KERNELS=triton the returns come from the Triton scan (interpreter here)."""
+    torch.manual_seed(5)
+    b, t, k = 8, 70, 4
+    lengths = torch.randint(1, t + 1, (b,))
+    mask = torch.arange(t)[None, :] < lengths[:, None]
+    acc = torch.randint(0, 2, (b,)).float()
+    scores = torch.randn(b, t)
+    values = torch.randn(b, t)
+    monkeypatch.setenv("PRIME_FAST_KERNELS", "torch")
+    ref = algos.prime_advantages(acc, mask, k, process_rewards=scores, gamma_process=0.9)
+    ref_gae = algos.gae_advantages(scores, values, mask, gamma=0.99, lam=0.9)
+    monkeypatch.setenv("PRIME_FAST_KERNELS", "triton")
+    out = algos.prime_advantages(acc, mask, k, process_rewards=scores, gamma_process=0.9)
+    out_gae = algos.gae_advantages(scores, values, mask, gamma=0.99, lam=0.9)
+    for o, r in (*zip(out, ref), *zip(out_gae, ref_gae)):
+        torch.testing.assert_close(o, r, rtol=1e-5, atol=1e-5)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
 from prime_fast import algos
 from prime_fast.errors import UnsupportedInputError
 

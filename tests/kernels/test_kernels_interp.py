@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from prime_fast.ops import reference
 from prime_fast.testing import assert_close, make_labels, make_logits
 

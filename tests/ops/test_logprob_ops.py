@@ -7,12 +7,15 @@ logp and entropy) with ``ops.reference`` evaluated in float64 on the same (upcas
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 import torch
+
 from prime_fast import ops
 from prime_fast.errors import ConfigError, UnsupportedInputError
 from prime_fast.ops import reference
-from prime_fast.testing import RESOLUTION, assert_close, make_labels, make_logits
+from prime_fast.testing import RESOLUTION, assert_close, logit_grad_atol, make_labels, make_logits
 
 BACKENDS = [pytest.param("torch", id="torch"), pytest.param("triton", id="triton-interp")]
 DTYPES = [
@@ -26,10 +29,10 @@ def _stat(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _gatol(ref: torch.Tensor, dtype: torch.dtype, zmax: float = 1.0) -> float:
-    """Gradient atol: the dtype's resolution relative to the largest gradient entry, times the
-    logit magnitude ``zmax`` (the float32 ``z - lse`` carries an error of about eps * |z|)."""
-    return RESOLUTION[dtype] * float(ref.abs().max()) * max(1.0, zmax)
+def _gatol(ref: torch.Tensor, dtype: torch.dtype) -> float:
+    """LM-head gradient atol: the dtype's resolution relative to the largest gradient entry (dz is
+    rounded to the input dtype before the cuBLAS GEMMs, as in every fused LM-head kernel)."""
+    return RESOLUTION[dtype] * float(ref.abs().max())
 
 
 def _check_token_logprobs(shape, dtype, kind, temperature, seed, *, full_mask_row=False):
@@ -60,7 +63,7 @@ def _check_token_logprobs(shape, dtype, kind, temperature, seed, *, full_mask_ro
         (blogp * g_lp.to(blogp.dtype)).sum() + (bent * g_h.to(bent.dtype)).sum(), xb, retain_graph=True
     )
     assert grad.dtype == dtype
-    assert_close(grad, rgrad, dtype, atol=_gatol(rgrad, dtype, zmax), baseline=bgrad, name="d_logits")
+    assert_close(grad, rgrad, dtype, atol=logit_grad_atol(rgrad, zmax), baseline=bgrad, name="d_logits")
     assert (grad[ignored] == 0).all()
     # logp alone (no entropy requested) and its gradient.
     logp2 = ops.token_logprobs(logits, labels, temperature=temperature)
@@ -69,7 +72,7 @@ def _check_token_logprobs(shape, dtype, kind, temperature, seed, *, full_mask_ro
     (rgrad2,) = torch.autograd.grad((rlogp * g_lp).sum(), x64)
     (bgrad2,) = torch.autograd.grad((blogp * g_lp.to(blogp.dtype)).sum(), xb)
     assert_close(
-        grad2, rgrad2, dtype, atol=_gatol(rgrad2, dtype, zmax), baseline=bgrad2, name="d_logits (logp)"
+        grad2, rgrad2, dtype, atol=logit_grad_atol(rgrad2, zmax), baseline=bgrad2, name="d_logits (logp)"
     )
 
 
@@ -86,7 +89,13 @@ def _check_token_logprobs(shape, dtype, kind, temperature, seed, *, full_mask_ro
 )
 def test_token_logprobs(backend, dtype, kind, shape, temperature, use_backend, poison):
     use_backend(backend)
-    _check_token_logprobs(shape, dtype, kind, temperature, seed=hash((shape, kind)) % 10_000)
+    _check_token_logprobs(
+        shape,
+        dtype,
+        kind,
+        temperature,
+        seed=zlib.crc32(repr((shape, kind, str(dtype), backend)).encode()) % 10_000,
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

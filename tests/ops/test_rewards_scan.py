@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from prime_fast import ops
 from prime_fast.errors import UnsupportedInputError
 from prime_fast.ops import reference

@@ -15,6 +15,9 @@ dtype into a ``N x chunk`` buffer; cuBLAS then adds ``dz @ W_chunk`` into a floa
 accumulator and writes ``d_weight[chunk] = dz.T @ hidden`` (one GEMM with float32 accumulation per
 slice). Extra memory: the dz chunk (capped at ``DZ_BUDGET_BYTES``) plus the float32 ``d_hidden``.
 FLOPs: 2NHV forward, 8NHV forward + backward (logits recomputed).
+
+Specialisation: the token count ``N`` changes every batch and is not specialised; ``H``, ``V`` and
+the chunk geometry keep Triton's divisibility-by-16 specialisation (aligned, vectorised tile loads).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def _logits_tile(
     return acc
 
 
-@triton.jit(do_not_specialize=["N", "V", "H", "ignore_index"])
+@triton.jit(do_not_specialize=["N", "ignore_index"])
 def _linear_fwd_kernel(
     h_ptr,
     w_ptr,
@@ -158,7 +161,7 @@ def _linear_merge_kernel(
     s = tl.where(row_ok, s, 1.0)  # rows past N: keep the arithmetic finite
     log_s = tl.log(s)
     lse = m_safe + log_s
-    tl.store(logp_ptr + rows, tl.where(keep, zy - lse, 0.0), mask=row_ok)
+    tl.store(logp_ptr + rows, tl.where(keep, (zy - m_safe) - log_s, 0.0), mask=row_ok)
     tl.store(lse_ptr + rows, lse, mask=row_ok)
     if NEED_ENT:
         tl.store(ent_ptr + rows, tl.where(keep, log_s - sz / s, 0.0), mask=row_ok)
@@ -166,7 +169,7 @@ def _linear_merge_kernel(
         tl.store(ent_ptr + rows, tl.zeros([BLOCK], tl.float32), mask=row_ok)
 
 
-@triton.jit(do_not_specialize=["N", "V", "H", "c0", "chunk", "ignore_index"])
+@triton.jit(do_not_specialize=["N", "ignore_index"])
 def _linear_dz_kernel(
     h_ptr,
     w_ptr,
@@ -215,12 +218,58 @@ def _linear_dz_kernel(
     tl.store(out, d.to(dz_ptr.dtype.element_ty), mask=row_ok[:, None] & (local < chunk)[None, :])
 
 
+SPLIT_V_GPU = 1024
+
+
 def _config(dtype: torch.dtype) -> dict[str, int]:
+    """Fixed tiles: the interpreter's, or the GPU defaults used when autotuning is bypassed."""
     if interpreting():
         return {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "SPLIT_V": 32, "num_warps": 1, "num_stages": 1}
     if dtype == torch.float32:
-        return {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "SPLIT_V": 1024, "num_warps": 4, "num_stages": 3}
-    return {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "SPLIT_V": 1024, "num_warps": 8, "num_stages": 3}
+        return {
+            "BLOCK_M": 64,
+            "BLOCK_N": 64,
+            "BLOCK_K": 32,
+            "SPLIT_V": SPLIT_V_GPU,
+            "num_warps": 4,
+            "num_stages": 3,
+        }
+    return {
+        "BLOCK_M": 128,
+        "BLOCK_N": 128,
+        "BLOCK_K": 64,
+        "SPLIT_V": SPLIT_V_GPU,
+        "num_warps": 8,
+        "num_stages": 3,
+    }
+
+
+def _gemm_configs(fp32: bool) -> list[triton.Config]:
+    # (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages); configs that do not fit are pruned by Triton.
+    if fp32:
+        tiles = [(64, 64, 32, 4, 3), (128, 64, 32, 8, 3)]
+    else:
+        tiles = [(128, 128, 64, 8, 3), (128, 256, 64, 8, 3), (64, 128, 64, 4, 4), (128, 64, 64, 4, 4)]
+    return [
+        triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w, num_stages=st)
+        for m, n, k, w, st in tiles
+    ]
+
+
+_TUNED: dict[tuple[str, bool], object] = {}
+
+
+def _tuned(name: str, dtype: torch.dtype):
+    key = (name, dtype == torch.float32)
+    if key not in _TUNED:
+        kernel = _linear_fwd_kernel if name == "fwd" else _linear_dz_kernel
+        flag = "NEED_ENT" if name == "fwd" else "HAS_GENT"
+        _TUNED[key] = triton.autotune(configs=_gemm_configs(key[1]), key=["H", "V", flag])(kernel)
+    return _TUNED[key]
+
+
+def _use_tuned(config: dict[str, int] | None) -> bool:
+    return config is None and not interpreting()
 
 
 def linear_logprob_fwd(
@@ -246,26 +295,20 @@ def linear_logprob_fwd(
     part = torch.empty((4, n_splits, n), dtype=torch.float32, device=hidden.device)
     dot_f32 = dot_in_fp32(hidden.dtype)
     ieee = hidden.dtype == torch.float32
-    _linear_fwd_kernel[(triton.cdiv(n, cfg["BLOCK_M"]), n_splits)](
-        hidden,
-        weight,
-        labels,
-        part,
-        n,
-        v,
-        h_dim,
-        1.0 / temperature,
-        ignore_index,
-        SPLIT_V=cfg["SPLIT_V"],
-        NEED_ENT=bool(need_entropy),
-        BLOCK_M=cfg["BLOCK_M"],
-        BLOCK_N=cfg["BLOCK_N"],
-        BLOCK_K=cfg["BLOCK_K"],
-        DOT_F32=dot_f32,
-        IEEE=ieee,
-        num_warps=cfg["num_warps"],
-        num_stages=cfg["num_stages"],
-    )
+    args = (hidden, weight, labels, part, n, v, h_dim, 1.0 / temperature, ignore_index)
+    flags = {"SPLIT_V": cfg["SPLIT_V"], "NEED_ENT": bool(need_entropy), "DOT_F32": dot_f32, "IEEE": ieee}
+    if _use_tuned(config):
+        _tuned("fwd", hidden.dtype)[lambda meta: (triton.cdiv(n, meta["BLOCK_M"]), n_splits)](*args, **flags)
+    else:
+        _linear_fwd_kernel[(triton.cdiv(n, cfg["BLOCK_M"]), n_splits)](
+            *args,
+            **flags,
+            BLOCK_M=cfg["BLOCK_M"],
+            BLOCK_N=cfg["BLOCK_N"],
+            BLOCK_K=cfg["BLOCK_K"],
+            num_warps=cfg["num_warps"],
+            num_stages=cfg["num_stages"],
+        )
     block = 16 if interpreting() else 256
     _linear_merge_kernel[(triton.cdiv(n, block),)](
         part, labels, logp, ent, lse, n, n_splits, ignore_index, NEED_ENT=bool(need_entropy), BLOCK=block
@@ -358,10 +401,11 @@ def linear_logprob_bwd(
     dh_acc = torch.zeros((n, h_dim), dtype=torch.float32, device=hidden.device) if need_d_hidden else None
     if chunk is None:
         per_col = max(1, n * hidden.element_size())
-        chunk = max(cfg["BLOCK_N"], (DZ_BUDGET_BYTES // per_col) // cfg["BLOCK_N"] * cfg["BLOCK_N"])
+        align = 256 if _use_tuned(config) else cfg["BLOCK_N"]
+        chunk = max(align, (DZ_BUDGET_BYTES // per_col) // align * align)
         if interpreting():
             chunk = 2 * cfg["BLOCK_N"]
-    chunk = min(chunk, triton.cdiv(v, cfg["BLOCK_N"]) * cfg["BLOCK_N"])
+    chunk = min(chunk, v)
     dz = torch.empty((n, chunk), dtype=hidden.dtype, device=hidden.device)
     dot_f32 = dot_in_fp32(hidden.dtype)
     ieee = hidden.dtype == torch.float32
@@ -374,7 +418,7 @@ def linear_logprob_bwd(
             else torch.empty((n, width), dtype=hidden.dtype, device=hidden.device)
         )
         if n > 0:
-            _linear_dz_kernel[(triton.cdiv(n, cfg["BLOCK_M"]), triton.cdiv(width, cfg["BLOCK_N"]))](
+            args = (
                 hidden,
                 weight,
                 labels,
@@ -390,15 +434,23 @@ def linear_logprob_bwd(
                 width,
                 1.0 / temperature,
                 ignore_index,
-                HAS_GENT=has_gent,
-                BLOCK_M=cfg["BLOCK_M"],
-                BLOCK_N=cfg["BLOCK_N"],
-                BLOCK_K=cfg["BLOCK_K"],
-                DOT_F32=dot_f32,
-                IEEE=ieee,
-                num_warps=cfg["num_warps"],
-                num_stages=cfg["num_stages"],
             )
+            flags = {"HAS_GENT": has_gent, "DOT_F32": dot_f32, "IEEE": ieee}
+            if _use_tuned(config):
+                w_ = width
+                _tuned("dz", hidden.dtype)[
+                    lambda meta: (triton.cdiv(n, meta["BLOCK_M"]), triton.cdiv(w_, meta["BLOCK_N"]))
+                ](*args, **flags)
+            else:
+                _linear_dz_kernel[(triton.cdiv(n, cfg["BLOCK_M"]), triton.cdiv(width, cfg["BLOCK_N"]))](
+                    *args,
+                    **flags,
+                    BLOCK_M=cfg["BLOCK_M"],
+                    BLOCK_N=cfg["BLOCK_N"],
+                    BLOCK_K=cfg["BLOCK_K"],
+                    num_warps=cfg["num_warps"],
+                    num_stages=cfg["num_stages"],
+                )
         w_c = weight[c0 : c0 + width]
         if dh_acc is not None:
             _mm_acc_fp32(dh_acc, dz_c, w_c)

@@ -4,14 +4,15 @@ Forward, one program per row: an online log-sum-exp over vocab blocks of ``BLOCK
 keeping per row ``m`` (running max), ``s = sum exp(z - m)`` and ``sz = sum exp(z - m) (z - m)``
 (rescaled when ``m`` grows), with ``z = logits / temperature``. Columns past ``V`` load as ``-inf``
 before the max and the sum (the verl padding bug). The label logit is one scalar load. Outputs:
-``logp = z_y - lse``, ``entropy = log s - sz / s`` (shifted, so no cancellation for large logits)
+``logp = (z_y - m) - log s``, ``entropy = log s - sz / s`` (shifted, so no cancellation for large logits)
 and ``lse`` for the backward, all float32. Rows whose label is ``ignore_index`` are skipped.
 
 Backward, a 2-D grid (row, vocab block): ``d logits = (g (1[v = y] - p) - g_H p (z - lse + H)) / T``,
 written once in the logits' dtype; nothing else of size ``N x V`` is allocated.
 
-``temperature`` and ``ignore_index`` are run-time arguments; ``V`` and the row stride are not
-specialised, so new shapes do not recompile.
+``temperature`` and ``ignore_index`` are run-time arguments. ``V`` and the row stride keep Triton's
+default integer specialisation (divisibility by 16), which only creates a variant per divisibility
+class, not per value, and lets the loads vectorise; ``N`` is the grid, never an argument.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import triton.language as tl
 from prime_fast.kernels._utils import interpreting
 
 
-@triton.jit(do_not_specialize=["V", "stride_row", "ignore_index"])
+@triton.jit(do_not_specialize=["ignore_index"])
 def _logprob_fwd_kernel(
     logits_ptr,
     stride_row,
@@ -69,7 +70,7 @@ def _logprob_fwd_kernel(
         log_s = tl.log(s)
         lse = m_fin + log_s
         zy = tl.load(base + label).to(tl.float32) * inv_temp
-        tl.store(logp_ptr + row, zy - lse)
+        tl.store(logp_ptr + row, (zy - m_fin) - log_s)
         tl.store(lse_ptr + row, lse)
         if NEED_ENT:
             tl.store(ent_ptr + row, log_s - sz / s)
@@ -77,7 +78,7 @@ def _logprob_fwd_kernel(
             tl.store(ent_ptr + row, 0.0)
 
 
-@triton.jit(do_not_specialize=["V", "stride_row", "stride_out", "ignore_index"])
+@triton.jit(do_not_specialize=["ignore_index"])
 def _logprob_bwd_kernel(
     logits_ptr,
     stride_row,
@@ -118,12 +119,32 @@ def _logprob_bwd_kernel(
         tl.store(out, d.to(dlogits_ptr.dtype.element_ty), mask=valid)
 
 
-def _block_v(vocab: int, block_v: int | None) -> int:
+# GPU launch configurations, autotuned once per (V, flags, dtypes); the interpreter and explicit
+# ``block_v`` requests use the plain kernels with a fixed block.
+_FWD_CONFIGS = [
+    triton.Config({"BLOCK_V": bv}, num_warps=w)
+    for bv, w in ((1024, 4), (2048, 4), (4096, 8), (8192, 8), (8192, 16))
+]
+_BWD_CONFIGS = [
+    triton.Config({"BLOCK_V": bv}, num_warps=w) for bv, w in ((1024, 4), (2048, 4), (4096, 8), (8192, 16))
+]
+_TUNED: dict[str, object] = {}
+
+
+def _tuned(name: str):
+    if name not in _TUNED:
+        if name == "fwd":
+            _TUNED[name] = triton.autotune(configs=_FWD_CONFIGS, key=["V", "NEED_ENT"])(_logprob_fwd_kernel)
+        else:
+            _TUNED[name] = triton.autotune(configs=_BWD_CONFIGS, key=["V", "HAS_GENT"])(_logprob_bwd_kernel)
+    return _TUNED[name]
+
+
+def _fixed_block(block_v: int | None) -> int | None:
+    """The block to use without autotuning (interpreter or explicit request), else None."""
     if block_v is not None:
         return block_v
-    if interpreting():
-        return 32
-    return min(4096, triton.next_power_of_2(vocab))
+    return 32 if interpreting() else None
 
 
 def logprob_fwd(
@@ -142,21 +163,14 @@ def logprob_fwd(
     lse = torch.empty_like(logp)
     if n == 0:
         return logp, ent, lse
-    bv = _block_v(v, block_v)
-    _logprob_fwd_kernel[(n,)](
-        logits,
-        logits.stride(0),
-        labels,
-        logp,
-        ent,
-        lse,
-        v,
-        1.0 / temperature,
-        ignore_index,
-        NEED_ENT=bool(need_entropy),
-        BLOCK_V=bv,
-        num_warps=1 if interpreting() else (8 if bv >= 2048 else 4),
-    )
+    args = (logits, logits.stride(0), labels, logp, ent, lse, v, 1.0 / temperature, ignore_index)
+    bv = _fixed_block(block_v)
+    if bv is None:
+        _tuned("fwd")[(n,)](*args, NEED_ENT=bool(need_entropy))
+    else:
+        _logprob_fwd_kernel[(n,)](
+            *args, NEED_ENT=bool(need_entropy), BLOCK_V=bv, num_warps=1 if interpreting() else 4
+        )
     return logp, ent, lse
 
 
@@ -177,9 +191,8 @@ def logprob_bwd(
     dlogits = torch.empty((n, v), dtype=logits.dtype, device=logits.device)
     if n == 0:
         return dlogits
-    bv = _block_v(v, block_v)
     has_gent = g_ent is not None
-    _logprob_bwd_kernel[(n, triton.cdiv(v, bv))](
+    args = (
         logits,
         logits.stride(0),
         dlogits,
@@ -192,8 +205,12 @@ def logprob_bwd(
         v,
         1.0 / temperature,
         ignore_index,
-        HAS_GENT=has_gent,
-        BLOCK_V=bv,
-        num_warps=1 if interpreting() else (8 if bv >= 2048 else 4),
     )
+    bv = _fixed_block(block_v)
+    if bv is None:
+        _tuned("bwd")[lambda meta: (n, triton.cdiv(v, meta["BLOCK_V"]))](*args, HAS_GENT=has_gent)
+    else:
+        _logprob_bwd_kernel[(n, triton.cdiv(v, bv))](
+            *args, HAS_GENT=has_gent, BLOCK_V=bv, num_warps=1 if interpreting() else 4
+        )
     return dlogits

@@ -18,23 +18,31 @@ def _rows_per_chunk(vocab: int, itemsize: int = 4) -> int:
     return max(1, CHUNK_BYTES // max(1, vocab * itemsize))
 
 
-def _stats(z: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor, need_entropy: bool):
-    # Shift by the row max first: every later quantity is O(1), so the entropy does not suffer the
-    # cancellation of ``lse - sum(p z)`` when all logits are large (e.g. around -1000).
+def _stats(z: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor, need_entropy: bool, owned: bool):
+    # Everything relative to the row max: ``z - max`` is exact, so logp and the entropy keep full
+    # float32 precision even when all logits are large (e.g. around -1000).
     zmax = z.amax(-1, keepdim=True)
-    zs = z - zmax
-    lse_s = torch.logsumexp(zs, dim=-1)
-    lse = lse_s + zmax.squeeze(-1)
+    zmax = torch.where(torch.isfinite(zmax), zmax, torch.zeros_like(zmax))
+    zs = z.sub_(zmax) if owned else z - zmax  # ``owned``: z is a scratch buffer of ours
     safe = torch.where(valid, labels, torch.zeros_like(labels)).long()
-    logp = zs.gather(-1, safe.unsqueeze(-1)).squeeze(-1) - lse_s
-    zero = torch.zeros_like(lse)
-    logp = torch.where(valid, logp, zero)
+    zy = zs.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+    zero = torch.zeros_like(zy)
     if need_entropy:
-        logq = zs - lse_s.unsqueeze(-1)
-        ent = torch.where(valid, -(torch.exp(logq) * logq).sum(-1), zero)
+        e = torch.exp(zs)
+        s = e.sum(-1)
+        log_s = torch.log(s)
+        ezs = torch.where(e > 0, e * zs, torch.zeros_like(e))
+        ent = torch.where(valid, log_s - ezs.sum(-1) / s, zero)
     else:
+        log_s = zs.exp_().sum(-1).log()  # zs is ours: exponentiate in place
         ent = zero
-    return logp, ent, lse
+    logp = torch.where(valid, zy - log_s, zero)
+    return logp, ent, log_s + zmax.squeeze(-1)
+
+
+def _scaled(x: torch.Tensor, dt: torch.dtype, temperature: float) -> torch.Tensor:
+    z = x.to(dt)
+    return z if temperature == 1.0 else z / temperature
 
 
 def _dz(
@@ -47,18 +55,22 @@ def _dz(
     g_ent: torch.Tensor | None,
     temperature: float,
 ) -> torch.Tensor:
-    """d(loss)/d(logits) for a chunk: ``(g_lp * (onehot - p) - g_H * p * (z - E_p z)) / T``."""
+    """d(loss)/d(logits) for a chunk: ``(g_lp (onehot - p) - g_H p (log p + H)) / T``, in place
+    on fresh chunk buffers (two allocations of the chunk size at most)."""
+    zero = torch.zeros_like(lse)
+    g = torch.where(valid, g_logp.to(z.dtype), zero)
     logq = z - lse.unsqueeze(-1)
-    p = torch.exp(logq)
-    g = torch.where(valid, g_logp.to(z.dtype), torch.zeros_like(lse))
-    dz = -g.unsqueeze(-1) * p
+    if g_ent is None:
+        dz = logq.exp_().mul_(-g.unsqueeze(-1))
+    else:
+        gh = torch.where(valid, g_ent.to(z.dtype), zero)
+        p = torch.exp(logq)
+        # log p + H, with log p = z - lse (O(1) terms); 0 where p == 0 (no -inf * 0).
+        t = torch.where(p > 0, logq.add_(ent.unsqueeze(-1)), torch.zeros_like(p))
+        dz = p.mul_(t.mul_(gh.unsqueeze(-1)).add_(g.unsqueeze(-1))).neg_()
     safe = torch.where(valid, labels, torch.zeros_like(labels)).long().unsqueeze(-1)
     dz.scatter_add_(-1, safe, g.unsqueeze(-1))
-    if g_ent is not None:
-        gh = torch.where(valid, g_ent.to(z.dtype), torch.zeros_like(lse))
-        # z - E_p[z] = (z - lse) + H, both O(1).
-        dz -= (gh.unsqueeze(-1) * p) * (logq + ent.unsqueeze(-1))
-    return dz / temperature
+    return dz if temperature == 1.0 else dz.div_(temperature)
 
 
 def token_logprobs_fwd(
@@ -73,9 +85,10 @@ def token_logprobs_fwd(
     step = _rows_per_chunk(v, torch.finfo(dt).bits // 8)
     for s in range(0, n, step):
         e = min(n, s + step)
-        z = logits[s:e].to(dt) / temperature
+        z = _scaled(logits[s:e], dt, temperature)
         lab = labels[s:e]
-        logp[s:e], ent[s:e], lse[s:e] = _stats(z, lab, lab != ignore_index, need_entropy)
+        owned = z.data_ptr() != logits.data_ptr() + s * logits.stride(0) * logits.element_size()
+        logp[s:e], ent[s:e], lse[s:e] = _stats(z, lab, lab != ignore_index, need_entropy, owned)
     return logp, ent, lse
 
 
@@ -96,7 +109,7 @@ def token_logprobs_bwd(
     step = _rows_per_chunk(v, torch.finfo(dt).bits // 8)
     for s in range(0, n, step):
         e = min(n, s + step)
-        z = logits[s:e].to(dt) / temperature
+        z = _scaled(logits[s:e], dt, temperature)
         lab = labels[s:e]
         ge = None if g_ent is None else g_ent[s:e]
         out[s:e] = _dz(z, lab, lab != ignore_index, lse[s:e], ent[s:e], g_logp[s:e], ge, temperature)
@@ -126,9 +139,9 @@ def linear_token_logprobs_fwd(
     step = _rows_per_chunk(v, torch.finfo(dt).bits // 8)
     for s in range(0, n, step):
         e = min(n, s + step)
-        z = (hidden[s:e].to(dt) @ w.T) / temperature
+        z = _scaled(hidden[s:e].to(dt) @ w.T, dt, temperature)
         lab = labels[s:e]
-        logp[s:e], ent[s:e], lse[s:e] = _stats(z, lab, lab != ignore_index, need_entropy)
+        logp[s:e], ent[s:e], lse[s:e] = _stats(z, lab, lab != ignore_index, need_entropy, True)
     return logp, ent, lse
 
 
@@ -156,7 +169,7 @@ def linear_token_logprobs_bwd(
     for s in range(0, n, step):
         e = min(n, s + step)
         h = hidden[s:e].to(dt)
-        z = (h @ w.T) / temperature
+        z = _scaled(h @ w.T, dt, temperature)
         lab = labels[s:e]
         ge = None if g_ent is None else g_ent[s:e]
         dz = _dz(z, lab, lab != ignore_index, lse[s:e], ent[s:e], g_logp[s:e], ge, temperature)

@@ -1,0 +1,542 @@
+"""Benchmark of the fused ops: token_logprobs, linear_token_logprobs, the advantage scan.
+
+For each op, forward and forward+backward, every provider in the same run: prime-fast (Triton on
+CUDA, the chunked torch path on CPU), PyTorch eager, ``torch.compile`` of the eager code and
+Liger-Kernel when installed; for the LM head also the bare GEMMs (``h @ W.T``, and ``dX``, ``dW``)
+that bound it. Each provider's result is checked against ``prime_fast.ops.reference`` first.
+
+    python -m benches.bench_kernels                 # picks the preset from the machine
+    python -m benches.bench_kernels --preset gpu --json out.json
+    python -m benches.bench_kernels --only scan
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from benches._harness import (
+    Row,
+    default_json_path,
+    env_info,
+    is_oom,
+    peak_mib,
+    print_table,
+    time_fn,
+    write_json,
+)
+from prime_fast import ops
+from prime_fast.ops import reference
+
+# ------------------------------------------------------------------------------------------------
+# providers
+# ------------------------------------------------------------------------------------------------
+
+
+def eager_token_logprobs(x: torch.Tensor, lab: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """The usual PyTorch code: upcast, log_softmax, gather (TRL/verl style)."""
+    return torch.log_softmax(x.float() / temperature, dim=-1).gather(-1, lab.unsqueeze(-1)).squeeze(-1)
+
+
+def eager_linear_logprobs(
+    h: torch.Tensor, w: torch.Tensor, lab: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    return eager_token_logprobs(h @ w.T, lab, temperature)
+
+
+def liger_token_logprobs() -> Callable[..., torch.Tensor] | None:
+    try:
+        from liger_kernel.transformers.functional import liger_cross_entropy
+    except ImportError:
+        return None
+
+    def f(x: torch.Tensor, lab: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        return -liger_cross_entropy(x, lab, reduction="none")
+
+    return f
+
+
+def liger_linear_logprobs() -> Callable[..., torch.Tensor] | None:
+    try:
+        from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+    except ImportError:
+        return None
+
+    def f(h: torch.Tensor, w: torch.Tensor, lab: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        return -liger_fused_linear_cross_entropy(h, w, lab, reduction="none")
+
+    return f
+
+
+def _compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return torch.compile(fn, dynamic=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# cases
+# ------------------------------------------------------------------------------------------------
+
+
+def _max_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).abs().max())
+
+
+def _run_provider(
+    rows: list[Row],
+    *,
+    case: str,
+    provider: str,
+    shape: str,
+    dtype: torch.dtype,
+    device: torch.device,
+    fwd: Callable[[], torch.Tensor],
+    check: Callable[[torch.Tensor], tuple[bool, str]],
+    leaves: list[torch.Tensor],
+    bytes_fwd: float | None,
+    bytes_bwd: float | None,
+    flops_fwd: float | None,
+    flops_bwd: float | None,
+    out_bytes_bwd: float = 0.0,
+    modes: tuple[str, ...] = ("fwd", "fwd+bwd"),
+    rep_ms: float,
+) -> None:
+    dt = str(dtype).replace("torch.", "").replace("bfloat16", "bf16").replace("float", "fp")
+    try:
+        with torch.no_grad():
+            out = fwd()
+        ok, note = check(out)
+        del out
+    except Exception as exc:
+        if not is_oom(exc):
+            raise
+        for mode in modes:
+            rows.append(Row(case, provider, shape, dt, mode, note="OOM"))
+        torch.cuda.empty_cache()
+        return
+    for mode in modes:
+        row = Row(case, provider, shape, dt, mode, correct=ok, note=note)
+        rows.append(row)
+        if not ok:
+            continue
+        if mode == "fwd":
+
+            def fn():
+                with torch.no_grad():
+                    return fwd()
+
+            nbytes, flops = bytes_fwd, flops_fwd
+        else:
+            g = None
+
+            def fn():
+                nonlocal g
+                out = fwd()
+                if g is None:
+                    g = torch.randn(out.shape, device=out.device, dtype=out.dtype)
+                out.backward(g)
+
+            nbytes, flops = bytes_bwd, flops_bwd
+        try:
+            fn()  # warm-up: compilation, autotuning and one-time allocations stay out of the peak
+            for t in leaves:
+                t.grad = None
+            row.peak_mib = peak_mib(fn, device)
+            if row.peak_mib is not None:
+                outs = out_bytes_bwd if mode == "fwd+bwd" else 0.0
+                row.extra_mib = max(0.0, row.peak_mib - outs / 2**20)
+            for t in leaves:
+                t.grad = None
+            p50, p20, p80 = time_fn(fn, device, rep_ms=rep_ms, grad_to_none=leaves if mode != "fwd" else None)
+        except Exception as exc:
+            if not is_oom(exc):
+                raise
+            row.note = "OOM"
+            torch.cuda.empty_cache()
+            continue
+        finally:
+            for t in leaves:
+                t.grad = None
+        row.ms_p50, row.ms_p20, row.ms_p80 = p50, p20, p80
+        if nbytes:
+            row.gbps = nbytes / (p50 * 1e-3) / 1e9
+        if flops:
+            row.tflops = flops / (p50 * 1e-3) / 1e12
+
+
+def _speedups(rows: list[Row], base_provider: str = "eager") -> None:
+    base = {(r.case, r.shape, r.mode): r.ms_p50 for r in rows if r.provider == base_provider and r.ms_p50}
+    for r in rows:
+        b = base.get((r.case, r.shape, r.mode))
+        if b and r.ms_p50:
+            r.speedup = b / r.ms_p50
+
+
+def bench_token_logprobs(rows, device, n, vocab, dtype, providers, rep_ms):
+    gen = torch.Generator(device=device).manual_seed(0)
+    x = (torch.randn((n, vocab), device=device, generator=gen) * 2).to(dtype).requires_grad_(True)
+    lab = torch.randint(0, vocab, (n,), device=device, generator=gen)
+    m = min(n, 1024)
+    ref = reference.token_logprobs(x[:m].detach().double(), lab[:m])
+    shape = f"N={n} V={vocab}"
+    elem = x.element_size()
+    bytes_fwd = n * vocab * elem + n * 8 + n * 4
+    bytes_bwd = bytes_fwd + 2 * n * vocab * elem  # forward read, backward read + write
+
+    def check(out):
+        err = _max_err(out[:m], ref)
+        return err < 2e-3, f"max|err|={err:.1e}"
+
+    impls: dict[str, Callable[[], torch.Tensor]] = {"prime-fast": lambda: ops.token_logprobs(x, lab)}
+    if "eager" in providers:
+        impls["eager"] = lambda: eager_token_logprobs(x, lab)
+    if "compile" in providers:
+        c = _compiled(eager_token_logprobs)
+        impls["torch.compile"] = lambda: c(x, lab)
+    lig = liger_token_logprobs() if "liger" in providers else None
+    if lig is not None:
+        impls["liger"] = lambda: lig(x, lab)
+    for name, f in impls.items():
+        _run_provider(
+            rows,
+            case="token_logprobs",
+            provider=name,
+            shape=shape,
+            dtype=dtype,
+            device=device,
+            fwd=f,
+            check=check,
+            leaves=[x],
+            bytes_fwd=bytes_fwd,
+            bytes_bwd=bytes_bwd,
+            flops_fwd=None,
+            flops_bwd=None,
+            out_bytes_bwd=n * vocab * elem,
+            rep_ms=rep_ms,
+        )
+
+
+def bench_linear(rows, device, n, hidden, vocab, dtype, providers, rep_ms):
+    gen = torch.Generator(device=device).manual_seed(1)
+    h = torch.randn((n, hidden), device=device, generator=gen).to(dtype).requires_grad_(True)
+    w = (
+        (torch.randn((vocab, hidden), device=device, generator=gen) / hidden**0.5)
+        .to(dtype)
+        .requires_grad_(True)
+    )
+    lab = torch.randint(0, vocab, (n,), device=device, generator=gen)
+    m = min(n, 1024)
+    ref = reference.linear_token_logprobs(h[:m].detach().double(), w.detach().double(), lab[:m])
+    shape = f"N={n} H={hidden} V={vocab}"
+    flops_fwd = 2.0 * n * hidden * vocab
+    flops_bwd = 3 * flops_fwd  # useful FLOPs of fwd+bwd (6NHV), what the bare GEMMs do
+    grads_bytes = (n * hidden + vocab * hidden) * h.element_size()
+
+    def check(out):
+        err = _max_err(out[:m], ref)
+        tol = 2e-2 if dtype != torch.float32 else 2e-3
+        return err < tol, f"max|err|={err:.1e}"
+
+    impls: dict[str, Callable[[], torch.Tensor]] = {
+        "prime-fast": lambda: ops.linear_token_logprobs(h, w, lab)
+    }
+    if "eager" in providers:
+        impls["eager"] = lambda: eager_linear_logprobs(h, w, lab)
+    if "compile" in providers:
+        c = _compiled(eager_linear_logprobs)
+        impls["torch.compile"] = lambda: c(h, w, lab)
+    lig = liger_linear_logprobs() if "liger" in providers else None
+    if lig is not None:
+        impls["liger"] = lambda: lig(h, w, lab)
+    for name, f in impls.items():
+        _run_provider(
+            rows,
+            case="linear_token_logprobs",
+            provider=name,
+            shape=shape,
+            dtype=dtype,
+            device=device,
+            fwd=f,
+            check=check,
+            leaves=[h, w],
+            bytes_fwd=None,
+            bytes_bwd=None,
+            flops_fwd=flops_fwd,
+            flops_bwd=flops_bwd,
+            out_bytes_bwd=grads_bytes,
+            rep_ms=rep_ms,
+        )
+    if "gemm" in providers:
+        _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms)
+
+
+def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms):
+    """The LM-head GEMMs alone: ``h @ W.T`` forward; plus ``dX = G W``, ``dW = G^T h`` backward."""
+    dt = str(dtype).replace("torch.", "").replace("bfloat16", "bf16").replace("float", "fp")
+    hd, wd = h.detach(), w.detach()
+    try:
+        fwd = lambda: hd @ wd.T  # noqa: E731
+        fwd()
+        p = peak_mib(fwd, device)
+        t = time_fn(fwd, device, rep_ms=rep_ms)
+        rows.append(
+            Row(
+                "linear_token_logprobs",
+                "bare-gemm",
+                shape,
+                dt,
+                "fwd",
+                *t,
+                tflops=flops_fwd / (t[0] * 1e-3) / 1e12,
+                peak_mib=p,
+                correct=True,
+                note="h@W.T only",
+            )
+        )
+        g = torch.randn((hd.shape[0], wd.shape[0]), device=device, dtype=dtype)
+
+        def fb():
+            _ = hd @ wd.T
+            return g @ wd, g.T @ hd
+
+        fb()
+        p = peak_mib(fb, device)
+        t = time_fn(fb, device, rep_ms=rep_ms)
+        extra = None if p is None else max(0.0, p - grads_bytes / 2**20)
+        rows.append(
+            Row(
+                "linear_token_logprobs",
+                "bare-gemm",
+                shape,
+                dt,
+                "fwd+bwd",
+                *t,
+                tflops=3 * flops_fwd / (t[0] * 1e-3) / 1e12,
+                peak_mib=p,
+                extra_mib=extra,
+                correct=True,
+                note="3 GEMMs, G given",
+            )
+        )
+    except Exception as exc:
+        if not is_oom(exc):
+            raise
+        rows.append(Row("linear_token_logprobs", "bare-gemm", shape, dt, "fwd", note="OOM"))
+        torch.cuda.empty_cache()
+
+
+def bench_scan(rows, device, b, t, rep_ms):
+    """Discounted returns over (B, T): one launch vs the usual Python loop over T."""
+    from prime_fast.ops.scan import _torch_scan
+
+    gen = torch.Generator(device=device).manual_seed(2)
+    r = torch.randn((b, t), device=device, generator=gen)
+    gamma = 0.99
+    ref = reference.discounted_returns(r.double().cpu(), gamma)
+    shape = f"B={b} T={t}"
+
+    def loop():
+        out = torch.empty_like(r)
+        running = torch.zeros(b, device=device)
+        for i in reversed(range(t)):
+            running = r[:, i] + gamma * running
+            out[:, i] = running
+        return out
+
+    impls = {"prime-fast": lambda: ops.reverse_affine_scan(r, gamma), "python-loop": loop}
+    if device.type == "cuda":
+        impls["torch-logdepth"] = lambda: _torch_scan(r, None, gamma)
+    nbytes = 2 * b * t * 4
+    for name, f in impls.items():
+        out = f()
+        err = _max_err(out.cpu(), ref)
+        ok = err < 1e-3 * max(1.0, float(ref.abs().max()))
+        row = Row("discounted_returns", name, shape, "fp32", "fwd", correct=ok, note=f"max|err|={err:.1e}")
+        rows.append(row)
+        if ok:
+            row.ms_p50, row.ms_p20, row.ms_p80 = time_fn(
+                f, device, rep_ms=rep_ms if name != "python-loop" else 2 * rep_ms
+            )
+            row.gbps = nbytes / (row.ms_p50 * 1e-3) / 1e9
+    base = next(
+        (
+            x.ms_p50
+            for x in rows
+            if x.case == "discounted_returns" and x.provider == "python-loop" and x.shape == shape
+        ),
+        None,
+    )
+    for x in rows:
+        if x.case == "discounted_returns" and x.shape == shape and x.ms_p50 and base:
+            x.speedup = base / x.ms_p50
+
+
+def authors_rloo_returns(acc, scores, mask, k, gamma_p=1.0, gamma_o=1.0):
+    """PRIME's ``compute_rloo_returns`` re-typed: per-group Python loops with boolean-mask indexing
+    (host synchronisations) and a Python loop over T, then verl's ``masked_whiten``."""
+    b, t = scores.shape
+    lengths = mask.sum(-1)
+    total = torch.zeros_like(scores)
+    for src, gamma in (("rm", gamma_p), ("gt", gamma_o)):
+        if src == "rm":
+            rmask, r = mask.clone(), scores.clone()
+        else:
+            rmask = torch.zeros_like(mask)
+            rmask[torch.arange(b, device=mask.device), lengths - 1] = True
+            r = torch.zeros_like(scores)
+            r[torch.arange(b, device=mask.device), lengths - 1] = acc
+        r[~rmask] = 0
+        for s0 in range(0, b, k):
+            means = torch.cat(
+                [r[p : p + 1][rmask[p : p + 1]].mean(0, keepdim=True) for p in range(s0, s0 + k)]
+            )
+            base = means.sum() / (k - 1)
+            sl = r[s0 : s0 + k]
+            sl[rmask[s0 : s0 + k]] = sl[rmask[s0 : s0 + k]] * (k / (k - 1)) - base
+        disc = torch.zeros_like(r)
+        for i in reversed(range(t)):
+            disc[:, i] = r[:, i] if i == t - 1 else r[:, i] + gamma * disc[:, i + 1]
+        total += disc
+    m = mask.float()
+    mean = (total * m).sum() / m.sum()
+    var = (((total - mean) ** 2) * m).sum() / (m.sum() - 1)
+    return (total - mean) * torch.rsqrt(var + 1e-8)
+
+
+def bench_prime_advantages(rows, device, b, t, k, rep_ms):
+    """The whole PRIME advantage (RLOO on both sources, returns, whitening) vs the authors' loops."""
+    from prime_fast import algos
+
+    gen = torch.Generator(device=device).manual_seed(3)
+    lengths = torch.randint(1, t + 1, (b,), device=device, generator=gen)
+    mask = torch.arange(t, device=device)[None, :] < lengths[:, None]
+    acc = torch.randint(0, 2, (b,), device=device, generator=gen).float()
+    scores = torch.randn((b, t), device=device, generator=gen)
+    ref = authors_rloo_returns(acc, scores, mask, k)
+    shape = f"B={b} T={t} K={k}"
+    impls = {
+        "prime-fast": lambda: algos.prime_advantages(acc, mask, k, process_rewards=scores)[0],
+        "authors-loop": lambda: authors_rloo_returns(acc, scores, mask, k),
+    }
+    for name, f in impls.items():
+        out = f()
+        err = float((torch.where(mask, out, 0) - torch.where(mask, ref, 0)).abs().max())
+        row = Row(
+            "prime_advantages", name, shape, "fp32", "fwd", correct=err < 1e-3, note=f"max|err|={err:.1e}"
+        )
+        rows.append(row)
+        if row.correct:
+            row.ms_p50, row.ms_p20, row.ms_p80 = time_fn(f, device, rep_ms=rep_ms)
+    base = next(
+        (
+            x.ms_p50
+            for x in rows
+            if x.case == "prime_advantages" and x.provider == "authors-loop" and x.shape == shape
+        ),
+        None,
+    )
+    for x in rows:
+        if x.case == "prime_advantages" and x.shape == shape and x.ms_p50 and base:
+            x.speedup = base / x.ms_p50
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Modest CPU sizes: the chunked torch path vs eager (Triton only runs on GPUs).
+    "cpu": {
+        "token": [(256, 151936, torch.float32)],
+        "linear": [(512, 256, 32000, torch.float32)],
+        "scan": [(64, 4096)],
+        "advantages": [(64, 1024, 4)],
+        "providers": {"eager", "gemm"},
+        "rep_ms": 300.0,
+    },
+    # The issue's target sizes on one H100.
+    "gpu": {
+        "token": [(16384, 152064, torch.bfloat16), (32768, 152064, torch.bfloat16)],
+        "linear": [(8192, 3584, 152064, torch.bfloat16), (32768, 3584, 152064, torch.bfloat16)],
+        "scan": [(256, 4096), (64, 32768)],
+        "advantages": [(256, 4096, 4)],
+        "providers": {"eager", "compile", "liger", "gemm"},
+        "rep_ms": 200.0,
+    },
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--preset", choices=sorted(PRESETS), default=None, help="default: gpu with CUDA, else cpu"
+    )
+    ap.add_argument(
+        "--only",
+        choices=["token", "linear", "scan", "advantages"],
+        action="append",
+        help="run only these ops",
+    )
+    ap.add_argument(
+        "--providers", default=None, help="comma list among eager,compile,liger,gemm (prime-fast always runs)"
+    )
+    ap.add_argument(
+        "--eager-max-tokens", type=int, default=16384, help="skip eager/compile/liger above this N (memory)"
+    )
+    ap.add_argument(
+        "--json", default=None, help="write the rows here (default benches/results/kernels-<sha>-<gpu>.json)"
+    )
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    preset = PRESETS[args.preset or ("gpu" if device.type == "cuda" else "cpu")]
+    providers = set(args.providers.split(",")) if args.providers else set(preset["providers"])
+    only = set(args.only or ["token", "linear", "scan", "advantages"])
+    env = env_info()
+    rows: list[Row] = []
+    rep = preset["rep_ms"]
+    if "token" in only:
+        for n, v, dt in preset["token"]:
+            prov = providers if n <= args.eager_max_tokens else providers & {"gemm"}
+            bench_token_logprobs(rows, device, n, v, dt, prov, rep)
+    if "linear" in only:
+        for n, h, v, dt in preset["linear"]:
+            prov = providers if n <= args.eager_max_tokens else providers & {"gemm"}
+            bench_linear(rows, device, n, h, v, dt, prov, rep)
+    if "scan" in only:
+        for b, t in preset["scan"]:
+            bench_scan(rows, device, b, t, rep)
+    if "advantages" in only:
+        for b, t, k in preset["advantages"]:
+            bench_prime_advantages(rows, device, b, t, k, rep)
+    _speedups(rows)
+    print_table("prime-fast kernels (speedup vs eager; scan and advantages: vs Python loops)", env, rows)
+    if device.type == "cuda":
+        hbm = {"H100": 3.35e3, "H200": 4.8e3}.get(next((k for k in ("H100", "H200") if k in env["gpu"]), ""))
+        for r in rows:
+            if (
+                r.case == "token_logprobs"
+                and r.provider == "prime-fast"
+                and r.mode == "fwd"
+                and r.gbps
+                and hbm
+            ):
+                print(
+                    f"token_logprobs fwd {r.shape}: {r.gbps:.0f} GB/s = {100 * r.gbps / hbm:.0f}% of {hbm:.0f} GB/s HBM (SXM spec)"
+                )
+        lin = {(r.shape, r.provider, r.mode): r for r in rows if r.case == "linear_token_logprobs"}
+        for (shape, prov, mode), r in lin.items():
+            gemm = lin.get((shape, "bare-gemm", mode))
+            if prov == "prime-fast" and gemm and gemm.ms_p50 and r.ms_p50:
+                print(
+                    f"linear_token_logprobs {mode} {shape}: {r.ms_p50 / gemm.ms_p50:.2f}x the bare GEMMs, extra memory {r.extra_mib or 0:.0f} MiB"
+                )
+    path = args.json or default_json_path("kernels", env)
+    write_json(path, "kernels", env, rows)
+    print(f"JSON: {path}")
+    return 1 if any(r.correct is False for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

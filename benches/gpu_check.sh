@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One-command GPU check of prime-fast's kernels (target: one H100; about 5-8 minutes).
+#
+#   bash benches/gpu_check.sh            # from the repository root
+#
+# 1. prints the machine (GPU, driver, torch, triton) and stops with a clear message if CUDA,
+#    torch or triton is missing (it installs nothing heavy);
+# 2. makes `prime_fast` importable: uses an installed one, or python/ on PYTHONPATH when the native
+#    extension python/prime_fast/_native*.so is present (carry it from a CPU build), or builds it
+#    with `pip install -e . --no-deps` when cargo and maturin are there;
+# 3. runs the GPU parity tests: TRITON_INTERPRET=0 PRIME_FAST_REQUIRE_GPU=1 pytest -m gpu tests/kernels;
+# 4. runs the kernel benchmark at the issue's target sizes (token_logprobs fwd GB/s vs HBM;
+#    linear_token_logprobs fwd+bwd at N=32k, H=3584, V=152064 vs the bare LM-head GEMMs and its extra
+#    memory; advantages in one launch vs a Python loop over T) and prints its table.
+# Results: $OUT (if set) or benches/results/: gpu_pytest.log, kernels.json, bench.log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+RES="${OUT:-benches/results}"
+mkdir -p "$RES"
+PY="${PYTHON:-python3}"
+export TRITON_INTERPRET=0 PYTHONUNBUFFERED=1
+unset PRIME_FAST_KERNELS
+start=$(date +%s)
+step() { printf '\n=== [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+step "machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found"
+if ! "$PY" - <<'PYEOF'
+import sys
+try:
+    import torch
+except ImportError:
+    sys.exit("gpu_check: torch is not installed here; install a CUDA build of torch (and triton) first")
+try:
+    import triton
+except ImportError:
+    sys.exit("gpu_check: triton is not installed here (it ships with CUDA builds of torch)")
+print(f"python {sys.version.split()[0]} | torch {torch.__version__} (CUDA {torch.version.cuda}) | triton {triton.__version__}")
+if not torch.cuda.is_available():
+    sys.exit("gpu_check: torch.cuda.is_available() is False: no usable GPU or a CPU-only torch build")
+print(f"device: {torch.cuda.get_device_name(0)}, {torch.cuda.get_device_properties(0).total_memory / 2**30:.1f} GiB")
+PYEOF
+then
+  exit 2
+fi
+
+step "prime_fast importable?"
+if ! "$PY" -c "import prime_fast" 2>/dev/null; then
+  if ls python/prime_fast/_native*.so >/dev/null 2>&1; then
+    export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+    echo "using python/ on PYTHONPATH with the carried native extension"
+  elif command -v cargo >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; then
+    echo "building the native extension: pip install -e . --no-deps"
+    "$PY" -m pip install -q --no-deps -e . || { echo "gpu_check: build failed"; exit 2; }
+  else
+    echo "gpu_check: prime_fast is not importable, python/prime_fast/_native*.so is absent and cargo is"
+    echo "missing; build on a CPU machine (pip install -e . --no-deps) and bring _native*.so along"
+    exit 2
+  fi
+fi
+"$PY" -c "import prime_fast, prime_fast.ops; print('prime_fast', prime_fast.__version__)" || exit 2
+
+step "GPU parity tests (pytest -m gpu tests/kernels)"
+test_rc=0
+if ! "$PY" -c "import pytest" 2>/dev/null; then
+  echo "gpu_check: pytest is not installed here (the machine has no network): GPU tests NOT run"
+  test_rc=3
+else
+  # pytest-timeout is optional: without it, drop the per-test timeout and its ini key's warning.
+  extra=(--timeout 240)
+  "$PY" -c "import pytest_timeout" 2>/dev/null || extra=(-W "ignore::pytest.PytestConfigWarning")
+  PRIME_FAST_REQUIRE_GPU=1 timeout 300 "$PY" -m pytest -m gpu tests/kernels -q -p no:cacheprovider \
+    -o addopts="" "${extra[@]}" 2>&1 | tee "$RES/gpu_pytest.log" | tail -n 40
+  test_rc=${PIPESTATUS[0]}
+fi
+echo "pytest exit code: $test_rc"
+
+step "kernel benchmark (benches.bench_kernels --preset gpu)"
+timeout 270 "$PY" -m benches.bench_kernels --preset gpu --json "$RES/kernels.json" 2>&1 | tee "$RES/bench.log"
+bench_rc=${PIPESTATUS[0]}
+echo "bench exit code: $bench_rc"
+
+step "summary"
+echo "gpu tests: $( [ "$test_rc" -eq 0 ] && echo PASS || echo "FAIL ($test_rc)" )  |  bench: $( [ "$bench_rc" -eq 0 ] && echo OK || echo "FAIL ($bench_rc)" )"
+echo "logs and JSON in $RES"
+[ "$test_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
