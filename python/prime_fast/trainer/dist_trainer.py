@@ -119,6 +119,8 @@ class SeededHFBackend(HFRolloutBackend):
 
     def generate(self, prompt_ids: list[list[int]], sampling: SamplingConfig) -> RolloutBatch:
         """See :meth:`HFRolloutBackend.generate`; per-prompt seeding when ``sampling.seed`` is set."""
+        if not prompt_ids:
+            return RolloutBatch([], [], [])
         if sampling.seed is None or sampling.temperature == 0:
             return super().generate(prompt_ids, sampling)
         responses: list[list[int]] = []
@@ -222,12 +224,10 @@ class DistributedTrainer(Trainer):
         mine = prompts[start:stop]
         t0 = time.perf_counter()
         self.backend.wake_up()
-        if mine:
-            roll = self.backend.generate([list(p.ids) for p in mine],
-                                         SamplingConfig(n=r.n, temperature=r.temperature, top_p=r.top_p,
-                                                        max_tokens=r.max_tokens, seed=base_seed + start * r.n))
-        else:
-            roll = RolloutBatch([], [], [])
+        # Called even with no prompts: tensor-parallel vLLM peers gather their prompts inside.
+        roll = self.backend.generate([list(p.ids) for p in mine],
+                                     SamplingConfig(n=r.n, temperature=r.temperature, top_p=r.top_p,
+                                                    max_tokens=r.max_tokens, seed=base_seed + start * r.n))
         self.backend.sleep()
         t1 = time.perf_counter()
         row_prompts = [mine[i // r.n] for i in range(len(roll.response_ids))]
@@ -243,6 +243,7 @@ class DistributedTrainer(Trainer):
         batch = build_batch([list(p.ids) for p in row_prompts + pad_src * fill], roll.response_ids + pad_resp * fill,
                             pad_token_id=self.pad, eos_token_id=self.eos)
         old = batched_logprobs(self.policy, batch, self.cfg.optim.micro_batch_size, temperature=r.temperature)
+        assert isinstance(old, torch.Tensor)
         t3 = time.perf_counter()
         acc, verify_s = fut.result() if mine else ([], 0.0)
         t4 = time.perf_counter()

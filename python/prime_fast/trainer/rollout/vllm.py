@@ -17,6 +17,7 @@ cache's memory back to the trainer between rollout phases; on the CPU, sleep and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable
@@ -216,12 +217,12 @@ class VLLMRollout:
             kwargs["max_model_len"] = self.config.max_model_len
         if self.config.max_num_seqs is not None:
             kwargs["max_num_seqs"] = self.config.max_num_seqs
-        self.llm = LLM(
+        self.llm: Any = LLM(
             model=self.model_path,
             skip_tokenizer_init=True,
             tensor_parallel_size=tp,
             gpu_memory_utilization=self.config.gpu_memory_utilization,
-            dtype=self.config.dtype,
+            dtype=self.config.dtype,  # type: ignore[arg-type]
             enforce_eager=self.config.enforce_eager,
             enable_sleep_mode=self._sleep_mode,
             enable_prefix_caching=self.config.enable_prefix_caching,
@@ -236,11 +237,15 @@ class VLLMRollout:
         self.wake_up()  # validation may call generate between the trainer's sleep/wake_up pairs
         if not isinstance(prompt_ids, list) or any(not isinstance(p, list) or not p for p in prompt_ids):
             raise UnsupportedInputError("prompt_ids must be a list of non-empty lists of token ids")
+        # (An empty list is valid: under tensor parallelism a rank with no prompts still takes part.)
         local = prompt_ids
         if self._tp_group is not None:
-            local, counts = self._gather_tp(prompt_ids)
+            local, counts, seed = self._gather_tp(prompt_ids, sampling.seed)
+            # Every rank of the group must submit identical requests: the group's first rank's seed
+            # (its share comes first in the gathered list, so prompt i keeps seed + i * n).
+            sampling = dataclasses.replace(sampling, seed=seed)
         copies = sampling.n if sampling.temperature == 0 else 1
-        prompts = [{"prompt_token_ids": [int(t) for t in p]} for p in local for _ in range(copies)]
+        prompts: Any = [{"prompt_token_ids": [int(t) for t in p]} for p in local for _ in range(copies)]
         params = [
             sampling_params(sampling, prompt_index=i, stop_token_ids=self.eos_ids)
             for i in range(len(local))
@@ -333,14 +338,16 @@ class VLLMRollout:
             self.llm = None
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _gather_tp(self, prompt_ids: list[list[int]]) -> tuple[list[list[int]], list[int]]:
+    def _gather_tp(
+        self, prompt_ids: list[list[int]], seed: int | None
+    ) -> tuple[list[list[int]], list[int], int | None]:
         import torch.distributed as dist
 
         size = dist.get_world_size(self._tp_group)
         parts: list[Any] = [None] * size
-        dist.all_gather_object(parts, prompt_ids, group=self._tp_group)
-        counts = [len(p) for p in parts]
-        return [p for part in parts for p in part], counts
+        dist.all_gather_object(parts, (prompt_ids, seed), group=self._tp_group)
+        counts = [len(p) for p, _ in parts]
+        return [q for p, _ in parts for q in p], counts, parts[0][1]
 
 
 def _refresh_tied_lm_head(worker: Any) -> bool:
