@@ -124,3 +124,20 @@ def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: boo
     assert after == [r for r in ref_after for _ in range(2)]
     assert after != before["responses"]
     assert sum(a != b for a, b in zip(ref_after, ref_before)) >= 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tp", [1, 2], ids=["tp1-per-rank", "tp2-across-ranks"])
+def test_fsdp_policy_syncs_into_vllm_under_torchrun(tmp_path: Path, tp: int) -> None:
+    """2 torchrun ranks on gloo: FSDP2-sharded policy -> gathered weights -> vLLM (external_launcher)."""
+    pytest.importorskip("vllm")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(HERE / "_vllm_fsdp_child.py"), str(tmp_path), str(tp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    for rank in (0, 1):
+        res = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert len(res["before"]) == 2  # this rank's 2 of the 4 prompts
+        assert res["before"] == res["expect_before"]
+        assert res["after"] == res["expect_after"]
+        assert res["after"] != res["before"]
