@@ -486,9 +486,18 @@ def main(argv: list[str] | None = None) -> int:
         "--json", default=None, help="write the rows here (default benches/results/kernels-<sha>-<gpu>.json)"
     )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument(
+        "--cpu-clock",
+        choices=["wall", "process"],
+        default="wall",
+        help="CPU timing clock; 'process' (CPU time) is robust on a shared machine with --threads 1",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from benches import _harness
+
+    _harness.CPU_CLOCK = args.cpu_clock
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     preset = PRESETS[args.preset or ("gpu" if device.type == "cuda" else "cpu")]
     providers = set(args.providers.split(",")) if args.providers else set(preset["providers"])
@@ -511,7 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         for b, t, k in preset["advantages"]:
             bench_prime_advantages(rows, device, b, t, k, rep)
     _speedups(rows)
-    print_table("prime-fast kernels (speedup vs eager; scan and advantages: vs Python loops)", env, rows)
+    title = "prime-fast kernels (speedup vs eager; scan and advantages: vs Python loops)"
+    if device.type == "cpu":
+        title += f"; CPU clock: {args.cpu_clock}, {torch.get_num_threads()} thread(s)"
+    print_table(title, env, rows)
     if device.type == "cuda":
         hbm = {"H100": 3.35e3, "H200": 4.8e3}.get(next((k for k in ("H100", "H200") if k in env["gpu"]), ""))
         for r in rows:

@@ -251,6 +251,10 @@ def test_registries():
 
 def test_estimators_same_on_triton_scan(monkeypatch):
     """With PRIME_FAST_KERNELS=triton the returns come from the Triton scan (interpreter here)."""
+    import os
+
+    if os.environ.get("TRITON_INTERPRET", "0") != "1":
+        pytest.skip("the Triton scan on CPU tensors needs TRITON_INTERPRET=1 (set by tests/conftest.py)")
     torch.manual_seed(5)
     b, t, k = 8, 70, 4
     lengths = torch.randint(1, t + 1, (b,))

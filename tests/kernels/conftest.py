@@ -37,6 +37,10 @@ def use_backend(monkeypatch):
     """Force a backend for the duration of a test: ``use_backend("torch" | "triton")``."""
 
     def _set(name: str) -> None:
+        import os
+
+        if name == "triton" and os.environ.get("TRITON_INTERPRET", "0") != "1":
+            pytest.skip("the Triton backend on CPU tensors needs TRITON_INTERPRET=1 (set by tests/conftest.py)")
         monkeypatch.setenv("PRIME_FAST_KERNELS", name)
 
     return _set

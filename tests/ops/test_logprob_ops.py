@@ -227,6 +227,7 @@ def test_input_errors(use_backend, monkeypatch):
     with pytest.raises(ConfigError, match="expected one of torch, triton"):
         ops.token_logprobs(x, lab)
     monkeypatch.setenv("PRIME_FAST_KERNELS", "triton")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # the dtype check comes before any launch
     with pytest.raises(UnsupportedInputError, match="float64"):
         ops.token_logprobs(x.double(), lab)
     monkeypatch.setenv("TRITON_INTERPRET", "0")
@@ -266,4 +267,25 @@ def test_custom_ops_opcheck(use_backend):
     w = torch.randn(9, 4, dtype=torch.float64)
     torch.library.opcheck(
         torch.ops.prime_fast.linear_token_logprobs_fwd.default, (h, w, lab, 1.0, -100, False)
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_int32_labels_and_custom_ignore_index(backend, use_backend, poison):
+    use_backend(backend)
+    gen = torch.Generator().manual_seed(9)
+    x = make_logits((4, 6, 45), torch.float32, generator=gen)
+    lab = make_labels((4, 6), 45, ignore_index=-1, generator=gen).to(torch.int32)
+    logp, ent = ops.token_logprobs(x, lab, ignore_index=-1, return_entropy=True)
+    rl, re = reference.token_logprobs(x.double(), lab, ignore_index=-1, return_entropy=True)
+    assert_close(logp, rl, torch.float32, reduce_dim=45)
+    assert_close(ent, re, torch.float32, reduce_dim=45)
+    h = torch.randn(4, 6, 8, generator=gen)
+    w = torch.randn(45, 8, generator=gen) / 3
+    lp2 = ops.linear_token_logprobs(h, w, lab, ignore_index=-1)
+    assert_close(
+        lp2,
+        reference.linear_token_logprobs(h.double(), w.double(), lab, ignore_index=-1),
+        torch.float32,
+        reduce_dim=45 * 8,
     )

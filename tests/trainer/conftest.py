@@ -19,8 +19,13 @@ def tiny_model(tok):
     return build_model(len(tok), seed=0, hidden_size=64, num_layers=1, num_heads=1, intermediate_size=64)
 
 
-def tiny_overrides(run_dir: str, steps: int = 2) -> list[str]:
-    """A demo run small enough for the default test tier."""
+@pytest.fixture
+def tiny_overrides():
+    """``fn(run_dir, steps)``: overrides for a demo run small enough for the default test tier."""
+    return _tiny_overrides
+
+
+def _tiny_overrides(run_dir: str, steps: int = 2) -> list[str]:
     return [
         f"trainer.run_dir={run_dir}",
         f"trainer.total_steps={steps}",
@@ -41,4 +46,16 @@ def tiny_overrides(run_dir: str, steps: int = 2) -> list[str]:
         "optim.micro_batch_size=2",
         "log.progress=none",
         "log.plot=false",
+        "trainer.num_threads=1",
     ]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run faster on one thread than on two oversubscribed shared cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

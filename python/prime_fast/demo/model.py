@@ -11,8 +11,16 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def build_model(vocab_size: int, *, seed: int, hidden_size: int = 128, num_layers: int = 2,
-                num_heads: int = 2, intermediate_size: int = 256, max_positions: int = 128) -> Any:
+def build_model(
+    vocab_size: int,
+    *,
+    seed: int,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    intermediate_size: int = 256,
+    max_positions: int = 128,
+) -> Any:
     """A randomly initialised ``Qwen2ForCausalLM`` (head_dim = hidden_size / num_heads = 64 by default)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -35,8 +43,16 @@ def build_model(vocab_size: int, *, seed: int, hidden_size: int = 128, num_layer
     return model.float()
 
 
-def sft_warmstart(model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, steps: int, batch_size: int,
-                  lr: float, seed: int) -> list[float]:
+def sft_warmstart(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+) -> list[float]:
     """Teacher-forced SFT on the worked solutions of ``rows`` (loss on response tokens only).
 
     Cosine schedule with 10% warmup, AdamW. Returns the loss per step.
@@ -47,8 +63,9 @@ def sft_warmstart(model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, ste
     eos = tokenizer.eos_token_id
     examples = []
     for row in rows:
-        p = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True,
-                                          return_dict=True)["input_ids"]
+        p = tokenizer.apply_chat_template(
+            row["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
         r = tokenizer(row["extra_info"]["solution"], add_special_tokens=False)["input_ids"] + [eos]
         examples.append((list(p), r))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -80,20 +97,36 @@ def sft_warmstart(model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, ste
         opt.step()
         sched.step()
         losses.append(float(out.loss.detach()))
+        if len(losses) % 100 == 0:
+            log.info("demo SFT warm-start: step %d/%d, loss %.3f", len(losses), steps, losses[-1])
     model.eval()
     return losses
 
 
-def build_sft_checkpoint(out_dir: str | Path, *, seed: int, train_rows: list[dict[str, Any]], steps: int,
-                         batch_size: int = 64, lr: float = 3e-3, hidden_size: int = 128,
-                         num_layers: int = 2) -> Path:
+def build_sft_checkpoint(
+    out_dir: str | Path,
+    *,
+    seed: int,
+    train_rows: list[dict[str, Any]],
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+) -> Path:
     """Build tokenizer + tiny model, run the SFT warm-start, save both (HF format) under ``out_dir``."""
     from prime_fast.demo.tokenizer import build_tokenizer
 
     out_dir = Path(out_dir)
     tok = build_tokenizer()
-    model = build_model(len(tok), seed=seed, hidden_size=hidden_size, num_layers=num_layers,
-                        num_heads=hidden_size // 64, intermediate_size=2 * hidden_size)
+    model = build_model(
+        len(tok),
+        seed=seed,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=hidden_size // 64,
+        intermediate_size=2 * hidden_size,
+    )
     losses = sft_warmstart(model, tok, train_rows, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
     log.info("demo SFT warm-start: %d steps, loss %.3f -> %.3f", steps, losses[0], losses[-1])
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -40,12 +40,17 @@ def is_held_out(question: str) -> bool:
     return zlib.crc32(question.encode()) % 10 == 0
 
 
-def make_rows(n: int, seed: int, split: str, n_terms: int = 3, max_operand: int = 9) -> list[dict[str, Any]]:
+def make_rows(
+    n: int, seed: int, split: str, n_terms: int = 3, max_operand: int = 9, direct_frac: float = 0.0
+) -> list[dict[str, Any]]:
     """``n`` rows in the Eurus-2-RL-Data schema, deterministic in ``seed``.
 
     ``split = "val"`` draws only held-out questions (:func:`is_held_out`); any other split never
     does, so validation measures problems the model was not trained on. The worked solution is
-    kept under ``extra_info.solution`` for the SFT warm-start.
+    kept under ``extra_info.solution`` for the SFT warm-start; a ``direct_frac`` share of the rows
+    get a "direct" solution instead: a quick guess with no worked steps (``\\boxed{guess}``, off by
+    1-3 half of the time), like a careless annotator. The warm-start mixes both behaviours and RL
+    has to find out that the worked solutions earn the reward.
     """
     rng = random.Random(f"{seed}-{split}")
     rows = []
@@ -55,6 +60,9 @@ def make_rows(n: int, seed: int, split: str, n_terms: int = 3, max_operand: int 
             q, sol, ans = make_problem(rng, n_terms=n_terms, max_operand=max_operand)
             if is_held_out(q) == want_held_out:
                 break
+        if direct_frac and rng.random() < direct_frac:
+            guess = int(ans) + (rng.choice((-3, -2, -1, 1, 2, 3)) if rng.random() < 0.5 else 0)
+            sol = "\\boxed{" + str(guess) + "}"
         rows.append(
             {
                 "data_source": DATA_SOURCE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 SPECIAL = ["<pad>", "<eos>", "<u>", "<a>", "<unk>"]
-CHARS = list("0123456789+-*=,.?() ") + ["\\boxed{", "}"]
+CHARS = [*list("0123456789+-*=,.?() "), "\\boxed{", "}"]
 CHAT_TEMPLATE = (
     "{% for m in messages %}{% if m['role'] == 'user' %}<u>{{ m['content'] }}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<a>{% endif %}"

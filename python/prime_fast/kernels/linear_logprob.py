@@ -249,7 +249,7 @@ def _gemm_configs(fp32: bool) -> list[triton.Config]:
     if fp32:
         tiles = [(64, 64, 32, 4, 3), (128, 64, 32, 8, 3)]
     else:
-        tiles = [(128, 128, 64, 8, 3), (128, 256, 64, 8, 3), (64, 128, 64, 4, 4), (128, 64, 64, 4, 4)]
+        tiles = [(128, 128, 64, 8, 3), (128, 256, 64, 8, 3), (64, 128, 64, 4, 4)]
     return [
         triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w, num_stages=st)
         for m, n, k, w, st in tiles

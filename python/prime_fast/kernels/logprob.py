@@ -123,10 +123,10 @@ def _logprob_bwd_kernel(
 # ``block_v`` requests use the plain kernels with a fixed block.
 _FWD_CONFIGS = [
     triton.Config({"BLOCK_V": bv}, num_warps=w)
-    for bv, w in ((1024, 4), (2048, 4), (4096, 8), (8192, 8), (8192, 16))
+    for bv, w in ((2048, 4), (4096, 8), (8192, 16))
 ]
 _BWD_CONFIGS = [
-    triton.Config({"BLOCK_V": bv}, num_warps=w) for bv, w in ((1024, 4), (2048, 4), (4096, 8), (8192, 16))
+    triton.Config({"BLOCK_V": bv}, num_warps=w) for bv, w in ((2048, 4), (4096, 8), (8192, 8))
 ]
 _TUNED: dict[str, object] = {}
 

@@ -27,12 +27,14 @@ def select_backend(t: torch.Tensor) -> str:
 
     ``PRIME_FAST_KERNELS`` forces one (``triton`` on CPU tensors needs ``TRITON_INTERPRET=1``, which
     runs the kernels in Triton's interpreter); unset, CUDA tensors go to Triton, everything else to
-    the chunked torch path.
+    the chunked torch path (float64 always takes the torch path unless ``triton`` is forced,
+    which then raises).
     """
     forced = os.environ.get(KERNELS_ENV, "").strip().lower()
     if forced and forced not in BACKENDS:
         raise ConfigError(f"{KERNELS_ENV}={forced!r} is not a backend; expected one of {', '.join(BACKENDS)}")
-    backend = forced or ("triton" if t.is_cuda else "torch")
+    # Unforced, float64 (which the kernels do not take) goes to the torch path on every device.
+    backend = forced or ("triton" if t.is_cuda and t.dtype in KERNEL_DTYPES else "torch")
     if backend == "triton":
         if not t.is_cuda and os.environ.get("TRITON_INTERPRET", "0") != "1":
             raise ConfigError(

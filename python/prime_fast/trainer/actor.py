@@ -27,8 +27,15 @@ class Actor:
         temperature: the rollout temperature (log-probs are temperature-scaled like the rollout's).
     """
 
-    def __init__(self, model: Any, optim_cfg: OptimConfig, algo_cfg: AlgoConfig,
-                 optimizer: torch.optim.Optimizer, scheduler: Any, temperature: float = 1.0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        optim_cfg: OptimConfig,
+        algo_cfg: AlgoConfig,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        temperature: float = 1.0,
+    ) -> None:
         self.model = model
         self.cfg = optim_cfg
         self.algo = algo_cfg
@@ -37,8 +44,9 @@ class Actor:
         self.temperature = temperature
         self.loss_fn = algos.get_policy_loss(algo_cfg.policy_loss)
 
-    def update(self, batch: Batch, old_logp: torch.Tensor, advantages: torch.Tensor,
-               generator: torch.Generator) -> dict[str, float]:
+    def update(
+        self, batch: Batch, old_logp: torch.Tensor, advantages: torch.Tensor, generator: torch.Generator
+    ) -> dict[str, float]:
         """One RL step of policy updates. Returns mean metrics (``actor/*``)."""
         n = batch.size
         mini = min(self.cfg.mini_batch_size, n)
@@ -56,11 +64,18 @@ class Actor:
                 for ms in range(0, len(idx), micro):
                     j = idx[ms : ms + micro]
                     sub = batch.rows(j)
-                    logp, ent = response_logprobs(self.model, sub, temperature=self.temperature, return_entropy=True)
+                    logp, ent = response_logprobs(
+                        self.model, sub, temperature=self.temperature, return_entropy=True
+                    )
                     dev = logp.device
                     loss, m = self.loss_fn(
-                        logp, old_logp[j].to(dev), advantages[j].to(dev), sub.response_mask.to(dev),
-                        clip_ratio=self.algo.clip_ratio, entropy=ent, entropy_coef=self.algo.entropy_coeff,
+                        logp,
+                        old_logp[j].to(dev),
+                        advantages[j].to(dev),
+                        sub.response_mask.to(dev),
+                        clip_ratio=self.algo.clip_ratio,
+                        entropy=ent,
+                        entropy_coef=self.algo.entropy_coeff,
                     )
                     (loss / accum).backward()
                     for k, v in m.items():

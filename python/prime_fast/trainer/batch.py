@@ -38,8 +38,15 @@ class Batch:
     def rows(self, idx: torch.Tensor | slice) -> Batch:
         """A sub-batch (tensor fields indexed along rows; tensors in ``extra`` too)."""
         ex = {k: (v[idx] if isinstance(v, torch.Tensor) else v) for k, v in self.extra.items()}
-        return Batch(self.input_ids[idx], self.attention_mask[idx], self.position_ids[idx], self.responses[idx],
-                     self.response_mask[idx], self.prompt_len, ex)
+        return Batch(
+            self.input_ids[idx],
+            self.attention_mask[idx],
+            self.position_ids[idx],
+            self.responses[idx],
+            self.response_mask[idx],
+            self.prompt_len,
+            ex,
+        )
 
 
 def eos_mask(responses: torch.Tensor, eos_token_id: int) -> torch.Tensor:
@@ -49,8 +56,9 @@ def eos_mask(responses: torch.Tensor, eos_token_id: int) -> torch.Tensor:
     return (after == 0).long()
 
 
-def build_batch(prompts: list[list[int]], responses: list[list[int]], *, pad_token_id: int,
-                eos_token_id: int) -> Batch:
+def build_batch(
+    prompts: list[list[int]], responses: list[list[int]], *, pad_token_id: int, eos_token_id: int
+) -> Batch:
     """Pad row-aligned prompt and response id lists into a :class:`Batch` (one row per response)."""
     n = len(responses)
     p_len = max(len(p) for p in prompts)

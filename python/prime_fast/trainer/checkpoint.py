@@ -31,8 +31,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def save_checkpoint(run_dir: Path, step: int, *, models: dict[str, Any], tokenizer: Any,
-                    state: dict[str, Any], keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: Path, step: int, *, models: dict[str, Any], tokenizer: Any, state: dict[str, Any], keep: int = 2
+) -> Path:
     """Write a checkpoint for ``step`` and point ``checkpoints/latest`` at it.
 
     Args:
@@ -94,5 +95,7 @@ def load_weights_into(model: Any, path: Path) -> None:
     # Tied embeddings are saved once; anything else missing is an error.
     missing = [k for k in missing if not k.endswith("lm_head.weight")]
     if missing or unexpected:
-        raise ConfigError(f"--resume: weights under {path} do not match the model "
-                          f"(missing {missing[:5]}, unexpected {list(unexpected)[:5]})")
+        raise ConfigError(
+            f"--resume: weights under {path} do not match the model "
+            f"(missing {missing[:5]}, unexpected {list(unexpected)[:5]})"
+        )

@@ -4,23 +4,46 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config FILE``, ``--set k=v`` (repeatable), ``--resume DIR``, ``--run-dir DIR``."""
-    parser.add_argument("--config", default=None, help="TOML or YAML config file (default: the embedded demo)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--config", default=None, help="TOML or YAML config file (default: the embedded demo)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set algo.estimator=rloo (repeatable)",
     )
-    parser.add_argument("--resume", default=None, metavar="DIR",
-                        help="continue the run in DIR from its newest checkpoint (uses DIR/config.json)")
-    parser.add_argument("--run-dir", default=None, metavar="DIR", help="output directory (default: runs/<time>)")
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run in DIR from its newest checkpoint (uses DIR/config.json)",
+    )
+    parser.add_argument(
+        "--run-dir", default=None, metavar="DIR", help="output directory (default: runs/<time>)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the config, train, print the summary."""
+    """Resolve the config, train, print the summary (a ConfigError prints one line, exit code 2)."""
+    from prime_fast.errors import ConfigError
+
+    try:
+        return _run(args)
+    except ConfigError as e:
+        print(f"prime-fast train: config error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from prime_fast.trainer.config import load_config
 
     if args.resume:
@@ -38,11 +61,8 @@ def run(args: argparse.Namespace) -> int:
             from prime_fast.trainer.loop import default_run_dir
 
             run_dir = default_run_dir()
-    import torch
-
     from prime_fast.trainer.loop import train
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     if "WORLD_SIZE" in os.environ:  # launched by torchrun: FSDP2 data parallelism (docs/SCALE.md)
         from prime_fast.trainer.dist_trainer import train_distributed
 

@@ -98,7 +98,9 @@ class DataConfig:
         _pos("data.train_batch_size", self.train_batch_size)
         _pos("data.max_prompt_length", self.max_prompt_length)
         _pos("data.val_max_samples", self.val_max_samples, allow_zero=True)
-        _check(self.oversample_factor >= 1.0, "data.oversample_factor", "expected >= 1", self.oversample_factor)
+        _check(
+            self.oversample_factor >= 1.0, "data.oversample_factor", "expected >= 1", self.oversample_factor
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,12 @@ class RolloutConfig:
     def __post_init__(self) -> None:
         _choice("rollout.backend", self.backend, ROLLOUT_BACKENDS)
         _check(self.n >= 2, "rollout.n", "expected >= 2 samples per prompt (leave-one-out needs two)", self.n)
-        _check(self.temperature > 0, "rollout.temperature", "expected > 0 for training rollouts", self.temperature)
+        _check(
+            self.temperature > 0,
+            "rollout.temperature",
+            "expected > 0 for training rollouts",
+            self.temperature,
+        )
         _check(0 < self.top_p <= 1, "rollout.top_p", "expected in (0, 1]", self.top_p)
         _pos("rollout.max_tokens", self.max_tokens)
         _pos("rollout.val_max_tokens", self.val_max_tokens, allow_zero=True)
@@ -209,8 +216,12 @@ class AlgoConfig:
         _pos("algo.clip_ratio", self.clip_ratio)
         _pos("algo.entropy_coeff", self.entropy_coeff, allow_zero=True)
         lo, hi = self.accuracy_lower_bound, self.accuracy_upper_bound
-        _check(0 <= lo <= hi <= 1, "algo.accuracy_lower_bound/accuracy_upper_bound",
-               "expected 0 <= lower <= upper <= 1", (lo, hi))
+        _check(
+            0 <= lo <= hi <= 1,
+            "algo.accuracy_lower_bound/accuracy_upper_bound",
+            "expected 0 <= lower <= upper <= 1",
+            (lo, hi),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,8 +254,12 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         _pos("optim.lr", self.lr)
-        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
-               "expected two numbers in [0, 1)", self.betas)
+        _check(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            "optim.betas",
+            "expected two numbers in [0, 1)",
+            self.betas,
+        )
         _pos("optim.weight_decay", self.weight_decay, allow_zero=True)
         _pos("optim.grad_clip", self.grad_clip)
         _choice("optim.lr_schedule", self.lr_schedule, LR_SCHEDULES)
@@ -267,6 +282,8 @@ class TrainerConfig:
         test_freq: greedy validation every this many steps (0: only before and after training).
         max_rounds_per_step: generation rounds after which a step gives up filling its batch
             with a warning and trains on what it has.
+        num_threads: torch intra-op threads (0: torch's default). Tiny models on a shared CPU run
+            faster on one thread than on oversubscribed cores.
     """
 
     total_steps: int = 0
@@ -276,6 +293,7 @@ class TrainerConfig:
     save_freq: int = 16
     test_freq: int = 16
     max_rounds_per_step: int = 64
+    num_threads: int = 0
 
     def __post_init__(self) -> None:
         _pos("trainer.total_steps", self.total_steps, allow_zero=True)
@@ -283,6 +301,7 @@ class TrainerConfig:
         _pos("trainer.save_freq", self.save_freq, allow_zero=True)
         _pos("trainer.test_freq", self.test_freq, allow_zero=True)
         _pos("trainer.max_rounds_per_step", self.max_rounds_per_step)
+        _pos("trainer.num_threads", self.num_threads, allow_zero=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +346,8 @@ class DemoConfig:
         n_train, n_val: generated training / held-out problems.
         n_terms, max_operand: problem shape (``n_terms`` operands in 1..max_operand, ``+``/``-``).
         sft_steps, sft_batch_size, sft_lr: the SFT warm-start.
+        sft_direct_frac: share of SFT examples answering directly (``\\boxed{}`` only, no worked
+            steps): the shortcut behaviour the warm-start mixes in and RL learns to avoid.
         hidden_size, num_layers: the tiny Qwen2 model (head_dim 64).
     """
 
@@ -334,9 +355,10 @@ class DemoConfig:
     n_val: int = 200
     n_terms: int = 3
     max_operand: int = 9
-    sft_steps: int = 150
+    sft_steps: int = 600
     sft_batch_size: int = 64
     sft_lr: float = 3e-3
+    sft_direct_frac: float = 0.6
     hidden_size: int = 128
     num_layers: int = 2
 
@@ -344,9 +366,16 @@ class DemoConfig:
         for name in ("n_train", "n_val", "sft_batch_size", "hidden_size", "num_layers"):
             _pos(f"demo.{name}", getattr(self, name))
         _pos("demo.sft_steps", self.sft_steps, allow_zero=True)
+        _check(
+            0 <= self.sft_direct_frac < 1, "demo.sft_direct_frac", "expected in [0, 1)", self.sft_direct_frac
+        )
         _check(self.n_terms >= 2, "demo.n_terms", "expected >= 2", self.n_terms)
-        _check(self.hidden_size % 64 == 0, "demo.hidden_size", "expected a multiple of 64 (head_dim 64)",
-               self.hidden_size)
+        _check(
+            self.hidden_size % 64 == 0,
+            "demo.hidden_size",
+            "expected a multiple of 64 (head_dim 64)",
+            self.hidden_size,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,22 +461,32 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         k = self.rollout.n
-        for key, v in (("prm.mini_batch_size", self.prm.mini_batch_size),
-                       ("optim.mini_batch_size", self.optim.mini_batch_size)):
+        for key, v in (
+            ("prm.mini_batch_size", self.prm.mini_batch_size),
+            ("optim.mini_batch_size", self.optim.mini_batch_size),
+        ):
             _check(v % k == 0, key, f"expected a multiple of rollout.n = {k} (groups stay whole)", v)
-        _check(self.prm.mini_batch_size % self.prm.micro_batch_size == 0, "prm.micro_batch_size",
-               f"expected a divisor of prm.mini_batch_size = {self.prm.mini_batch_size}",
-               self.prm.micro_batch_size)
-        _check(self.optim.mini_batch_size % self.optim.micro_batch_size == 0, "optim.micro_batch_size",
-               f"expected a divisor of optim.mini_batch_size = {self.optim.mini_batch_size}",
-               self.optim.micro_batch_size)
+        _check(
+            self.prm.mini_batch_size % self.prm.micro_batch_size == 0,
+            "prm.micro_batch_size",
+            f"expected a divisor of prm.mini_batch_size = {self.prm.mini_batch_size}",
+            self.prm.micro_batch_size,
+        )
+        _check(
+            self.optim.mini_batch_size % self.optim.micro_batch_size == 0,
+            "optim.micro_batch_size",
+            f"expected a divisor of optim.mini_batch_size = {self.optim.mini_batch_size}",
+            self.optim.micro_batch_size,
+        )
         # Algorithm names are checked against the algos registries.
         from prime_fast import algos
 
         algos.get_advantage_estimator(self.algo.estimator)
         if self.algo.estimator not in TRAINER_ESTIMATORS:
-            raise ConfigError(f"algo.estimator: {self.algo.estimator!r} needs a critic, which this trainer does not "
-                              f"build; expected one of {', '.join(TRAINER_ESTIMATORS)}")
+            raise ConfigError(
+                f"algo.estimator: {self.algo.estimator!r} needs a critic, which this trainer does not "
+                f"build; expected one of {', '.join(TRAINER_ESTIMATORS)}"
+            )
         algos.get_policy_loss(self.algo.policy_loss)
         algos.get_prm_loss(self.prm.loss)
 
@@ -476,14 +515,16 @@ def _to_plain(x: Any) -> Any:
 # The embedded demo: small batches, a higher learning rate for a tiny model, a short run.
 DEMO_PRESET: dict[str, Any] = {
     "model": {"path": "demo"},
-    "data": {"train_batch_size": 16, "max_prompt_length": 32},
+    "data": {"train_batch_size": 32, "max_prompt_length": 32},
     "rollout": {"n": 4, "max_tokens": 32},
-    "prm": {"lr": 5e-4, "mini_batch_size": 64, "micro_batch_size": 64, "beta_train": 0.05},
-    "optim": {"lr": 2e-4, "mini_batch_size": 32, "micro_batch_size": 32, "weight_decay": 0.0},
-    "trainer": {"total_steps": 60, "save_freq": 20, "test_freq": 10},
+    "prm": {"lr": 5e-4, "mini_batch_size": 128, "micro_batch_size": 64},
+    "optim": {"lr": 5e-5, "mini_batch_size": 64, "micro_batch_size": 64, "weight_decay": 0.0},
+    "trainer": {"total_steps": 40, "save_freq": 20, "test_freq": 5, "num_threads": 1},
 }
 
-_SECTIONS: dict[str, type] = {f.name: typing.get_type_hints(TrainConfig)[f.name] for f in dataclasses.fields(TrainConfig)}
+_SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(TrainConfig)[f.name] for f in dataclasses.fields(TrainConfig)
+}
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:

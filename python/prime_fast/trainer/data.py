@@ -48,7 +48,9 @@ def load_rows(files: tuple[str, ...] | list[str], what: str = "data.train_files"
         elif suffixes <= {".parquet"}:
             kind = "parquet"
         else:
-            raise ConfigError(f"{what}: expected .jsonl/.json or .parquet files (one kind), got {sorted(suffixes)}")
+            raise ConfigError(
+                f"{what}: expected .jsonl/.json or .parquet files (one kind), got {sorted(suffixes)}"
+            )
         import datasets
 
         ds = datasets.load_dataset(kind, data_files=[str(p) for p in local], split="train")
@@ -69,7 +71,9 @@ def _messages(row: dict[str, Any], i: int, system_prompt: str, what: str) -> lis
     prompt = row["prompt"]
     if isinstance(prompt, str):
         msgs = [{"role": "user", "content": prompt}]
-    elif isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt):
+    elif isinstance(prompt, list) and all(
+        isinstance(m, dict) and "role" in m and "content" in m for m in prompt
+    ):
         msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
     else:
         raise ConfigError(f"{what}: row {i}: 'prompt' must be a chat list of {{role, content}} or a string")
@@ -81,8 +85,14 @@ def _messages(row: dict[str, Any], i: int, system_prompt: str, what: str) -> lis
     return msgs
 
 
-def encode_rows(rows: list[dict[str, Any]], tokenizer: Any, *, max_prompt_length: int, system_prompt: str = "",
-                what: str = "data.train_files") -> tuple[list[Prompt], int]:
+def encode_rows(
+    rows: list[dict[str, Any]],
+    tokenizer: Any,
+    *,
+    max_prompt_length: int,
+    system_prompt: str = "",
+    what: str = "data.train_files",
+) -> tuple[list[Prompt], int]:
     """Apply the chat template to every row and drop prompts longer than ``max_prompt_length``.
 
     Returns ``(prompts, dropped)``. Raises ConfigError naming the row and field when a required
@@ -106,11 +116,20 @@ def encode_rows(rows: list[dict[str, Any]], tokenizer: Any, *, max_prompt_length
         if len(ids) > max_prompt_length:
             dropped += 1
             continue
-        out.append(Prompt(index=i, ids=ids, ground_truth=rm["ground_truth"], ability=str(row["ability"]),
-                          data_source=str(row.get("data_source", "unknown"))))
+        out.append(
+            Prompt(
+                index=i,
+                ids=ids,
+                ground_truth=rm["ground_truth"],
+                ability=str(row["ability"]),
+                data_source=str(row.get("data_source", "unknown")),
+            )
+        )
     if not out:
-        raise ConfigError(f"{what}: all {len(rows)} prompts are longer than data.max_prompt_length = "
-                          f"{max_prompt_length} tokens")
+        raise ConfigError(
+            f"{what}: all {len(rows)} prompts are longer than data.max_prompt_length = "
+            f"{max_prompt_length} tokens"
+        )
     return out, dropped
 
 
@@ -173,15 +192,25 @@ class PromptSampler:
         self._order = self._make_order(self.epoch)
 
 
-def filter_groups(acc: list[float], truncated: list[bool], n: int, *, lower: float, upper: float,
-                  filter_accuracy: bool = True, filter_truncated: bool = False) -> list[bool]:
+def filter_groups(
+    acc: list[float],
+    truncated: list[bool],
+    n: int,
+    *,
+    lower: float,
+    upper: float,
+    filter_accuracy: bool = True,
+    filter_truncated: bool = False,
+) -> list[bool]:
     """PRIME's per-group filter (ALGORITHM.md section 4): one keep flag per prompt group of ``n`` rows.
 
     A group is kept iff ``lower <= mean(acc) <= upper`` (inclusive, when ``filter_accuracy``) and,
     when ``filter_truncated``, none of its responses was truncated.
     """
     if len(acc) % n or len(truncated) != len(acc):
-        raise ValueError(f"filter_groups: {len(acc)} scores / {len(truncated)} flags do not form groups of {n}")
+        raise ValueError(
+            f"filter_groups: {len(acc)} scores / {len(truncated)} flags do not form groups of {n}"
+        )
     keep = []
     eps = 1e-9
     for g in range(len(acc) // n):

@@ -93,11 +93,19 @@ def prepare_demo(cfg: TrainConfig, run_dir: Path) -> tuple[str, tuple[str, ...],
         if not (sft_dir / "config.json").exists():
             from prime_fast.demo.model import build_sft_checkpoint
 
+            log.info("building the demo SFT warm-start (%d steps) in %s", d.sft_steps, sft_dir)
             t0 = time.perf_counter()
-            rows = make_rows(d.n_train, seed, "sft", d.n_terms, d.max_operand)
-            build_sft_checkpoint(sft_dir, seed=seed, train_rows=rows, steps=d.sft_steps,
-                                 batch_size=d.sft_batch_size, lr=d.sft_lr, hidden_size=d.hidden_size,
-                                 num_layers=d.num_layers)
+            rows = make_rows(d.n_train, seed, "sft", d.n_terms, d.max_operand, direct_frac=d.sft_direct_frac)
+            build_sft_checkpoint(
+                sft_dir,
+                seed=seed,
+                train_rows=rows,
+                steps=d.sft_steps,
+                batch_size=d.sft_batch_size,
+                lr=d.sft_lr,
+                hidden_size=d.hidden_size,
+                num_layers=d.num_layers,
+            )
             log.info("demo SFT warm-start built in %.1fs", time.perf_counter() - t0)
         policy_path = str(sft_dir)
     return policy_path, train_files, val_files
@@ -113,8 +121,9 @@ class Trainer:
         resume: continue from the newest checkpoint in ``run_dir``.
     """
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, *, ctx: LocalContext | None = None,
-                 resume: bool = False) -> None:
+    def __init__(
+        self, cfg: TrainConfig, run_dir: Path, *, ctx: LocalContext | None = None, resume: bool = False
+    ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.ctx = ctx or LocalContext()
@@ -127,6 +136,8 @@ class Trainer:
         """Demo assets, models, data, rollout backend, optimizers, PRM and actor; restore on resume."""
         cfg = self.cfg
         quiet_third_party()
+        if cfg.trainer.num_threads:
+            torch.set_num_threads(cfg.trainer.num_threads)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.ctx.is_main and not self.resume:
             cfg.save(self.run_dir / "config.json")
@@ -136,45 +147,64 @@ class Trainer:
         self.models = build_models(cfg, policy_path)
         tok = self.tokenizer = self.models.tokenizer
         self.policy = self.ctx.prepare_model(self.models.policy, trainable=True)
-        self.prm_model = (self.ctx.prepare_model(self.models.prm, trainable=True)
-                          if self.models.prm is not None else None)
-        self.ref_model = (self.ctx.prepare_model(self.models.ref, trainable=False)
-                          if self.models.ref is not None else None)
+        self.prm_model = (
+            self.ctx.prepare_model(self.models.prm, trainable=True) if self.models.prm is not None else None
+        )
+        self.ref_model = (
+            self.ctx.prepare_model(self.models.ref, trainable=False) if self.models.ref is not None else None
+        )
         self.eos = int(tok.eos_token_id)
         self.pad = int(tok.pad_token_id)
 
         rows = load_rows(train_files, "data.train_files")
-        self.train_prompts, dropped = encode_rows(rows, tok, max_prompt_length=cfg.data.max_prompt_length,
-                                                  system_prompt=cfg.data.system_prompt)
+        self.train_prompts, dropped = encode_rows(
+            rows, tok, max_prompt_length=cfg.data.max_prompt_length, system_prompt=cfg.data.system_prompt
+        )
         if dropped:
-            log.warning("dropped %d of %d training prompts longer than data.max_prompt_length = %d",
-                        dropped, len(rows), cfg.data.max_prompt_length)
+            log.warning(
+                "dropped %d of %d training prompts longer than data.max_prompt_length = %d",
+                dropped,
+                len(rows),
+                cfg.data.max_prompt_length,
+            )
         self.prompts_dropped = dropped
         self.val_prompts: list[Prompt] = []
         if val_files:
             vrows = load_rows(val_files, "data.val_files")
-            self.val_prompts, vdrop = encode_rows(vrows, tok, max_prompt_length=cfg.data.max_prompt_length,
-                                                  system_prompt=cfg.data.system_prompt, what="data.val_files")
+            self.val_prompts, _vdrop = encode_rows(
+                vrows,
+                tok,
+                max_prompt_length=cfg.data.max_prompt_length,
+                system_prompt=cfg.data.system_prompt,
+                what="data.val_files",
+            )
             if cfg.data.val_max_samples:
                 self.val_prompts = self.val_prompts[: cfg.data.val_max_samples]
         self.sampler = PromptSampler(self.train_prompts, seed=cfg.trainer.seed, shuffle=cfg.data.shuffle)
         b = cfg.data.train_batch_size
-        self.total_steps = cfg.trainer.total_steps or max(1, cfg.trainer.epochs * len(self.train_prompts) // b)
+        self.total_steps = cfg.trainer.total_steps or max(
+            1, cfg.trainer.epochs * len(self.train_prompts) // b
+        )
 
         self.backend = self.make_backend()
         o = cfg.optim
         self.actor_opt = make_optimizer(self.policy, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-        self.actor_sched = make_scheduler(self.actor_opt, schedule=o.lr_schedule, warmup_ratio=o.warmup_ratio,
-                                          total_steps=self.total_steps)
-        self.actor = Actor(self.policy, o, cfg.algo, self.actor_opt, self.actor_sched,
-                           temperature=cfg.rollout.temperature)
+        self.actor_sched = make_scheduler(
+            self.actor_opt, schedule=o.lr_schedule, warmup_ratio=o.warmup_ratio, total_steps=self.total_steps
+        )
+        self.actor = Actor(
+            self.policy, o, cfg.algo, self.actor_opt, self.actor_sched, temperature=cfg.rollout.temperature
+        )
         self.prm: PRMTrainer | None = None
         if self.prm_model is not None:
             p = cfg.prm
             self.prm_opt = make_optimizer(self.prm_model, lr=p.lr, weight_decay=p.weight_decay)
-            self.prm_sched = make_scheduler(self.prm_opt, schedule="constant", warmup_ratio=0.0,
-                                            total_steps=self.total_steps)
-            self.prm = PRMTrainer(self.prm_model, self.ref_model, p, cfg.rollout.n, self.prm_opt, self.prm_sched)
+            self.prm_sched = make_scheduler(
+                self.prm_opt, schedule="constant", warmup_ratio=0.0, total_steps=self.total_steps
+            )
+            self.prm = PRMTrainer(
+                self.prm_model, self.ref_model, p, cfg.rollout.n, self.prm_opt, self.prm_sched
+            )
         self.estimator = algos.get_advantage_estimator(cfg.algo.estimator)
         self.verifier = Verifier(overlap=cfg.verify.overlap, error_score=cfg.verify.timeout_score)
         self.shuffle_gen = torch.Generator().manual_seed(cfg.trainer.seed)
@@ -197,19 +227,25 @@ class Trainer:
         r = self.cfg.rollout
         t0 = time.perf_counter()
         self.backend.wake_up()
-        roll = self.backend.generate([list(p.ids) for p in prompts],
-                                     SamplingConfig(n=r.n, temperature=r.temperature, top_p=r.top_p,
-                                                    max_tokens=r.max_tokens))
+        roll = self.backend.generate(
+            [list(p.ids) for p in prompts],
+            SamplingConfig(n=r.n, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens),
+        )
         self.backend.sleep()
         t1 = time.perf_counter()
         row_prompts = [prompts[i // r.n] for i in range(len(roll.response_ids))]
         texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True)
-        fut = self.verifier.submit(texts, [p.ground_truth for p in row_prompts], [p.ability for p in row_prompts])
+        fut = self.verifier.submit(
+            texts, [p.ground_truth for p in row_prompts], [p.ability for p in row_prompts]
+        )
         t2 = time.perf_counter()
-        batch = build_batch([list(p.ids) for p in row_prompts], roll.response_ids, pad_token_id=self.pad,
-                            eos_token_id=self.eos)
-        old = batched_logprobs(self.policy, batch, self.cfg.optim.micro_batch_size,
-                               temperature=r.temperature)
+        batch = build_batch(
+            [list(p.ids) for p in row_prompts],
+            roll.response_ids,
+            pad_token_id=self.pad,
+            eos_token_id=self.eos,
+        )
+        old = batched_logprobs(self.policy, batch, self.cfg.optim.micro_batch_size, temperature=r.temperature)
         t3 = time.perf_counter()
         acc, verify_s = fut.result()
         t4 = time.perf_counter()
@@ -221,8 +257,13 @@ class Trainer:
         exposed = (t4 - t3) + (t2 - t1) if self.verifier.overlap else (t2 - t1) + (t4 - t3)
         timings["verify_exposed"] = timings.get("verify_exposed", 0.0) + exposed
         timings["gen_tokens"] = timings.get("gen_tokens", 0.0) + float(sum(lengths))
-        return Rollouts(row_prompts, roll.response_ids, roll.truncated, acc,
-                        [old[i, : int(n)].clone() for i, n in enumerate(lengths)])
+        return Rollouts(
+            row_prompts,
+            roll.response_ids,
+            roll.truncated,
+            acc,
+            [old[i, : int(n)].clone() for i, n in enumerate(lengths)],
+        )
 
     def collect(self, timings: dict[str, float]) -> tuple[Rollouts, dict[str, float]]:
         """Rounds of generation until B prompt groups pass the filter; surplus prompts go to the buffer."""
@@ -237,7 +278,7 @@ class Trainer:
         rounds = 0
         prompts = self.sampler.pop_buffer(b)
         while len(kept.responses) < b * k:
-            prompts = prompts + self.sampler.take(int(math.ceil(b * cfg.data.oversample_factor)))
+            prompts = prompts + self.sampler.take(math.ceil(b * cfg.data.oversample_factor))
             ro = self.generate_round(prompts, timings)
             rounds += 1
             all_acc += ro.acc
@@ -245,9 +286,15 @@ class Trainer:
                 by_ability.setdefault(p.ability, []).append(a)
             lengths += [len(x) for x in ro.responses]
             trunc += sum(ro.truncated)
-            keep = filter_groups(ro.acc, ro.truncated, k, lower=cfg.algo.accuracy_lower_bound,
-                                 upper=cfg.algo.accuracy_upper_bound, filter_accuracy=cfg.algo.filter_accuracy,
-                                 filter_truncated=cfg.algo.filter_truncated)
+            keep = filter_groups(
+                ro.acc,
+                ro.truncated,
+                k,
+                lower=cfg.algo.accuracy_lower_bound,
+                upper=cfg.algo.accuracy_upper_bound,
+                filter_accuracy=cfg.algo.filter_accuracy,
+                filter_truncated=cfg.algo.filter_truncated,
+            )
             n_groups += len(keep)
             n_pass += sum(keep)
             for g, ok in enumerate(keep):
@@ -261,18 +308,31 @@ class Trainer:
                 kept.old_logp += ro.old_logp[sl]
             prompts = []
             if rounds >= cfg.trainer.max_rounds_per_step and kept.responses:
-                log.warning("step %d: only %d of %d prompt groups passed the filter after %d rounds; "
-                            "training on them", self.step + 1, len(kept.responses) // k, b, rounds)
+                log.warning(
+                    "step %d: only %d of %d prompt groups passed the filter after %d rounds; "
+                    "training on them",
+                    self.step + 1,
+                    len(kept.responses) // k,
+                    b,
+                    rounds,
+                )
                 break
             if rounds >= 4 * cfg.trainer.max_rounds_per_step:
-                raise RuntimeError(f"no prompt group passed the accuracy filter in {rounds} generation rounds; "
-                                   "widen algo.accuracy_lower_bound/upper_bound or set algo.filter_accuracy=false")
+                raise RuntimeError(
+                    f"no prompt group passed the accuracy filter in {rounds} generation rounds; "
+                    "widen algo.accuracy_lower_bound/upper_bound or set algo.filter_accuracy=false"
+                )
         if len(kept.responses) > b * k:
             surplus = kept.prompts[b * k :: k]
             self.sampler.push_buffer(surplus)
             cut = b * k
-            kept = Rollouts(kept.prompts[:cut], kept.responses[:cut], kept.truncated[:cut], kept.acc[:cut],
-                            kept.old_logp[:cut])
+            kept = Rollouts(
+                kept.prompts[:cut],
+                kept.responses[:cut],
+                kept.truncated[:cut],
+                kept.acc[:cut],
+                kept.old_logp[:cut],
+            )
         m: dict[str, float] = {
             "train/acc": float(np.mean(all_acc)),
             "filter/pass_rate": n_pass / max(n_groups, 1),
@@ -293,10 +353,19 @@ class Trainer:
         a = self.cfg.algo
         k = self.cfg.rollout.n
         if a.estimator == "prime":
-            adv, _ = self.estimator(acc, mask, k, process_rewards=process, gamma_process=a.gamma_process,
-                                    gamma_outcome=a.gamma_outcome, whiten=a.whiten)
+            adv, _ = self.estimator(
+                acc,
+                mask,
+                k,
+                process_rewards=process,
+                gamma_process=a.gamma_process,
+                gamma_outcome=a.gamma_outcome,
+                whiten=a.whiten,
+            )
         else:
-            adv, _ = self.estimator(acc, mask, k, process_rewards=process, gamma=a.gamma_process, whiten=a.whiten)
+            adv, _ = self.estimator(
+                acc, mask, k, process_rewards=process, gamma=a.gamma_process, whiten=a.whiten
+            )
         return adv
 
     def train_step(self) -> dict[str, Any]:
@@ -305,8 +374,9 @@ class Trainer:
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
         ro, metrics = self.collect(timings)
-        batch = build_batch([list(p.ids) for p in ro.prompts], ro.responses, pad_token_id=self.pad,
-                            eos_token_id=self.eos)
+        batch = build_batch(
+            [list(p.ids) for p in ro.prompts], ro.responses, pad_token_id=self.pad, eos_token_id=self.eos
+        )
         t = batch.responses.shape[1]
         old_logp = torch.zeros(batch.responses.shape, dtype=torch.float32)
         for i, lp in enumerate(ro.old_logp):
@@ -350,11 +420,17 @@ class Trainer:
         if not self.val_prompts:
             return {}
         r = self.cfg.rollout
-        roll = self.backend.generate([list(p.ids) for p in self.val_prompts],
-                                     SamplingConfig(n=1, temperature=0.0, max_tokens=r.val_max_tokens or r.max_tokens))
+        roll = self.backend.generate(
+            [list(p.ids) for p in self.val_prompts],
+            SamplingConfig(n=1, temperature=0.0, max_tokens=r.val_max_tokens or r.max_tokens),
+        )
         texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True)
-        acc, _ = score_all(texts, [p.ground_truth for p in self.val_prompts],
-                           [p.ability for p in self.val_prompts], error_score=self.cfg.verify.timeout_score)
+        acc, _ = score_all(
+            texts,
+            [p.ground_truth for p in self.val_prompts],
+            [p.ability for p in self.val_prompts],
+            error_score=self.cfg.verify.timeout_score,
+        )
         out = {"val/acc": float(np.mean(acc))}
         by_src: dict[str, list[float]] = {}
         for p, a in zip(self.val_prompts, acc):
@@ -385,8 +461,9 @@ class Trainer:
         models = {"policy": self.policy}
         if self.prm_model is not None:
             models["prm"] = self.prm_model
-        return ckpt.save_checkpoint(self.run_dir, self.step, models=models, tokenizer=self.tokenizer,
-                                    state=self.state())
+        return ckpt.save_checkpoint(
+            self.run_dir, self.step, models=models, tokenizer=self.tokenizer, state=self.state()
+        )
 
     def restore(self) -> None:
         """Load the newest checkpoint of the run directory."""
@@ -414,8 +491,13 @@ class Trainer:
         """Run to ``total_steps``; returns a summary (also written to ``summary.json``)."""
         cfg = self.cfg
         t_run = time.perf_counter()
-        logger = MetricsLogger(self.run_dir, total_steps=self.total_steps, progress=cfg.log.progress,
-                               tensorboard=cfg.log.tensorboard, start_step=self.step)
+        logger = MetricsLogger(
+            self.run_dir,
+            total_steps=self.total_steps,
+            progress=cfg.log.progress,
+            tensorboard=cfg.log.tensorboard,
+            start_step=self.step,
+        )
         summary: dict[str, Any] = {"run_dir": str(self.run_dir)}
         try:
             if self.step == 0:
@@ -424,7 +506,7 @@ class Trainer:
                     self.history["val/acc"] = [(0, v0["val/acc"])]
                     logger.message(f"warm-start greedy accuracy (held out): {v0['val/acc']:.3f}")
                     if self.ctx.is_main:
-                        logger.log(0, dict(v0))
+                        logger.log(0, dict(v0), advance=False)
             while self.step < self.total_steps:
                 metrics = self.train_step()
                 self.step += 1
@@ -447,22 +529,28 @@ class Trainer:
             logger.close()
             self.verifier.close()
         val = self.history.get("val/acc", [])
-        summary.update({
-            "steps": self.step,
-            "warmstart_val_acc": val[0][1] if val and val[0][0] == 0 else None,
-            "final_val_acc": val[-1][1] if val else None,
-            "wall_s": time.perf_counter() - t_run,
-        })
+        summary.update(
+            {
+                "steps": self.step,
+                "warmstart_val_acc": val[0][1] if val and val[0][0] == 0 else None,
+                "final_val_acc": val[-1][1] if val else None,
+                "wall_s": time.perf_counter() - t_run,
+            }
+        )
         if self.ctx.is_main:
             if cfg.log.plot:
-                plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "curves.png",
-                            title=f"{cfg.algo.estimator} process_rewards={cfg.algo.process_rewards}")
+                plot_curves(
+                    self.run_dir / "metrics.jsonl",
+                    self.run_dir / "curves.png",
+                    title=f"{cfg.algo.estimator} process_rewards={cfg.algo.process_rewards}",
+                )
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         return summary
 
 
-def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, ctx: LocalContext | None = None
-          ) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig, run_dir: Path, *, resume: bool = False, ctx: LocalContext | None = None
+) -> dict[str, Any]:
     """Build a :class:`Trainer`, run it, return its summary."""
     trainer = Trainer(cfg, run_dir, ctx=ctx, resume=resume)
     trainer.setup()

@@ -52,8 +52,15 @@ class MetricsLogger:
         start_step: steps already done (resume).
     """
 
-    def __init__(self, run_dir: Path, *, total_steps: int, progress: str = "tqdm", tensorboard: bool = False,
-                 start_step: int = 0) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        total_steps: int,
+        progress: str = "tqdm",
+        tensorboard: bool = False,
+        start_step: int = 0,
+    ) -> None:
         self.path = run_dir / "metrics.jsonl"
         self.progress = progress
         self.total = total_steps
@@ -63,13 +70,24 @@ class MetricsLogger:
         if progress == "tqdm":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total_steps, initial=start_step, desc="PRIME", unit="step", file=sys.stderr,
-                             dynamic_ncols=True)
+            self._bar = tqdm(
+                total=total_steps,
+                initial=start_step,
+                desc="PRIME",
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         elif progress == "rich":
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._rich = Progress(TextColumn("PRIME"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                  TimeElapsedColumn(), TextColumn("{task.description}"))
+            self._rich = Progress(
+                TextColumn("PRIME"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+            )
             self._rich.start()
             self._task = self._rich.add_task("", total=total_steps, completed=start_step)
         self._tb: Any = None
@@ -78,8 +96,8 @@ class MetricsLogger:
 
             self._tb = SummaryWriter(str(run_dir / "tb"))
 
-    def log(self, step: int, record: dict[str, Any]) -> None:
-        """Write one step's record and update the display."""
+    def log(self, step: int, record: dict[str, Any], *, advance: bool = True) -> None:
+        """Write one step's record and update the display (``advance``: count it as a step done)."""
         rec = {"step": step, **record}
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
@@ -90,9 +108,9 @@ class MetricsLogger:
         summary = self.summary(record)
         if self._bar is not None:
             self._bar.set_postfix_str(summary, refresh=False)
-            self._bar.update(1)
+            self._bar.update(1 if advance else 0)
         elif self._rich is not None:
-            self._rich.update(self._task, advance=1, description=summary)
+            self._rich.update(self._task, advance=1 if advance else 0, description=summary)
         elif self.progress == "lines":
             print(f"step {step}/{self.total} {summary}", file=sys.stderr, flush=True)
 
@@ -100,8 +118,13 @@ class MetricsLogger:
     def summary(record: dict[str, Any]) -> str:
         """A short one-line view of the key metrics."""
         parts = []
-        for key, label in (("train/acc", "acc"), ("val/acc", "val"), ("prm/loss", "prm_loss"),
-                           ("prm/acc_before", "prm_acc"), ("time/step", "s")):
+        for key, label in (
+            ("train/acc", "acc"),
+            ("val/acc", "val"),
+            ("prm/loss", "prm_loss"),
+            ("prm/acc_before", "prm_acc"),
+            ("time/step", "s"),
+        ):
             if key in record:
                 parts.append(f"{label}={record[key]:.3f}" if key != "time/step" else f"{record[key]:.1f}s")
         return " ".join(parts)
@@ -140,7 +163,10 @@ def plot_curves(metrics_path: str | Path, out_path: str | Path, title: str = "")
         ("PRM pairwise accuracy", ["prm/acc_before"]),
         ("response length", ["response/length_mean"]),
         ("filter pass rate", ["filter/pass_rate"]),
-        ("seconds per phase", [k for k in (rows[-1] if rows else {}) if k.startswith("time/") and k != "time/step"]),
+        (
+            "seconds per phase",
+            [k for k in (rows[-1] if rows else {}) if k.startswith("time/") and k != "time/step"],
+        ),
     ]
     for ax, (name, keys) in zip(axes.flat, panels):
         for k in keys:

@@ -28,12 +28,28 @@ class Models:
     ref: Any | None
 
 
-def load_tokenizer(path: str) -> Any:
-    """The tokenizer saved with a model directory."""
-    from transformers import AutoTokenizer
+_GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
 
+
+def load_tokenizer(path: str) -> Any:
+    """The tokenizer saved with a model directory.
+
+    A tokenizer saved as the generic fast class (a ``tokenizer.json`` built in code, like the demo's)
+    is loaded as exactly that: ``AutoTokenizer`` would pick the model type's class (e.g. Qwen2's) and
+    replace the saved pre-tokenizer, changing how text is split.
+    """
+    import json
+    from pathlib import Path
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    cls_name = ""
+    tc = Path(path) / "tokenizer_config.json"
+    if tc.is_file():
+        cls_name = str(json.loads(tc.read_text(encoding="utf-8")).get("tokenizer_class", ""))
+    loader = PreTrainedTokenizerFast if cls_name in _GENERIC_TOKENIZERS else AutoTokenizer
     try:
-        tok = AutoTokenizer.from_pretrained(path)
+        tok = loader.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot load a tokenizer from {path!r}: {e}") from None
     if tok.pad_token_id is None:
@@ -87,8 +103,9 @@ def build_models(cfg: TrainConfig, policy_path: str) -> Models:
     return Models(policy=policy, tokenizer=tok, prm=prm, ref=ref)
 
 
-def response_logprobs(model: Any, batch: Batch, *, temperature: float = 1.0, return_entropy: bool = False
-                      ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def response_logprobs(
+    model: Any, batch: Batch, *, temperature: float = 1.0, return_entropy: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Teacher-forced log-probs of the response tokens, ``(N, T)`` float32 (and entropy if asked).
 
     The decoder's hidden states at positions ``P-1 .. P+T-2`` go through the fused LM head +
@@ -122,14 +139,19 @@ def logprobs_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.
 
 
 @torch.no_grad()
-def batched_logprobs(model: Any, batch: Batch, micro_batch_size: int, *, temperature: float = 1.0,
-                     return_entropy: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def batched_logprobs(
+    model: Any, batch: Batch, micro_batch_size: int, *, temperature: float = 1.0, return_entropy: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """:func:`response_logprobs` without gradients, in micro-batches; results on the CPU."""
     outs = []
     ents = []
     for s in range(0, batch.size, micro_batch_size):
-        r = response_logprobs(model, batch.rows(slice(s, s + micro_batch_size)), temperature=temperature,
-                              return_entropy=return_entropy)
+        r = response_logprobs(
+            model,
+            batch.rows(slice(s, s + micro_batch_size)),
+            temperature=temperature,
+            return_entropy=return_entropy,
+        )
         if return_entropy:
             outs.append(r[0].float().cpu())
             ents.append(r[1].float().cpu())

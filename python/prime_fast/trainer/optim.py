@@ -8,18 +8,20 @@ from typing import Any
 import torch
 
 
-def make_optimizer(model: Any, *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                   weight_decay: float = 0.0) -> torch.optim.AdamW:
+def make_optimizer(
+    model: Any, *, lr: float, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0
+) -> torch.optim.AdamW:
     """AdamW over the trainable parameters of ``model``."""
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, *, schedule: str, warmup_ratio: float,
-                   total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+def make_scheduler(
+    opt: torch.optim.Optimizer, *, schedule: str, warmup_ratio: float, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """A schedule stepped once per RL step: linear warmup then ``constant``/``cosine``/``linear`` decay."""
     total = max(1, total_steps)
-    warm = int(round(warmup_ratio * total))
+    warm = round(warmup_ratio * total)
 
     def factor(step: int) -> float:
         if step < warm:

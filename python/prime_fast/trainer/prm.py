@@ -32,8 +32,15 @@ class PRMTrainer:
         optimizer, scheduler: the PRM's AdamW and schedule.
     """
 
-    def __init__(self, model: Any, ref: Any | None, cfg: PRMConfig, n_samples: int,
-                 optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        ref: Any | None,
+        cfg: PRMConfig,
+        n_samples: int,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+    ) -> None:
         self.model = model
         self.ref = ref
         self.cfg = cfg
@@ -48,13 +55,16 @@ class PRMTrainer:
             return old_logp
         return batched_logprobs(self.ref, batch, self.cfg.micro_batch_size)
 
-    def _scores(self, q: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor
-                ) -> torch.Tensor:
+    def _scores(
+        self, q: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         if self.cfg.granularity == "token":
             return q.detach()
         return implicit_process_rewards(logp.detach(), ref_logp, mask, granularity="whole")
 
-    def step(self, batch: Batch, acc: torch.Tensor, ref_logp: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def step(
+        self, batch: Batch, acc: torch.Tensor, ref_logp: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Score and update. Returns the ``(N, T)`` raw process scores (un-normalised) and metrics:
         ``prm/loss``, ``prm/acc_before`` (pairwise accuracy of the scores the PRM gave before its
         update on each row), ``prm/grad_norm``, ``prm/lr`` and, in ``before`` mode, ``prm/acc_after``."""

@@ -14,8 +14,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def score_all(texts: list[str], ground_truths: list[Any], abilities: list[str], *,
-              error_score: float = 0.0) -> tuple[list[float], float]:
+def score_all(
+    texts: list[str], ground_truths: list[Any], abilities: list[str], *, error_score: float = 0.0
+) -> tuple[list[float], float]:
     """Score every response; returns ``(scores, seconds)``.
 
     A row whose verifier raises, or whose reference cannot be parsed (``None``), scores ``error_score``
@@ -29,7 +30,9 @@ def score_all(texts: list[str], ground_truths: list[Any], abilities: list[str], 
         try:
             s = score(text, gt, ab)
         except Exception as e:  # a verifier failure is one row's problem
-            log.warning("verifier failed on one row (%s: %s); scoring it %.2f", type(e).__name__, e, error_score)
+            log.warning(
+                "verifier failed on one row (%s: %s); scoring it %.2f", type(e).__name__, e, error_score
+            )
             s = None
         out.append(float(error_score if s is None else s))
     return out, time.perf_counter() - t0
@@ -41,7 +44,9 @@ class Verifier:
     def __init__(self, *, overlap: bool, error_score: float = 0.0) -> None:
         self.overlap = overlap
         self.error_score = error_score
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prime-fast-verify") if overlap else None
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="prime-fast-verify") if overlap else None
+        )
 
     def submit(self, texts: list[str], ground_truths: list[Any], abilities: list[str]) -> Future:
         """Start scoring; the future yields ``(scores, seconds)``."""

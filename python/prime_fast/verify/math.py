@@ -12,7 +12,7 @@ and defaults (:func:`policy_keys` lists the names).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,10 +123,8 @@ def verify_math_batch(
     **policy: Any,
 ) -> list[Verdict]:
     """Verify many pairs in parallel (all cores by default) with the GIL released."""
-    if not isinstance(responses, (list, tuple)):
-        responses = list(responses) if not isinstance(responses, str) else responses
-    if not isinstance(golds, (list, tuple)):
-        golds = list(golds) if not isinstance(golds, str) else golds
+    responses = _as_list(responses, "responses")
+    golds = _as_list(golds, "golds")
     if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)):
         raise UnsupportedInputError(
             f"verify_math_batch: num_threads must be an int or None, got {type(num_threads).__name__}"
@@ -135,6 +133,16 @@ def verify_math_batch(
         responses, golds, extract=extract, policy=_policy(policy), num_threads=num_threads
     )
     return [_verdict(t) for t in out]
+
+
+def _as_list(values: Any, name: str) -> list[Any]:
+    if isinstance(values, list):
+        return values
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise UnsupportedInputError(
+            f"verify_math_batch: {name} must be a list of str, got {type(values).__name__}"
+        )
+    return list(values)
 
 
 def _gold_list(ground_truth: Any) -> list[str]:

@@ -25,7 +25,9 @@ class HFRolloutBackend:
         micro_batch_size: most sequences per ``generate`` call (0: all at once).
     """
 
-    def __init__(self, model: Any, *, eos_token_id: int, pad_token_id: int, micro_batch_size: int = 0) -> None:
+    def __init__(
+        self, model: Any, *, eos_token_id: int, pad_token_id: int, micro_batch_size: int = 0
+    ) -> None:
         self.model = model
         self.eos_token_id = int(eos_token_id)
         self.pad_token_id = int(pad_token_id)
@@ -72,7 +74,9 @@ class HFRolloutBackend:
                     truncated.append(trunc)
         finally:
             self.model.train(was_training)
-        return RolloutBatch(prompt_ids=[list(p) for p in prompt_ids], response_ids=responses, truncated=truncated)
+        return RolloutBatch(
+            prompt_ids=[list(p) for p in prompt_ids], response_ids=responses, truncated=truncated
+        )
 
     def sync_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
         """Copy weights in place (a no-op when the tensors already are this model's parameters)."""

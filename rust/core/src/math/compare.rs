@@ -30,6 +30,9 @@ const SAMPLES: &[(i64, i64)] = &[
     (-43, 16),
 ];
 
+/// Extra positive points, used when every sample point left the reals.
+const POSITIVE: &[(i64, i64)] = &[(31, 3), (47, 5), (9, 2), (61, 7)];
+
 /// A comparison in progress.
 pub struct Cmp<'a> {
     /// Policies.
@@ -82,6 +85,22 @@ impl Cmp<'_> {
                 } else {
                     Ok(false)
                 }
+            }
+            (A::Union(_), A::List(rels))
+                if self.policy.relation_interval != RelationInterval::Never =>
+            {
+                // `x < -3 or x > 3` as gold, a union of intervals as prediction.
+                let mut parts = Vec::new();
+                for r in rels {
+                    match r {
+                        A::Rel(s, o) => match rel_to_interval(s, o) {
+                            Some(iv) => parts.push(iv),
+                            None => return Ok(false),
+                        },
+                        _ => return Ok(false),
+                    }
+                }
+                self.answers(pred, &A::Union(parts))
             }
             (
                 A::Brack {
@@ -295,6 +314,17 @@ impl Cmp<'_> {
         })
     }
 
+    fn assign_positive(&mut self, vars: &[String], j: usize) {
+        self.ctx.vars.clear();
+        for (k, v) in vars.iter().enumerate() {
+            let (n, d) = POSITIVE[(j + k) % POSITIVE.len()];
+            self.ctx.vars.push((
+                v.clone(),
+                BigRational::new(BigInt::from(n), BigInt::from(d)),
+            ));
+        }
+    }
+
     fn assign(&mut self, vars: &[String], j: usize) {
         self.ctx.vars.clear();
         for (k, v) in vars.iter().enumerate() {
@@ -351,14 +381,28 @@ impl Cmp<'_> {
             return Ok(false);
         }
         let mut good = 0;
-        for j in 0..self.ctx.budget.sample_points {
-            self.assign(&vars, j);
+        let n = self.ctx.budget.sample_points;
+        for j in 0..n + POSITIVE.len() {
+            if j == n && good > 0 {
+                break;
+            }
+            if j < n {
+                self.assign(&vars, j);
+            } else {
+                // Nothing comparable yet (every point left the reals): try larger positive points.
+                self.assign_positive(&vars, j - n);
+            }
             let (vp, vg) = match (eval(p, &mut self.ctx), eval(g, &mut self.ctx)) {
                 (Ok(a), Ok(b)) => (a, b),
                 (Err(e), _) | (_, Err(e)) if stop(&e) => return Err(e),
                 (Err(_), Err(_)) => continue,
                 _ => return Ok(false),
             };
+            // Points where a side leaves the reals are skipped: branch cuts of log/roots make
+            // real identities (log xy = log x + log y) fail there.
+            if is_nonreal(&vp) || is_nonreal(&vg) {
+                continue;
+            }
             match val_eq(&vp, &vg) {
                 Some(true) => good += 1,
                 Some(false) => return Ok(false),
@@ -396,8 +440,9 @@ impl Cmp<'_> {
         }
         match other {
             Val::Q(q) => (q * &scale).round() == target,
-            Val::C(re, im) => {
-                if *im != 0.0 {
+            Val::C(..) | Val::S(..) => {
+                let (re, im) = other.to_c();
+                if im != 0.0 {
                     return false;
                 }
                 let s = q_to_f64(&scale);
@@ -467,11 +512,15 @@ fn decimal_info(e: &Expr) -> Option<(i64, usize)> {
     }
 }
 
+fn is_nonreal(v: &Val) -> bool {
+    matches!(v, Val::C(_, im) if *im != 0.0)
+}
+
 fn is_zero_val(v: &Val) -> bool {
     match v {
         Val::Q(q) => q.is_zero(),
         Val::C(a, b) => a.hypot(*b) < 1e-12,
-        Val::Inf(_) => false,
+        Val::S(..) | Val::Inf(_) => false,
     }
 }
 
@@ -506,6 +555,28 @@ fn val_expr(v: &Val) -> Expr {
                 ])
             }
         }
+        Val::S(a, b, d) => Expr::Add(vec![
+            Expr::Num {
+                val: a.clone(),
+                decimals: None,
+            },
+            Expr::Mul(vec![
+                Expr::Num {
+                    val: b.clone(),
+                    decimals: None,
+                },
+                Expr::Root(
+                    Box::new(Expr::Num {
+                        val: BigRational::from_integer(BigInt::from(2)),
+                        decimals: None,
+                    }),
+                    Box::new(Expr::Num {
+                        val: BigRational::from_integer(BigInt::from(*d)),
+                        decimals: None,
+                    }),
+                ),
+            ]),
+        ]),
         Val::Inf(p) => {
             if *p {
                 Expr::Const(Const::Inf)

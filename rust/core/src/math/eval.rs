@@ -19,6 +19,8 @@ pub enum Val {
     Q(BigRational),
     /// Approximate complex number (re, im).
     C(f64, f64),
+    /// Exact quadratic surd `a + b sqrt(d)`: `b != 0`, `d > 1` squarefree (`\\sqrt{8} = 2\\sqrt{2}`).
+    S(BigRational, BigRational, u64),
     /// Positive (`true`) or negative infinity.
     Inf(bool),
 }
@@ -106,14 +108,96 @@ impl Val {
         match self {
             Val::Q(q) => (q_to_f64(q), 0.0),
             Val::C(a, b) => (*a, *b),
+            Val::S(a, b, d) => (q_to_f64(a) + q_to_f64(b) * (*d as f64).sqrt(), 0.0),
             Val::Inf(p) => (if *p { f64::INFINITY } else { f64::NEG_INFINITY }, 0.0),
         }
     }
 }
 
+/// `(a, b, d)` of a rational (`d = 0`: any) or a surd.
+fn surd_parts(v: &Val) -> Option<(BigRational, BigRational, u64)> {
+    match v {
+        Val::Q(q) => Some((q.clone(), BigRational::zero(), 0)),
+        Val::S(a, b, d) => Some((a.clone(), b.clone(), *d)),
+        _ => None,
+    }
+}
+
+/// The common radicand of two surd parts, if they have one.
+fn join_d(d1: u64, d2: u64) -> Option<u64> {
+    if d1 == 0 {
+        Some(d2)
+    } else if d2 == 0 || d1 == d2 {
+        Some(d1)
+    } else {
+        None
+    }
+}
+
+fn mk_surd(a: BigRational, b: BigRational, d: u64, ctx: &Ctx<'_>) -> Result<Val, EvalError> {
+    ctx.check_bits(&a)?;
+    ctx.check_bits(&b)?;
+    Ok(if b.is_zero() || d == 0 {
+        Val::Q(a)
+    } else {
+        Val::S(a, b, d)
+    })
+}
+
+/// `k = s^2 * d` with `d` squarefree, for `k < 2^40`: trial division while `p^3 <= rest`; the
+/// rest then has at most two prime factors, so it is 1, q, q^2 or q r.
+fn squarefree(k: u64) -> Option<(u64, u64)> {
+    if k == 0 || k >= 1 << 40 {
+        return None;
+    }
+    let (mut rest, mut s, mut d) = (k, 1u64, 1u64);
+    let mut p = 2u64;
+    while p * p * p <= rest {
+        let mut count = 0;
+        while rest % p == 0 {
+            rest /= p;
+            count += 1;
+        }
+        s *= p.pow(count / 2);
+        if count % 2 == 1 {
+            d *= p;
+        }
+        p += if p == 2 { 1 } else { 2 };
+    }
+    let r = (rest as f64).sqrt().round() as u64;
+    if let Some(c) = [r.saturating_sub(1), r, r + 1]
+        .into_iter()
+        .find(|c| *c > 1 && c * c == rest)
+    {
+        return Some((s * c, d));
+    }
+    Some((s, d * rest))
+}
+
+/// `sqrt(q)` for a positive non-square rational as an exact surd, if small enough.
+fn sqrt_surd(q: &BigRational) -> Option<Val> {
+    if !q.is_positive() {
+        return None;
+    }
+    let k = (q.numer() * q.denom()).to_u64()?;
+    let (s, d) = squarefree(k)?;
+    if d <= 1 {
+        return None;
+    }
+    // sqrt(n/m) = sqrt(n m) / m = s sqrt(d) / m
+    let b = BigRational::new(BigInt::from(s), q.denom().clone());
+    Some(Val::S(BigRational::zero(), b, d))
+}
+
 fn c(re: f64, im: f64) -> Result<Val, EvalError> {
     if re.is_finite() && im.is_finite() {
-        Ok(Val::C(re, if im.abs() < 1e-300 { 0.0 } else { im }))
+        // Rounding noise of complex paths (e^{i pi}, (-2)^3 via logs) is not an imaginary part.
+        let im = if im.abs() <= 1e-13 * re.abs() || im.abs() < 1e-300 {
+            0.0
+        } else {
+            im
+        };
+        Ok(Val::C(re, im))
     } else {
         Err(EvalError::Domain("non-finite value".into()))
     }
@@ -150,6 +234,9 @@ fn cpow(a: (f64, f64), b: (f64, f64)) -> Option<(f64, f64)> {
     }
     if a.1 == 0.0 && b.1 == 0.0 && a.0 > 0.0 {
         return Some((a.0.powf(b.0), 0.0));
+    }
+    if a.1 == 0.0 && b.1 == 0.0 && b.0.fract() == 0.0 && b.0.abs() < 1e9 {
+        return Some((a.0.powi(b.0 as i32), 0.0));
     }
     Some(cexp(cmul(b, cln(a)?)))
 }
@@ -213,11 +300,7 @@ pub fn eval(e: &Expr, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             }
             Ok(acc)
         }
-        Expr::Neg(x) => Ok(match eval(x, ctx)? {
-            Val::Q(q) => Val::Q(-q),
-            Val::C(a, b) => Val::C(-a, -b),
-            Val::Inf(p) => Val::Inf(!p),
-        }),
+        Expr::Neg(x) => Ok(neg(eval(x, ctx)?)),
         Expr::Div(a, b) => {
             let a = eval(a, ctx)?;
             let b = eval(b, ctx)?;
@@ -228,9 +311,8 @@ pub fn eval(e: &Expr, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             div(a, Val::Q(BigRational::from_integer(BigInt::from(100))), ctx)
         }
         Expr::Pow(a, b) => {
-            let a = eval(a, ctx)?;
             let b = eval(b, ctx)?;
-            pow(a, b, ctx)
+            eval_pow(a, b, ctx)
         }
         Expr::Root(n, x) => {
             let n = eval(n, ctx)?;
@@ -309,10 +391,35 @@ pub fn eval(e: &Expr, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
     }
 }
 
+/// `base^ex` with nested powers folded exactly: `((\\sqrt{12})^3)^6 = 12^9`. Folding
+/// `(a^b)^k = a^(bk)` is valid for integer k.
+fn eval_pow(base: &Expr, ex: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    if let Val::Q(k) = &ex {
+        if k.is_integer() {
+            let inner = match base {
+                Expr::Pow(b2, e2) => Some((b2.as_ref(), eval(e2, ctx)?)),
+                Expr::Root(n, x) => {
+                    let n = eval(n, ctx)?;
+                    Some((x.as_ref(), div(Val::Q(BigRational::one()), n, ctx)?))
+                }
+                _ => None,
+            };
+            if let Some((b2, Val::Q(e2))) = inner {
+                let combined = e2 * k;
+                ctx.check_bits(&combined)?;
+                return eval_pow(b2, Val::Q(combined), ctx);
+            }
+        }
+    }
+    let a = eval(base, ctx)?;
+    pow(a, ex, ctx)
+}
+
 fn neg(v: Val) -> Val {
     match v {
         Val::Q(q) => Val::Q(-q),
         Val::C(a, b) => Val::C(-a, -b),
+        Val::S(a, b, d) => Val::S(-a, -b, d),
         Val::Inf(p) => Val::Inf(!p),
     }
 }
@@ -381,6 +488,11 @@ fn add(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
         (Val::Inf(_), Val::Inf(_)) => dom("inf - inf"),
         (Val::Inf(p), _) | (_, Val::Inf(p)) => Ok(Val::Inf(p)),
         (x, y) => {
+            if let (Some((a1, b1, d1)), Some((a2, b2, d2))) = (surd_parts(&x), surd_parts(&y)) {
+                if let Some(d) = join_d(d1, d2) {
+                    return mk_surd(a1 + a2, b1 + b2, d, ctx);
+                }
+            }
             let (a, b) = (x.to_c(), y.to_c());
             c(a.0 + b.0, a.1 + b.1)
         }
@@ -397,6 +509,9 @@ fn mul(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             ctx.check_bits(&r)?;
             Ok(Val::Q(r))
         }
+        (Val::Q(z), Val::C(..)) | (Val::C(..), Val::Q(z)) if z.is_zero() => {
+            Ok(Val::Q(BigRational::zero()))
+        }
         (Val::Inf(p), other) | (other, Val::Inf(p)) => {
             let (re, im) = other.to_c();
             if let Val::Inf(q) = other {
@@ -408,6 +523,9 @@ fn mul(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             Ok(Val::Inf(p == (re > 0.0)))
         }
         (x, y) => {
+            if let Some(v) = surd_mul(&x, &y, ctx)? {
+                return Ok(v);
+            }
             let r = cmul(x.to_c(), y.to_c());
             c(r.0, r.1)
         }
@@ -433,14 +551,50 @@ fn div(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             }
             Ok(Val::Inf(p == (re > 0.0)))
         }
-        (x, y) => match cdiv(x.to_c(), y.to_c()) {
-            Some(r) => c(r.0, r.1),
-            None => dom("division by zero"),
-        },
+        (x, y) => {
+            if let Some(inv) = surd_inverse(&y, ctx)? {
+                if let Some(v) = surd_mul(&x, &inv, ctx)? {
+                    return Ok(v);
+                }
+            }
+            match cdiv(x.to_c(), y.to_c()) {
+                Some(r) => c(r.0, r.1),
+                None => dom("division by zero"),
+            }
+        }
     }
 }
 
+/// `(a1 + b1 sqrt d)(a2 + b2 sqrt d)`, exact when both are rationals or surds of one radicand.
+fn surd_mul(x: &Val, y: &Val, ctx: &mut Ctx<'_>) -> Result<Option<Val>, EvalError> {
+    let (Some((a1, b1, d1)), Some((a2, b2, d2))) = (surd_parts(x), surd_parts(y)) else {
+        return Ok(None);
+    };
+    let Some(d) = join_d(d1, d2) else {
+        return Ok(None);
+    };
+    ctx.tick()?;
+    let dq = BigRational::from_integer(BigInt::from(d));
+    let a = &a1 * &a2 + &b1 * &b2 * dq;
+    let b = a1 * b2 + a2 * b1;
+    mk_surd(a, b, d, ctx).map(Some)
+}
+
+/// `1 / (a + b sqrt d) = (a - b sqrt d) / (a^2 - b^2 d)` for a surd (not for rationals).
+fn surd_inverse(y: &Val, ctx: &mut Ctx<'_>) -> Result<Option<Val>, EvalError> {
+    let Val::S(a, b, d) = y else { return Ok(None) };
+    let dq = BigRational::from_integer(BigInt::from(*d));
+    let norm = a * a - b * b * dq;
+    if norm.is_zero() {
+        return Ok(None); // cannot happen for squarefree d > 1; fall back to floats
+    }
+    mk_surd(a / &norm, -(b / &norm), *d, ctx).map(Some)
+}
+
 fn pow(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    if matches!(&b, Val::Q(q) if q.is_zero()) && !matches!(a, Val::Inf(_)) {
+        return Ok(Val::Q(BigRational::one()));
+    }
     if let (Val::Q(base), Val::Q(ex)) = (&a, &b) {
         if ex.is_integer() {
             return int_pow(base, &ex.to_integer(), ctx);
@@ -456,11 +610,22 @@ fn pow(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
                 }
             }
         }
+        // Square roots of non-square rationals stay exact: 12^(3/2) = 24 sqrt(3).
+        if ex.denom() == &BigInt::from(2) && ex.numer().abs() <= BigInt::from(64) {
+            if let Some(root) = sqrt_surd(base) {
+                return surd_int_pow(root, ex.numer(), ctx);
+            }
+        }
         if base.is_negative() && ex.denom().is_odd() {
             // Real odd root of a negative base.
             let mag = q_to_f64(&-base.clone()).powf(q_to_f64(ex));
             let sign = if ex.numer().is_odd() { -1.0 } else { 1.0 };
             return c(sign * mag, 0.0);
+        }
+    }
+    if let (Val::S(..), Val::Q(ex)) = (&a, &b) {
+        if ex.is_integer() && ex.numer().abs() <= BigInt::from(4096) {
+            return surd_int_pow(a.clone(), ex.numer(), ctx);
         }
     }
     match (&a, &b) {
@@ -470,6 +635,35 @@ fn pow(a: Val, b: Val, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
             None => dom("0 to a non-positive power"),
         },
     }
+}
+
+/// `v^k` for a surd (or rational) and a small integer k, by repeated squaring.
+fn surd_int_pow(v: Val, k: &BigInt, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
+    let Some(mut e) = k.abs().to_u64() else {
+        return Err(EvalError::Budget("surd power exponent too large".into()));
+    };
+    let mut base = if k.is_negative() {
+        match surd_inverse(&v, ctx)? {
+            Some(inv) => inv,
+            None => {
+                return div(Val::Q(BigRational::one()), v, ctx)
+                    .and_then(|b| surd_int_pow(b, &k.abs(), ctx))
+            }
+        }
+    } else {
+        v
+    };
+    let mut acc = Val::Q(BigRational::one());
+    while e > 0 {
+        if e & 1 == 1 {
+            acc = mul(acc, base.clone(), ctx)?;
+        }
+        e >>= 1;
+        if e > 0 {
+            base = mul(base.clone(), base, ctx)?;
+        }
+    }
+    Ok(acc)
 }
 
 fn int_pow(base: &BigRational, ex: &BigInt, ctx: &mut Ctx<'_>) -> Result<Val, EvalError> {
@@ -573,6 +767,10 @@ fn func(f: Func, v: Val) -> Result<Val, EvalError> {
 pub fn val_eq(a: &Val, b: &Val) -> Option<bool> {
     match (a, b) {
         (Val::Q(x), Val::Q(y)) => Some(x == y),
+        // Canonical surds (squarefree radicand) are equal only when identical, and never
+        // rational: exact, whatever the magnitude.
+        (Val::S(a1, b1, d1), Val::S(a2, b2, d2)) => Some(a1 == a2 && b1 == b2 && d1 == d2),
+        (Val::S(..), Val::Q(_)) | (Val::Q(_), Val::S(..)) => Some(false),
         (Val::Inf(p), Val::Inf(q)) => Some(p == q),
         (Val::Inf(_), _) | (_, Val::Inf(_)) => Some(false),
         _ => {
@@ -582,7 +780,31 @@ pub fn val_eq(a: &Val, b: &Val) -> Option<bool> {
             }
             let d = (x.0 - y.0).hypot(x.1 - y.1);
             let m = x.0.hypot(x.1).max(y.0.hypot(y.1));
-            Some(d <= 1e-9 * m + 1e-12)
+            Some(d <= 1e-11 * m + 1e-12)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::squarefree;
+
+    #[test]
+    fn squarefree_parts() {
+        assert_eq!(squarefree(12), Some((2, 3)));
+        assert_eq!(squarefree(8), Some((2, 2)));
+        assert_eq!(squarefree(2 * 1009 * 1009), Some((1009, 2)));
+        assert_eq!(squarefree(1009 * 1013), Some((1, 1009 * 1013)));
+        assert_eq!(squarefree(49), Some((7, 1)));
+        assert_eq!(squarefree(1), Some((1, 1)));
+        assert_eq!(squarefree(360), Some((6, 10)));
+        for k in 1..3000u64 {
+            let (s, d) = squarefree(k).expect("small");
+            assert_eq!(s * s * d, k);
+            assert!(
+                (2..=d).all(|p| p * p > d || d % (p * p) != 0),
+                "{k}: d={d} not squarefree"
+            );
         }
     }
 }

@@ -45,39 +45,39 @@ impl Extractor {
     }
 }
 
-/// Content of a brace group starting at `open` (the index of `{`); returns (content, end index
-/// after the closing brace). Escaped `\{`/`\}` do not count.
-fn brace_group(s: &str, open: usize) -> Option<(&str, usize)> {
-    let bytes = s.as_bytes();
-    if bytes.get(open) != Some(&b'{') {
-        return None;
-    }
-    let mut depth = 0usize;
-    let mut i = open;
+/// Closing index of each brace in `wanted` (sorted byte offsets of unescaped `{`), computed in
+/// one pass with a stack, so that many (even unclosed) boxes stay linear.
+fn matching_braces(text: &str, wanted: &[usize]) -> Vec<Option<usize>> {
+    let bytes = text.as_bytes();
+    let mut stack = Vec::new();
+    let mut out = vec![None; wanted.len()];
+    let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => {
                 i += 2;
                 continue;
             }
-            b'{' => depth += 1,
+            b'{' => stack.push(i),
             b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some((&s[open + 1..i], i + 1));
+                if let Some(o) = stack.pop() {
+                    if let Ok(k) = wanted.binary_search(&o) {
+                        out[k] = Some(i);
+                    }
                 }
             }
             _ => {}
         }
         i += 1;
     }
-    None
+    out
 }
 
 /// Every box in the text: (start, end, content).
 fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
-    let mut out = Vec::new();
     let bytes = text.as_bytes();
+    // Phase 1: box commands and where their content starts.
+    let mut starts: Vec<(usize, usize)> = Vec::new(); // (command start, content start)
     let mut pos = 0;
     while let Some(rel) = text[pos..].find('\\') {
         let start = pos + rel;
@@ -91,32 +91,54 @@ fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
             continue;
         };
         let mut j = start + name_len;
+        pos = j;
         if bytes.get(j).is_some_and(|c| c.is_ascii_alphabetic()) {
-            pos = j;
             continue;
         }
         while bytes.get(j) == Some(&b' ') {
             j += 1;
         }
-        if bytes.get(j) == Some(&b'{') {
-            match brace_group(text, j) {
-                Some((content, end)) => {
-                    out.push((start, end, content));
-                    pos = end;
-                }
-                None => pos = j + 1,
+        if j > start + name_len || bytes.get(j) == Some(&b'{') {
+            starts.push((start, j));
+        }
+    }
+    if starts.is_empty() {
+        return Vec::new();
+    }
+    // Phase 2: brace-matched contents (one pass), or `\boxed 5` up to whitespace or `$`.
+    let wanted: Vec<usize> = starts
+        .iter()
+        .filter(|s| bytes.get(s.1) == Some(&b'{'))
+        .map(|s| s.1)
+        .collect();
+    let closes = matching_braces(text, &wanted);
+    let mut out = Vec::new();
+    let mut last_end = 0;
+    let mut w = 0; // index into `wanted`, which follows `starts` in order
+    for (start, j) in starts {
+        let braced = bytes.get(j) == Some(&b'{');
+        let k = if braced {
+            w += 1;
+            Some(w - 1)
+        } else {
+            None
+        };
+        if start < last_end {
+            continue; // nested inside the previous box
+        }
+        if braced {
+            if let Some(close) = k.and_then(|k| closes[k]) {
+                out.push((start, close + 1, &text[j + 1..close]));
+                last_end = close + 1;
             }
-        } else if j > start + name_len {
-            // `\boxed 5`: up to whitespace, `$` or end.
+        } else {
             let end = text[j..]
                 .find(|c: char| c.is_whitespace() || c == '$')
                 .map_or(text.len(), |k| j + k);
             if end > j {
                 out.push((start, end, &text[j..end]));
+                last_end = end;
             }
-            pos = end.max(j + 1);
-        } else {
-            pos = j;
         }
     }
     out
@@ -151,13 +173,58 @@ fn lower(text: &str) -> String {
 }
 
 /// The phrase after the right-most of `needles` in `low` (a lower-cased copy of `text`).
-fn after_last(text: &str, low: &str, needles: &[&str]) -> Option<String> {
-    let (pos, len) = needles
-        .iter()
-        .filter_map(|n| low.rfind(n).map(|p| (p, n.len())))
-        .max_by_key(|x| (x.0, x.1))?;
-    let rest = &text[pos + len..];
+/// Right-most "answer" (any ASCII case) starting before `end`, by a byte scan (no copy).
+fn rfind_answer(bytes: &[u8], end: usize) -> Option<usize> {
+    let mut i = end.checked_sub(6)?;
+    loop {
+        if bytes[i] | 0x20 == b'a' && bytes[i..i + 6].eq_ignore_ascii_case(b"answer") {
+            return Some(i);
+        }
+        if i == 0 {
+            return None;
+        }
+        i -= 1;
+    }
+}
+
+fn starts_with_ci(hay: &[u8], needle: &str) -> bool {
+    hay.len() >= needle.len() && hay[..needle.len()].eq_ignore_ascii_case(needle.as_bytes())
+}
+
+/// The phrase after the right-most "final answer ..." (`final_answer`) or "answer:" /
+/// "answer is" / "answers are". One backwards byte scan over the occurrences of "answer".
+fn after_last(text: &str, final_answer: bool) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
+    let mut found = None;
+    while let Some(p) = rfind_answer(bytes, end) {
+        let after = &bytes[p + 6..];
+        if final_answer {
+            if p >= 6 && bytes[p - 6..p].eq_ignore_ascii_case(b"final ") {
+                let skip = [" is:", " is", ":"]
+                    .iter()
+                    .find(|t| starts_with_ci(after, t))
+                    .map_or(0, |t| t.len());
+                found = Some(p + 6 + skip);
+                break;
+            }
+        } else if let Some(t) = [" is:", " is", ":", "s are:", "s are"]
+            .iter()
+            .find(|t| starts_with_ci(after, t))
+        {
+            found = Some(p + 6 + t.len());
+            break;
+        }
+        end = p;
+    }
+    let rest = &text[found?..];
     let rest = rest.trim_start_matches([' ', ':', '\t']);
+    // The phrase ends at the line end; a few KiB are plenty for any answer.
+    let mut cap = rest.len().min(16 * 1024);
+    while !rest.is_char_boundary(cap) {
+        cap -= 1;
+    }
+    let rest = &rest[..cap];
     let mut end = rest.find('\n').unwrap_or(rest.len());
     if let Some(k) = rest[..end].find(". ") {
         end = k;
@@ -270,19 +337,11 @@ fn tail(text: &str) -> Option<String> {
 }
 
 /// Run one extractor.
-pub fn run_extractor(e: Extractor, text: &str, low: &str, join_boxes: bool) -> Option<String> {
+pub fn run_extractor(e: Extractor, text: &str, join_boxes: bool) -> Option<String> {
     match e {
         Extractor::Boxed => boxed(text, join_boxes),
-        Extractor::FinalAnswer => after_last(
-            text,
-            low,
-            &["final answer is", "final answer:", "final answer"],
-        ),
-        Extractor::AnswerIs => after_last(
-            text,
-            low,
-            &["answer:", "answer is", "answers are", "answer is:"],
-        ),
+        Extractor::FinalAnswer => after_last(text, true),
+        Extractor::AnswerIs => after_last(text, false),
         Extractor::Whole => looks_like_bare_answer(text)
             .then(|| clean_phrase(text))
             .filter(|s| !s.is_empty()),
@@ -292,9 +351,8 @@ pub fn run_extractor(e: Extractor, text: &str, low: &str, join_boxes: bool) -> O
 
 /// Extract the answer with the given priority order; returns the answer and which extractor found it.
 pub fn extract(text: &str, order: &[Extractor], join_boxes: bool) -> Option<(String, Extractor)> {
-    let low = lower(text);
     for &e in order {
-        if let Some(a) = run_extractor(e, text, &low, join_boxes) {
+        if let Some(a) = run_extractor(e, text, join_boxes) {
             return Some((a, e));
         }
     }

@@ -16,83 +16,31 @@ pub struct Rule {
 
 /// The rules, in the order they run.
 pub const RULES: &[Rule] = &[
-    Rule {
-        name: "math_delimiters",
-        apply: math_delimiters,
-    },
-    Rule {
-        name: "unicode",
-        apply: unicode,
-    },
-    Rule {
-        name: "text_units",
-        apply: text_units,
-    },
-    Rule {
-        name: "text_wrappers",
-        apply: text_wrappers,
-    },
-    Rule {
-        name: "left_right",
-        apply: left_right,
-    },
-    Rule {
-        name: "frac_variants",
-        apply: frac_variants,
-    },
-    Rule {
-        name: "spacing",
-        apply: spacing,
-    },
-    Rule {
-        name: "degrees",
-        apply: degrees,
-    },
-    Rule {
-        name: "currency",
-        apply: currency,
-    },
-    Rule {
-        name: "percent_words",
-        apply: percent_words,
-    },
-    Rule {
-        name: "connectives",
-        apply: connectives,
-    },
-    Rule {
-        name: "units",
-        apply: units,
-    },
-    Rule {
-        name: "decimal_comma",
-        apply: decimal_comma,
-    },
-    Rule {
-        name: "thousands",
-        apply: thousands,
-    },
-    Rule {
-        name: "mixed_numbers",
-        apply: mixed_numbers,
-    },
-    Rule {
-        name: "frac_shorthand",
-        apply: frac_shorthand,
-    },
-    Rule {
-        name: "scientific",
-        apply: scientific,
-    },
-    Rule {
-        name: "base_subscript",
-        apply: base_subscript,
-    },
-    Rule {
-        name: "tidy",
-        apply: tidy,
-    },
+    rule("math_delimiters", math_delimiters),
+    rule("unicode", unicode),
+    rule("text_units", text_units),
+    rule("text_wrappers", text_wrappers),
+    rule("left_right", left_right),
+    rule("frac_variants", frac_variants),
+    rule("frac_shorthand", frac_shorthand),
+    rule("spacing", spacing),
+    rule("degrees", degrees),
+    rule("currency", currency),
+    rule("percent_words", percent_words),
+    rule("connectives", connectives),
+    rule("units", units),
+    rule("decimal_comma", decimal_comma),
+    rule("thousands", thousands),
+    rule("repeating_decimal", repeating_decimal),
+    rule("mixed_numbers", mixed_numbers),
+    rule("scientific", scientific),
+    rule("base_subscript", base_subscript),
+    rule("tidy", tidy),
 ];
+
+const fn rule(name: &'static str, apply: RuleFn) -> Rule {
+    Rule { name, apply }
+}
 
 /// Run every rule in order.
 pub fn normalize(s: &str, policy: &Policy) -> Result<String, String> {
@@ -202,7 +150,7 @@ pub const UNIT_WORDS: &[&str] = &[
 const UNIT_LETTERS: &[&str] = &["m", "s", "g", "h", "l", "in", "km", "cm", "mm"];
 
 fn math_delimiters(s: &str, _: &Policy) -> Result<String, String> {
-    let mut out = s.replace("\\displaystyle", "");
+    let mut out = s.replace("\\displaystyle", "").replace("\\$", "");
     for d in ["\\(", "\\)", "\\[", "\\]", "$"] {
         if out.contains(d) {
             out = out.replace(d, "");
@@ -473,6 +421,12 @@ fn frac_variants(s: &str, _: &Policy) -> Result<String, String> {
 }
 
 fn spacing(s: &str, _: &Policy) -> Result<String, String> {
+    // Row separators `\\` must survive the removal of `\ ` and friends.
+    let parts: Vec<String> = s.split("\\\\").map(spacing_part).collect();
+    Ok(parts.join("\\\\"))
+}
+
+fn spacing_part(s: &str) -> String {
     let mut out = s
         .replace("\\!", "")
         .replace("\\,", "")
@@ -483,10 +437,10 @@ fn spacing(s: &str, _: &Policy) -> Result<String, String> {
         .replace("\\ ", " ")
         .replace('~', " ")
         .replace(['\n', '\t', '\r'], " ");
-    for c in ["\\qquad", "\\quad", "\\limits", "\\nolimits", "\\mathbf"] {
+    for c in ["\\qquad", "\\quad", "\\limits", "\\nolimits"] {
         out = remove_cmd(&out, c, " ");
     }
-    Ok(out)
+    out
 }
 
 fn degrees(s: &str, _: &Policy) -> Result<String, String> {
@@ -638,6 +592,46 @@ fn thousands(s: &str, _: &Policy) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// `0.\overline{3}`, `1.2\overline{45}`, `0.\dot{6}` -> the exact fraction.
+fn repeating_decimal(s: &str, _: &Policy) -> Result<String, String> {
+    let t = s.trim();
+    let Some(pos) = t.find("\\overline{").or_else(|| t.find("\\dot{")) else {
+        return Ok(s.to_string());
+    };
+    let open = t[pos..].find('{').map_or(pos, |k| pos + k);
+    let Some((rep, end)) = group_at(t, open) else {
+        return Ok(s.to_string());
+    };
+    let head = &t[..pos];
+    let (sign, head) = match head.strip_prefix('-') {
+        Some(h) => ("-", h),
+        None => ("", head),
+    };
+    let Some((int_part, fixed)) = head.split_once('.') else {
+        return Ok(s.to_string());
+    };
+    let int_part = if int_part.is_empty() { "0" } else { int_part };
+    let rep = rep.trim();
+    if end != t.len()
+        || !is_digits(int_part)
+        || !(fixed.is_empty() || is_digits(fixed))
+        || !is_digits(rep)
+        || rep.len() > 30
+    {
+        return Ok(s.to_string());
+    }
+    // x = (digits of int.fixed.rep - digits of int.fixed) / (10^|fixed| * (10^|rep| - 1))
+    let all: num_bigint::BigInt = format!("{int_part}{fixed}{rep}")
+        .parse()
+        .map_err(|_| "bad repeating decimal")?;
+    let lead: num_bigint::BigInt = format!("{int_part}{fixed}")
+        .parse()
+        .map_err(|_| "bad repeating decimal")?;
+    let nines = num_traits::pow(num_bigint::BigInt::from(10), rep.len()) - 1;
+    let den = nines * num_traits::pow(num_bigint::BigInt::from(10), fixed.len());
+    Ok(format!("{sign}\\frac{{{}}}{{{den}}}", all - lead))
 }
 
 fn mixed_numbers(s: &str, p: &Policy) -> Result<String, String> {
@@ -825,7 +819,8 @@ fn base_subscript(s: &str, _: &Policy) -> Result<String, String> {
 
 fn tidy(s: &str, _: &Policy) -> Result<String, String> {
     let mut t: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    loop {
+    // A few rounds only: each round is linear, and deeper wrappers are the parser's problem.
+    for _ in 0..8 {
         let before = t.len();
         let tt = t.trim().trim_end_matches(['.', ';']).trim();
         let mut tt = tt.to_string();
@@ -903,6 +898,11 @@ mod tests {
             .expect("rule")
             .is_err());
         assert_eq!(rule("tidy", " {5}. "), "5");
+        assert_eq!(rule("repeating_decimal", "0.\\overline{3}"), "\\frac{3}{9}");
+        assert_eq!(
+            rule("repeating_decimal", "-1.2\\overline{45}"),
+            "-\\frac{1233}{990}"
+        );
         let dc = Policy {
             decimal_comma: true,
             ..Policy::default()

@@ -170,7 +170,7 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
             while i < b.len() && b[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            out.push(Tok::Word(s[st..i].to_string()));
+            split_word(&s[st..i], &mut out);
         } else if c == b'\\' {
             let st = i + 1;
             i += 1;
@@ -226,6 +226,28 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
     Ok(out)
 }
 
+/// Letter runs: known names stay whole (`sin`, `pi`, `sqrt`), a known name may prefix a run
+/// (`sinx` = `sin x`), and anything else is a product of one-letter variables (`xy`).
+fn split_word(w: &str, out: &mut Vec<Tok>) {
+    let lw = w.to_ascii_lowercase();
+    if FUNC_WORDS.contains(&lw.as_str()) {
+        out.push(Tok::Word(w.to_string()));
+        return;
+    }
+    let mut rest = w;
+    if let Some(f) = FUNC_WORDS
+        .iter()
+        .filter(|f| f.len() >= 2 && lw.starts_with(*f) && **f != "oo")
+        .max_by_key(|f| f.len())
+    {
+        out.push(Tok::Word(w[..f.len()].to_string()));
+        rest = &w[f.len()..];
+    }
+    for (k, _) in rest.char_indices() {
+        out.push(Tok::Word(rest[k..k + 1].to_string()));
+    }
+}
+
 fn relop(t: &Tok) -> Option<RelOp> {
     match t {
         Tok::Sym('=') => Some(RelOp::Eq),
@@ -269,15 +291,29 @@ fn split_top(toks: &[Tok], pred: impl Fn(&Tok) -> bool) -> Vec<usize> {
     out
 }
 
-fn pieces(toks: &[Tok], at: &[usize]) -> Vec<Vec<Tok>> {
+fn pieces<'t>(toks: &'t [Tok], at: &[usize]) -> Vec<&'t [Tok]> {
     let mut out = Vec::new();
     let mut st = 0;
     for &i in at {
-        out.push(toks[st..i].to_vec());
+        out.push(&toks[st..i]);
         st = i + 1;
     }
-    out.push(toks[st..].to_vec());
+    out.push(&toks[st..]);
     out
+}
+
+/// Deepest bracket nesting of a token list (one pass).
+fn bracket_depth(toks: &[Tok]) -> usize {
+    let (mut d, mut max) = (0i64, 0i64);
+    for t in toks {
+        if opener(t) {
+            d += 1;
+            max = max.max(d);
+        } else if closer(t) {
+            d -= 1;
+        }
+    }
+    max.max(0) as usize
 }
 
 /// Does the bracket opening at 0 close exactly at the last token?
@@ -305,7 +341,8 @@ const FUNC_WORDS: &[&str] = &[
     "ceil", "binom", "frac", "mod",
 ];
 
-/// Text answers: a word of 3+ letters that is not a function name.
+/// Text answers: a word of 3+ letters with a vowel that is not a function name (`Monday`,
+/// `even`), or a short word like `no`. Consonant runs (`xyz`) are products of variables.
 fn looks_like_text(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
@@ -317,7 +354,13 @@ fn looks_like_text(s: &str) -> bool {
             }
             let after_backslash = st > 0 && b[st - 1] == b'\\';
             let w = s[st..i].to_ascii_lowercase();
-            if !after_backslash && w.len() >= 3 && !FUNC_WORDS.contains(&w.as_str()) {
+            if after_backslash || FUNC_WORDS.contains(&w.as_str()) {
+                continue;
+            }
+            let vowel = w
+                .bytes()
+                .any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u'));
+            if (w.len() >= 3 && vowel) || matches!(w.as_str(), "no" | "ok") {
                 return true;
             }
         } else {
@@ -345,6 +388,9 @@ fn mcq_letter(s: &str) -> Option<char> {
     }
     let rest: String = it.collect();
     let rest = rest.trim_start();
+    if rest.contains(['(', ',', ';']) {
+        return None;
+    }
     if rest.is_empty()
         || rest.starts_with(')')
         || (s.trim().starts_with('(') && rest.starts_with(')'))
@@ -386,6 +432,13 @@ pub fn parse_answer(s: &str, policy: &Policy, budget: &Budget) -> Result<Answer,
         return Ok(Answer::Text(text_key(s)));
     }
     let toks = tokenize(s)?;
+    // Reject deep nesting up front: the structural passes below are linear per level.
+    if bracket_depth(&toks) > budget.max_depth {
+        return Err(ParseError::Budget(format!(
+            "nesting deeper than max_depth={}",
+            budget.max_depth
+        )));
+    }
     let mut nodes = 0usize;
     match parse_tokens(&toks, budget, 0, &mut nodes) {
         Ok(a) => Ok(a),
@@ -412,10 +465,9 @@ fn parse_matrix(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
     let body_end = s
         .rfind(&end_tag)
         .ok_or_else(|| ParseError::Syntax("missing \\end".into()))?;
-    if body_end < body_start
-        || !s[..start].trim().is_empty()
-        || !s[body_end + end_tag.len()..].trim().is_empty()
-    {
+    let before = s[..start].trim();
+    let after = s[body_end + end_tag.len()..].trim();
+    if body_end < body_start || !matches!((before, after), ("", "") | ("(", ")") | ("[", "]")) {
         return syn("matrix with surrounding text");
     }
     let mut body = &s[body_start..body_end];
@@ -478,7 +530,7 @@ pub fn parse_tokens(
     if !cups.is_empty() {
         let mut parts = Vec::new();
         for p in pieces(toks, &cups) {
-            parts.push(sub(&p, nodes)?);
+            parts.push(sub(p, nodes)?);
         }
         return Ok(Answer::Union(parts));
     }
@@ -498,6 +550,16 @@ pub fn parse_tokens(
     // Relations.
     let rels = split_top(toks, |t| relop(t).is_some());
     let commas = split_top(toks, |t| matches!(t, Tok::Sym(',') | Tok::Sym(';')));
+    if rels.len() == 1
+        && matches!(relop(&toks[rels[0]]), Some(RelOp::Eq))
+        && wraps_all(&toks[..rels[0]])
+    {
+        // `(x, y) = (1, 2)`: the value side.
+        let lhs = &toks[..rels[0]];
+        if !split_top(&lhs[1..lhs.len() - 1], |t| matches!(t, Tok::Sym(','))).is_empty() {
+            return sub(&toks[rels[0] + 1..], nodes);
+        }
+    }
     if !commas.is_empty() {
         // A bare list; items may be relations (`x = 1, y = 2`).
         let mut items = Vec::new();
@@ -505,7 +567,7 @@ pub fn parse_tokens(
             if p.is_empty() {
                 continue;
             }
-            items.push(sub(&p, nodes)?);
+            items.push(sub(p, nodes)?);
         }
         return Ok(match items.len() {
             0 => return syn("empty list"),
@@ -523,7 +585,7 @@ pub fn parse_tokens(
             if p.is_empty() {
                 return syn("relation with an empty side");
             }
-            sides.push(parse_expr_tokens(&p, budget, depth + 1, nodes)?);
+            sides.push(parse_expr_tokens(p, budget, depth + 1, nodes)?);
         }
         return Ok(Answer::Rel(sides, ops));
     }
@@ -537,7 +599,7 @@ pub fn parse_tokens(
             let mut items = Vec::new();
             if !inner.is_empty() {
                 for p in pieces(inner, &at) {
-                    items.push(sub(&p, nodes)?);
+                    items.push(sub(p, nodes)?);
                 }
             }
             return Ok(Answer::Set(items));
@@ -548,7 +610,7 @@ pub fn parse_tokens(
                 if !at.is_empty() {
                     let mut items = Vec::new();
                     for p in pieces(inner, &at) {
-                        items.push(sub(&p, nodes)?);
+                        items.push(sub(p, nodes)?);
                     }
                     return Ok(Answer::Brack {
                         open: o,
@@ -582,7 +644,7 @@ pub fn parse_expr_tokens(
     let e = p.expr()?;
     *nodes = p.nodes;
     if p.pos != toks.len() {
-        return syn(format!("unexpected token {:?}", toks[p.pos]));
+        return syn(format!("unexpected token {:?}", toks.get(p.pos)));
     }
     Ok(e)
 }
@@ -654,7 +716,9 @@ impl P<'_> {
     }
     fn next(&mut self) -> Option<Tok> {
         let t = self.toks.get(self.pos).cloned();
-        self.pos += 1;
+        if t.is_some() {
+            self.pos += 1;
+        }
         t
     }
     fn eat_sym(&mut self, c: char) -> bool {
@@ -751,7 +815,15 @@ impl P<'_> {
 
     fn term(&mut self) -> Result<Expr, ParseError> {
         let mut acc = self.unary()?;
+        // `a/b/c/...` nests to the left: count the nesting against the depth budget.
+        let mut divs = 0usize;
         loop {
+            if divs > self.budget.max_depth {
+                return Err(ParseError::Budget(format!(
+                    "more than max_depth={} chained divisions",
+                    self.budget.max_depth
+                )));
+            }
             match self.peek() {
                 Some(Tok::Sym('*')) => {
                     self.pos += 1;
@@ -767,11 +839,13 @@ impl P<'_> {
                     self.pos += 1;
                     let r = self.unary()?;
                     acc = Expr::Div(Box::new(acc), Box::new(r));
+                    divs += 1;
                 }
                 Some(Tok::Cmd(c)) if c == "div" => {
                     self.pos += 1;
                     let r = self.unary()?;
                     acc = Expr::Div(Box::new(acc), Box::new(r));
+                    divs += 1;
                 }
                 _ if self.starts_atom() => {
                     let r = self.power()?;
@@ -785,15 +859,13 @@ impl P<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        while self.eat_sym('+') {}
         if self.eat_sym('-') {
             self.enter()?;
             let e = self.unary()?;
             self.depth -= 1;
             self.node()?;
             return Ok(Expr::Neg(Box::new(e)));
-        }
-        if self.eat_sym('+') {
-            return self.unary();
         }
         self.power()
     }
@@ -813,7 +885,9 @@ impl P<'_> {
 
     fn exponent(&mut self) -> Result<Expr, ParseError> {
         if self.eat_sym('-') {
+            self.enter()?;
             let e = self.exponent()?;
+            self.depth -= 1;
             return Ok(Expr::Neg(Box::new(e)));
         }
         match self.peek() {
@@ -822,7 +896,16 @@ impl P<'_> {
                 // `2^34` in LaTeX means 2^3 * 4; plain text means 2^34. Keep the whole number.
                 let n = n.clone();
                 self.pos += 1;
-                num_literal(&n)
+                let lit = num_literal(&n)?;
+                if self.eat_sym('^') {
+                    // `2^3^2` = 2^(3^2)
+                    self.enter()?;
+                    let e = self.exponent()?;
+                    self.depth -= 1;
+                    self.node()?;
+                    return Ok(Expr::Pow(Box::new(lit), Box::new(e)));
+                }
+                Ok(lit)
             }
             _ => self.power(),
         }
@@ -834,7 +917,15 @@ impl P<'_> {
     }
 
     fn postfix_ops(&mut self, mut a: Expr) -> Result<Expr, ParseError> {
+        let mut nest = 0usize;
         loop {
+            nest += 1;
+            if nest > self.budget.max_depth {
+                return Err(ParseError::Budget(format!(
+                    "more than max_depth={} postfix operators",
+                    self.budget.max_depth
+                )));
+            }
             if self.eat_sym('!') {
                 self.node()?;
                 a = Expr::Factorial(Box::new(a));
@@ -873,7 +964,7 @@ impl P<'_> {
     /// Function argument: parenthesised/braced, or an implicit product of atoms (`\sin 2x`).
     fn func_arg(&mut self) -> Result<Expr, ParseError> {
         match self.peek() {
-            Some(Tok::Sym('(')) | Some(Tok::Sym('{')) => self.power(),
+            Some(Tok::Sym('(')) | Some(Tok::Sym('{')) => self.atom(),
             _ => {
                 self.enter()?;
                 let mut acc = self.power()?;
@@ -950,7 +1041,16 @@ impl P<'_> {
         Ok(Expr::Root(Box::new(n), Box::new(x)))
     }
 
+    /// One atom; every recursion of the parser passes through here or `expr`/`unary`, so the
+    /// depth budget bounds the stack.
     fn atom(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let r = self.atom_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn atom_inner(&mut self) -> Result<Expr, ParseError> {
         self.node()?;
         let t = match self.next() {
             Some(t) => t,

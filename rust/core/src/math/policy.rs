@@ -81,7 +81,7 @@ pub struct Budget {
     pub max_response_bytes: usize,
     /// Longest extracted answer or gold, in bytes (default 4096).
     pub max_answer_bytes: usize,
-    /// Deepest nesting of brackets/operators in the parser (default 100).
+    /// Deepest nesting of brackets/operators in the parser (default 200).
     pub max_depth: usize,
     /// Most AST nodes per answer (default 2000).
     pub max_nodes: usize,
@@ -91,7 +91,7 @@ pub struct Budget {
     pub max_factorial: u64,
     /// Most evaluation steps per pair (default 200000).
     pub max_steps: u64,
-    /// Random points used for symbolic equivalence (default 4).
+    /// Random points used for symbolic equivalence (default 6).
     pub sample_points: usize,
 }
 
@@ -101,12 +101,12 @@ impl Default for Budget {
             timeout_ms: 10.0,
             max_response_bytes: 4 << 20,
             max_answer_bytes: 4096,
-            max_depth: 100,
+            max_depth: 200,
             max_nodes: 2000,
             max_bits: 65536,
             max_factorial: 3000,
             max_steps: 200_000,
-            sample_points: 4,
+            sample_points: 6,
         }
     }
 }
@@ -245,7 +245,7 @@ impl Config {
             "timeout_ms" => b.timeout_ms = value.as_float(key)?.min(600_000.0),
             "max_response_bytes" => b.max_response_bytes = value.as_uint(key)? as usize,
             "max_answer_bytes" => b.max_answer_bytes = value.as_uint(key)? as usize,
-            "max_depth" => b.max_depth = (value.as_uint(key)? as usize).min(10_000),
+            "max_depth" => b.max_depth = (value.as_uint(key)? as usize).min(500),
             "max_nodes" => b.max_nodes = value.as_uint(key)? as usize,
             "max_bits" => b.max_bits = value.as_uint(key)?,
             "max_factorial" => b.max_factorial = value.as_uint(key)?,

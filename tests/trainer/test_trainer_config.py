@@ -53,18 +53,34 @@ def test_resolved_config_round_trips_through_json(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        pytest.param(["prm.betaa=0.1"], r"unknown key prm\.betaa; valid keys of \[prm\]: update, ref_type", id="unknown-key"),
-        pytest.param(["modell.path=x"], r"unknown section 'modell'; valid sections: model, data", id="unknown-section"),
+        pytest.param(
+            ["prm.betaa=0.1"],
+            r"unknown key prm\.betaa; valid keys of \[prm\]: update, ref_type",
+            id="unknown-key",
+        ),
+        pytest.param(
+            ["modell.path=x"], r"unknown section 'modell'; valid sections: model, data", id="unknown-section"
+        ),
         pytest.param(["prm.update=sideways"], r"prm\.update: expected one of after, before", id="bad-choice"),
         pytest.param(["rollout.n=1"], r"rollout\.n: expected >= 2", id="n-too-small"),
         pytest.param(["rollout.n=four"], r"rollout\.n: expected an integer", id="not-int"),
         pytest.param(["algo.whiten=maybe"], r"algo\.whiten: expected true or false", id="not-bool"),
-        pytest.param(["algo.estimator=ppo2"], r"unknown advantage estimator 'ppo2'; valid names: .*grpo", id="unknown-estimator"),
+        pytest.param(
+            ["algo.estimator=ppo2"],
+            r"unknown advantage estimator 'ppo2'; valid names: .*grpo",
+            id="unknown-estimator",
+        ),
         pytest.param(["algo.estimator=gae"], r"algo\.estimator: 'gae' needs a critic", id="gae-needs-critic"),
         pytest.param(["algo.policy_loss=dpo"], r"unknown policy loss 'dpo'", id="unknown-loss"),
         pytest.param(["algo.accuracy_lower_bound=0.9"], r"expected 0 <= lower <= upper <= 1", id="band"),
-        pytest.param(["optim.mini_batch_size=30"], r"optim\.mini_batch_size: expected a multiple of rollout\.n = 4", id="groups"),
-        pytest.param(["optim.micro_batch_size=7"], r"optim\.micro_batch_size: expected a divisor", id="micro"),
+        pytest.param(
+            ["optim.mini_batch_size=30"],
+            r"optim\.mini_batch_size: expected a multiple of rollout\.n = 4",
+            id="groups",
+        ),
+        pytest.param(
+            ["optim.micro_batch_size=7"], r"optim\.micro_batch_size: expected a divisor", id="micro"
+        ),
         pytest.param(["prm.lr"], r"expected SECTION\.KEY=VALUE", id="no-equals"),
         pytest.param(["lr=3"], r"expected SECTION\.KEY=VALUE", id="no-section"),
     ],
@@ -79,7 +95,7 @@ def test_file_errors(tmp_path) -> None:
         load_config(tmp_path / "missing.toml")
     bad = tmp_path / "c.ini"
     bad.write_text("x")
-    with pytest.raises(ConfigError, match="expected a .toml"):
+    with pytest.raises(ConfigError, match=r"expected a \.toml"):
         load_config(bad)
     broken = tmp_path / "b.toml"
     broken.write_text("[prm\n")
@@ -100,5 +116,41 @@ def test_prm_tokenizer_mismatch_is_a_config_error() -> None:
     a, b = build_tokenizer(), build_tokenizer()
     check_same_tokenizer(a, b, "model.prm_path")
     b.add_tokens(["<extra>"])
-    with pytest.raises(ConfigError, match="model.prm_path: its tokenizer differs from the policy tokenizer"):
+    with pytest.raises(
+        ConfigError, match=r"model\.prm_path: its tokenizer differs from the policy tokenizer"
+    ):
         check_same_tokenizer(a, b, "model.prm_path")
+
+
+def test_examples_demo_toml_is_the_demo_preset() -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "demo.toml"
+    assert load_config(path) == load_config(None)
+
+
+def test_cli_reports_config_errors_in_one_line(capsys) -> None:
+    from prime_fast.cli import main
+
+    assert main(["train", "--set", "algo.estimator=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "prime-fast train: config error: unknown advantage estimator 'nope'" in err
+    assert main(["train", "--resume", "/nonexistent/run"]) == 2
+    assert "has no config.json" in capsys.readouterr().err
+
+
+def test_saved_demo_tokenizer_loads_with_its_own_pre_tokenizer(tmp_path) -> None:
+    from prime_fast.demo.model import build_model
+    from prime_fast.demo.tokenizer import build_tokenizer
+    from prime_fast.trainer.models import load_tokenizer
+
+    tok = build_tokenizer()
+    build_model(len(tok), seed=0, hidden_size=64, num_layers=1, num_heads=1).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)  # config.json says qwen2: AutoTokenizer alone would pick Qwen2's class
+    loaded = load_tokenizer(str(tmp_path))
+    text = "7+3=10,10-5=5.\\boxed{5}"
+    assert (
+        loaded(text, add_special_tokens=False)["input_ids"]
+        == tok(text, add_special_tokens=False)["input_ids"]
+    )
+    assert loaded.eos_token_id == tok.eos_token_id and loaded.pad_token_id == tok.pad_token_id

@@ -20,7 +20,7 @@ def _batch():
     g = torch.Generator().manual_seed(0)
     prompts, responses = [], []
     for i in range(8):
-        p = [2] + torch.randint(5, 20, (3 + i % 3,), generator=g).tolist() + [3]
+        p = [2, *torch.randint(5, 20, (3 + i % 3,), generator=g).tolist(), 3]
         r = torch.randint(5, 20, (2 + i % 5,), generator=g).tolist() + ([1] if i % 3 else [])
         prompts.append(p)
         responses.append(r)
@@ -30,7 +30,9 @@ def _batch():
 def _trainer(model, ref, **kw) -> PRMTrainer:
     cfg = PRMConfig(lr=1e-2, mini_batch_size=8, micro_batch_size=4, **kw)
     opt = make_optimizer(model, lr=cfg.lr)
-    return PRMTrainer(model, ref, cfg, K, opt, make_scheduler(opt, schedule="constant", warmup_ratio=0, total_steps=1))
+    return PRMTrainer(
+        model, ref, cfg, K, opt, make_scheduler(opt, schedule="constant", warmup_ratio=0, total_steps=1)
+    )
 
 
 ACC = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0])

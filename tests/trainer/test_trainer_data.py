@@ -95,7 +95,7 @@ def test_load_jsonl_and_parquet(tmp_path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_rows([str(tmp_path / "missing.jsonl")])
     (tmp_path / "x.csv").write_text(json.dumps({}))
-    with pytest.raises(ConfigError, match="expected .jsonl/.json or .parquet"):
+    with pytest.raises(ConfigError, match=r"expected \.jsonl/\.json or \.parquet"):
         load_rows([str(tmp_path / "x.csv")])
 
 
