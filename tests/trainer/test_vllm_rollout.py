@@ -42,7 +42,7 @@ def test_config_rejects_bad_values(key: str, value: object) -> None:
 
 def _pick_eos(model: torch.nn.Module) -> int:
     """A token that the model's greedy continuation of PROMPTS[0] emits mid-way (first time)."""
-    from ._scale_models import hf_greedy
+    from _scale_models import hf_greedy
 
     ids = hf_greedy(model, PROMPTS[:1], MAX_TOKENS, eos=-1)[0]  # type: ignore[arg-type]
     for i in range(4, len(ids)):
@@ -55,9 +55,8 @@ def _pick_eos(model: torch.nn.Module) -> int:
 @pytest.mark.parametrize("tie", [False, True], ids=["untied", "tied-embeddings"])
 def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: bool) -> None:
     pytest.importorskip("vllm")
+    from _scale_models import hf_greedy, hf_token_logprobs, save, tiny_qwen2
     from safetensors.torch import save_file
-
-    from ._scale_models import hf_greedy, hf_token_logprobs, save, tiny_qwen2
 
     probe = tiny_qwen2(0, tie=tie)
     eos = _pick_eos(probe)
