@@ -55,10 +55,20 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(0)
     heads = max(1, args.hidden // 64)
-    cfg = Qwen2Config(vocab_size=1024, hidden_size=args.hidden, intermediate_size=2 * args.hidden,
-                      num_hidden_layers=args.layers, num_attention_heads=heads, num_key_value_heads=1,
-                      head_dim=64, max_position_embeddings=args.prompt_len + args.tokens + 8,
-                      tie_word_embeddings=False, eos_token_id=1, bos_token_id=0, pad_token_id=0)
+    cfg = Qwen2Config(
+        vocab_size=1024,
+        hidden_size=args.hidden,
+        intermediate_size=2 * args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=heads,
+        num_key_value_heads=1,
+        head_dim=64,
+        max_position_embeddings=args.prompt_len + args.tokens + 8,
+        tie_word_embeddings=False,
+        eos_token_id=1,
+        bos_token_id=0,
+        pad_token_id=0,
+    )
     model = Qwen2ForCausalLM(cfg).eval()
     g = torch.Generator().manual_seed(1)
     prompts = torch.randint(2, cfg.vocab_size, (args.prompts, args.prompt_len), generator=g).tolist()
@@ -68,23 +78,41 @@ def main(argv: list[str] | None = None) -> int:
         model.save_pretrained(tmp)
         engines = {
             "hf_generate": HFRolloutBackend(model, eos_token_id=1, pad_token_id=0),
-            "vllm": VLLMRollout(tmp, VLLMConfig(gpu_memory_utilization=0.3, dtype="float32",
-                                                max_model_len=args.prompt_len + args.tokens + 8)),
+            "vllm": VLLMRollout(
+                tmp,
+                VLLMConfig(
+                    gpu_memory_utilization=0.3,
+                    dtype="float32",
+                    max_model_len=args.prompt_len + args.tokens + 8,
+                ),
+            ),
         }
         named = [(k, v.detach().clone()) for k, v in model.named_parameters()]
         for name, eng in engines.items():
             sec, batch = _median_time(lambda eng=eng: eng.generate(prompts, sampling), args.repeats)
             toks = sum(len(r) for r in batch.response_ids)  # type: ignore[attr-defined]
             sync_s, _ = _median_time(lambda eng=eng: eng.sync_weights(named), args.repeats)
-            rows.append({"engine": name, "sequences": len(batch.response_ids), "tokens": toks,  # type: ignore[attr-defined]
-                         "gen_s": sec, "tokens_per_s": toks / sec, "sync_ms": sync_s * 1e3})
+            rows.append(
+                {
+                    "engine": name,
+                    "sequences": len(batch.response_ids),
+                    "tokens": toks,  # type: ignore[attr-defined]
+                    "gen_s": sec,
+                    "tokens_per_s": toks / sec,
+                    "sync_ms": sync_s * 1e3,
+                }
+            )
     env = env_info()
-    print(f"# rollout engines  device={env.get('gpu')}  torch={env.get('torch', torch.__version__)}  "
-          f"model: Qwen2 hidden={args.hidden} layers={args.layers} vocab=1024 fp32")
+    print(
+        f"# rollout engines  device={env.get('gpu')}  torch={env.get('torch', torch.__version__)}  "
+        f"model: Qwen2 hidden={args.hidden} layers={args.layers} vocab=1024 fp32"
+    )
     print(f"{'engine':<12} {'seqs':>6} {'tokens':>8} {'gen s':>8} {'tok/s':>10} {'sync ms':>9}")
     for r in rows:
-        print(f"{r['engine']:<12} {r['sequences']:>6} {r['tokens']:>8} {r['gen_s']:>8.3f} "
-              f"{r['tokens_per_s']:>10.0f} {r['sync_ms']:>9.1f}")
+        print(
+            f"{r['engine']:<12} {r['sequences']:>6} {r['tokens']:>8} {r['gen_s']:>8.3f} "
+            f"{r['tokens_per_s']:>10.0f} {r['sync_ms']:>9.1f}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"env": env, "args": vars(args), "rows": rows}, indent=2))
     return 0

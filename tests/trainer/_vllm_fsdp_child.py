@@ -58,7 +58,9 @@ def main() -> None:
     expect_before = hf_greedy(tiny_qwen2(0, eos_token_id=eos), mine, 12, eos)
     expect_after = hf_greedy(reference, mine, 12, eos)
     (out_dir / f"rank{ctx.rank}.json").write_text(
-        json.dumps({"before": before, "after": after, "expect_before": expect_before, "expect_after": expect_after})
+        json.dumps(
+            {"before": before, "after": after, "expect_before": expect_before, "expect_after": expect_after}
+        )
     )
     torch.distributed.barrier()
     engine.close()

@@ -46,9 +46,18 @@ OVERRIDES = [
 # Metrics that must agree between world sizes (the others are per-rank views: padding widths,
 # means of per-rank means over unequal token counts, timings).
 COMPARED = [
-    "train/acc", "filter/pass_rate", "response/length_mean", "response/truncated_frac",
-    "prm/loss", "prm/acc_before", "prm/grad_norm",
-    "actor/pg_loss", "actor/grad_norm", "actor/entropy", "actor/pg_clipfrac", "adv/abs_sum",
+    "train/acc",
+    "filter/pass_rate",
+    "response/length_mean",
+    "response/truncated_frac",
+    "prm/loss",
+    "prm/acc_before",
+    "prm/grad_norm",
+    "actor/pg_loss",
+    "actor/grad_norm",
+    "actor/entropy",
+    "actor/pg_clipfrac",
+    "adv/abs_sum",
 ]
 
 
@@ -66,8 +75,17 @@ def test_shares_and_divisibility() -> None:
 
 
 def _train(procs: int, args: list[str]) -> str:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-           "-m", "prime_fast.cli", "train", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={procs}",
+        "-m",
+        "prime_fast.cli",
+        "train",
+        *args,
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-6000:]

@@ -130,8 +130,16 @@ def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: boo
 def test_fsdp_policy_syncs_into_vllm_under_torchrun(tmp_path: Path, tp: int) -> None:
     """2 torchrun ranks on gloo: FSDP2-sharded policy -> gathered weights -> vLLM (external_launcher)."""
     pytest.importorskip("vllm")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(HERE / "_vllm_fsdp_child.py"), str(tmp_path), str(tp)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(HERE / "_vllm_fsdp_child.py"),
+        str(tmp_path),
+        str(tp),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-6000:]
     for rank in (0, 1):

@@ -409,8 +409,12 @@ class VLLMSection:
 
     def __post_init__(self) -> None:
         _pos("vllm.tensor_parallel_size", self.tensor_parallel_size)
-        _check(0 < self.gpu_memory_utilization <= 1, "vllm.gpu_memory_utilization", "expected in (0, 1]",
-               self.gpu_memory_utilization)
+        _check(
+            0 < self.gpu_memory_utilization <= 1,
+            "vllm.gpu_memory_utilization",
+            "expected in (0, 1]",
+            self.gpu_memory_utilization,
+        )
         _pos("vllm.max_model_len", self.max_model_len, allow_zero=True)
         _choice("vllm.dtype", self.dtype, ("auto", *DTYPES))
         _choice("vllm.sleep_mode", self.sleep_mode, ("auto", "true", "false"))

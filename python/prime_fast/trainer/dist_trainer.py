@@ -61,8 +61,9 @@ class FSDPContext:
         reshard_after_forward: FSDP2 ZeRO-3 behaviour.
     """
 
-    def __init__(self, dist_ctx: D.DistContext, *, mixed_precision: str = "auto",
-                 reshard_after_forward: bool = True) -> None:
+    def __init__(
+        self, dist_ctx: D.DistContext, *, mixed_precision: str = "auto", reshard_after_forward: bool = True
+    ) -> None:
         self.dist = dist_ctx
         self.device = dist_ctx.device
         self.rank = dist_ctx.rank
@@ -78,8 +79,12 @@ class FSDPContext:
     def prepare_model(self, model: Any, *, trainable: bool) -> Any:
         """Move to this rank's device and shard with FSDP2 (per decoder layer, then the root)."""
         model = model.to(self.device)
-        model = D.shard_model(model, self.dist, mixed_precision=self.mixed_precision,
-                              reshard_after_forward=self.reshard_after_forward)
+        model = D.shard_model(
+            model,
+            self.dist,
+            mixed_precision=self.mixed_precision,
+            reshard_after_forward=self.reshard_after_forward,
+        )
         if self.dist.distributed:
             # The log-prob pass calls the decoder and reads the LM head directly: register it as an
             # FSDP forward method so the root's parameters are gathered around it.
@@ -94,8 +99,9 @@ class FSDPContext:
         if not self.dist.distributed:
             return dict(metrics)
         keys = sorted({k for part in D.gather_objects(sorted(metrics), self.dist) for k in part})
-        t = torch.zeros(2, len(keys), dtype=torch.float64,
-                        device=self.device if self.dist.backend == "nccl" else "cpu")
+        t = torch.zeros(
+            2, len(keys), dtype=torch.float64, device=self.device if self.dist.backend == "nccl" else "cpu"
+        )
         for i, k in enumerate(keys):
             if k in metrics:
                 t[0, i] = float(metrics[k])
@@ -164,8 +170,9 @@ class DistributedTrainer(Trainer):
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, *, ctx: FSDPContext, resume: bool = False) -> None:
         if not ctx.is_main:  # one progress display, one tensorboard writer, one plot
-            cfg = dataclasses.replace(cfg, log=dataclasses.replace(cfg.log, progress="none", tensorboard=False,
-                                                                   plot=False))
+            cfg = dataclasses.replace(
+                cfg, log=dataclasses.replace(cfg.log, progress="none", tensorboard=False, plot=False)
+            )
         check_divisible(cfg, ctx.world_size)
         super().__init__(cfg, run_dir, ctx=ctx, resume=False)  # type: ignore[arg-type]
         self.fctx = ctx
@@ -187,14 +194,23 @@ class DistributedTrainer(Trainer):
         super().setup()
         w = self.fctx.world_size
         # Per-rank mini-batches: each global mini-batch is split evenly over the ranks.
-        o = dataclasses.replace(cfg.optim, mini_batch_size=cfg.optim.mini_batch_size // w,
-                                micro_batch_size=min(cfg.optim.micro_batch_size, cfg.optim.mini_batch_size // w))
-        self.actor = Actor(self.policy, o, cfg.algo, self.actor_opt, self.actor_sched,
-                           temperature=cfg.rollout.temperature)
+        o = dataclasses.replace(
+            cfg.optim,
+            mini_batch_size=cfg.optim.mini_batch_size // w,
+            micro_batch_size=min(cfg.optim.micro_batch_size, cfg.optim.mini_batch_size // w),
+        )
+        self.actor = Actor(
+            self.policy, o, cfg.algo, self.actor_opt, self.actor_sched, temperature=cfg.rollout.temperature
+        )
         if self.prm is not None:
-            p = dataclasses.replace(cfg.prm, mini_batch_size=cfg.prm.mini_batch_size // w,
-                                    micro_batch_size=min(cfg.prm.micro_batch_size, cfg.prm.mini_batch_size // w))
-            self.prm = PRMTrainer(self.prm_model, self.ref_model, p, cfg.rollout.n, self.prm_opt, self.prm_sched)
+            p = dataclasses.replace(
+                cfg.prm,
+                mini_batch_size=cfg.prm.mini_batch_size // w,
+                micro_batch_size=min(cfg.prm.micro_batch_size, cfg.prm.mini_batch_size // w),
+            )
+            self.prm = PRMTrainer(
+                self.prm_model, self.ref_model, p, cfg.rollout.n, self.prm_opt, self.prm_sched
+            )
         if self._resume_requested:
             self.resume = True
             self.restore()
@@ -204,8 +220,12 @@ class DistributedTrainer(Trainer):
         if self.cfg.rollout.backend == "vllm":
             from prime_fast.trainer.rollout import vllm as vllm_backend
 
-            return vllm_backend.make_backend(self.cfg, self.policy, self.tokenizer, model_path=self._policy_path)
-        self.replica = load_causal_lm(self._policy_path, self.cfg.model.dtype, trainable=False).to(self.fctx.device)
+            return vllm_backend.make_backend(
+                self.cfg, self.policy, self.tokenizer, model_path=self._policy_path
+            )
+        self.replica = load_causal_lm(self._policy_path, self.cfg.model.dtype, trainable=False).to(
+            self.fctx.device
+        )
         return SeededHFBackend(self.replica, eos_token_id=self.eos, pad_token_id=self.pad)
 
     def sync_rollout_weights(self) -> None:
@@ -225,14 +245,23 @@ class DistributedTrainer(Trainer):
         t0 = time.perf_counter()
         self.backend.wake_up()
         # Called even with no prompts: tensor-parallel vLLM peers gather their prompts inside.
-        roll = self.backend.generate([list(p.ids) for p in mine],
-                                     SamplingConfig(n=r.n, temperature=r.temperature, top_p=r.top_p,
-                                                    max_tokens=r.max_tokens, seed=base_seed + start * r.n))
+        roll = self.backend.generate(
+            [list(p.ids) for p in mine],
+            SamplingConfig(
+                n=r.n,
+                temperature=r.temperature,
+                top_p=r.top_p,
+                max_tokens=r.max_tokens,
+                seed=base_seed + start * r.n,
+            ),
+        )
         self.backend.sleep()
         t1 = time.perf_counter()
         row_prompts = [mine[i // r.n] for i in range(len(roll.response_ids))]
         texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True) if mine else []
-        fut = self.verifier.submit(texts, [p.ground_truth for p in row_prompts], [p.ability for p in row_prompts])
+        fut = self.verifier.submit(
+            texts, [p.ground_truth for p in row_prompts], [p.ability for p in row_prompts]
+        )
         t2 = time.perf_counter()
         # Old log-probs on the sharded policy: every rank runs the same number of micro-batches,
         # so shorter shares are padded with copies of a row (dropped afterwards).
@@ -240,16 +269,24 @@ class DistributedTrainer(Trainer):
         pad_src = row_prompts[:1] or [prompts[0]]
         pad_resp = roll.response_ids[:1] or [[self.eos]]
         fill = most - len(row_prompts)
-        batch = build_batch([list(p.ids) for p in row_prompts + pad_src * fill], roll.response_ids + pad_resp * fill,
-                            pad_token_id=self.pad, eos_token_id=self.eos)
+        batch = build_batch(
+            [list(p.ids) for p in row_prompts + pad_src * fill],
+            roll.response_ids + pad_resp * fill,
+            pad_token_id=self.pad,
+            eos_token_id=self.eos,
+        )
         old = batched_logprobs(self.policy, batch, self.cfg.optim.micro_batch_size, temperature=r.temperature)
         assert isinstance(old, torch.Tensor)
         t3 = time.perf_counter()
         acc, verify_s = fut.result() if mine else ([], 0.0)
         t4 = time.perf_counter()
         lengths = [len(x) for x in roll.response_ids]
-        local = (roll.response_ids, roll.truncated, list(acc),
-                 [old[i, :n].clone() for i, n in enumerate(lengths)])
+        local = (
+            roll.response_ids,
+            roll.truncated,
+            list(acc),
+            [old[i, :n].clone() for i, n in enumerate(lengths)],
+        )
         parts = D.gather_objects(local, self.dctx)
         timings["rollout"] = timings.get("rollout", 0.0) + (t1 - t0)
         timings["old_logprob"] = timings.get("old_logprob", 0.0) + (t3 - t2)
@@ -283,10 +320,19 @@ class DistributedTrainer(Trainer):
         a = self.cfg.algo
         k = self.cfg.rollout.n
         if a.estimator == "prime":
-            _, ret = self.estimator(acc, mask, k, process_rewards=process, gamma_process=a.gamma_process,
-                                    gamma_outcome=a.gamma_outcome, whiten=False)
+            _, ret = self.estimator(
+                acc,
+                mask,
+                k,
+                process_rewards=process,
+                gamma_process=a.gamma_process,
+                gamma_outcome=a.gamma_outcome,
+                whiten=False,
+            )
         else:
-            _, ret = self.estimator(acc, mask, k, process_rewards=process, gamma=a.gamma_process, whiten=False)
+            _, ret = self.estimator(
+                acc, mask, k, process_rewards=process, gamma=a.gamma_process, whiten=False
+            )
         if not a.whiten:
             return ret
         return torch.where(mask, D.masked_whiten(ret, mask, self.dctx), torch.zeros_like(ret))
@@ -302,9 +348,21 @@ class DistributedTrainer(Trainer):
         usable = n_groups - n_groups % w
         if usable == 0:
             raise RuntimeError(f"only {n_groups} prompt groups passed the filter: fewer than the {w} ranks")
+        if usable < n_groups:
+            log.warning(
+                "step %d: training on %d of %d kept prompt groups (a multiple of the %d ranks)",
+                self.step + 1,
+                usable,
+                n_groups,
+                w,
+            )
         rows = self.local_rows(usable)
-        batch = build_batch([list(ro.prompts[i].ids) for i in rows], [ro.responses[i] for i in rows],
-                            pad_token_id=self.pad, eos_token_id=self.eos)
+        batch = build_batch(
+            [list(ro.prompts[i].ids) for i in rows],
+            [ro.responses[i] for i in rows],
+            pad_token_id=self.pad,
+            eos_token_id=self.eos,
+        )
         t = batch.responses.shape[1]
         old_logp = torch.zeros(batch.responses.shape, dtype=torch.float32)
         for j, i in enumerate(rows):
@@ -389,7 +447,9 @@ class DistributedTrainer(Trainer):
         """Load the newest checkpoint (written by any number of processes) and re-sync the engine."""
         path = ckpt.latest_checkpoint(self.run_dir)
         if path is None or not (path / "dcp").is_dir():
-            raise ConfigError(f"--resume: no distributed (DCP) checkpoint under {self.run_dir / 'checkpoints'}")
+            raise ConfigError(
+                f"--resume: no distributed (DCP) checkpoint under {self.run_dir / 'checkpoints'}"
+            )
         st = ckpt.load_state(path)
         models, optims = self._models_and_optims()
         extra = D.load_checkpoint(path / "dcp", models, optims, extra={"step": 0})
@@ -405,25 +465,37 @@ class DistributedTrainer(Trainer):
         if self.fctx.is_main:
             truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
         self.sync_rollout_weights()
-        log.info("resumed from %s at step %d (saved by %s processes, now %d)", path, self.step,
-                 st.get("world_size", "?"), self.fctx.world_size)
+        log.info(
+            "resumed from %s at step %d (saved by %s processes, now %d)",
+            path,
+            self.step,
+            st.get("world_size", "?"),
+            self.fctx.world_size,
+        )
 
 
 def check_divisible(cfg: TrainConfig, world: int) -> None:
     """Batch sizes must split evenly over ``world`` ranks in whole K-sample groups."""
     k = cfg.rollout.n
     if cfg.data.train_batch_size % world:
-        raise ConfigError(f"data.train_batch_size = {cfg.data.train_batch_size} must be a multiple of the "
-                          f"world size {world}")
+        raise ConfigError(
+            f"data.train_batch_size = {cfg.data.train_batch_size} must be a multiple of the "
+            f"world size {world}"
+        )
     if cfg.optim.mini_batch_size % (k * world):
-        raise ConfigError(f"optim.mini_batch_size = {cfg.optim.mini_batch_size} must be a multiple of "
-                          f"rollout.n x world size = {k * world}")
+        raise ConfigError(
+            f"optim.mini_batch_size = {cfg.optim.mini_batch_size} must be a multiple of "
+            f"rollout.n x world size = {k * world}"
+        )
     if cfg.uses_prm and cfg.prm.mini_batch_size % (k * world):
-        raise ConfigError(f"prm.mini_batch_size = {cfg.prm.mini_batch_size} must be a multiple of "
-                          f"rollout.n x world size = {k * world}")
+        raise ConfigError(
+            f"prm.mini_batch_size = {cfg.prm.mini_batch_size} must be a multiple of "
+            f"rollout.n x world size = {k * world}"
+        )
     if cfg.rollout.backend == "vllm" and world % cfg.vllm.tensor_parallel_size:
-        raise ConfigError(f"vllm.tensor_parallel_size = {cfg.vllm.tensor_parallel_size} must divide the world "
-                          f"size {world}")
+        raise ConfigError(
+            f"vllm.tensor_parallel_size = {cfg.vllm.tensor_parallel_size} must divide the world size {world}"
+        )
 
 
 def train_distributed(cfg: TrainConfig, run_dir: Path, *, resume: bool = False) -> dict[str, Any]:
@@ -432,8 +504,11 @@ def train_distributed(cfg: TrainConfig, run_dir: Path, *, resume: bool = False) 
     dctx = D.init_distributed(backend)
     try:
         run_dir = Path(D.gather_objects(str(run_dir), dctx)[0])  # rank 0's choice (default names hold a time)
-        ctx = FSDPContext(dctx, mixed_precision=cfg.distributed.mixed_precision,
-                          reshard_after_forward=cfg.distributed.reshard_after_forward)
+        ctx = FSDPContext(
+            dctx,
+            mixed_precision=cfg.distributed.mixed_precision,
+            reshard_after_forward=cfg.distributed.reshard_after_forward,
+        )
         trainer = DistributedTrainer(cfg, run_dir, ctx=ctx, resume=resume)
         trainer.setup()
         summary = trainer.fit()

@@ -123,9 +123,16 @@ def response_logprobs(
     return logprobs_forward(model, *args, batch.prompt_len, temperature, return_entropy)
 
 
-def logprobs_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-                     labels: torch.Tensor, prompt_len: int, temperature: float = 1.0, return_entropy: bool = False
-                     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def logprobs_forward(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    labels: torch.Tensor,
+    prompt_len: int,
+    temperature: float = 1.0,
+    return_entropy: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The body of :func:`response_logprobs` on device tensors (``labels`` -100 where masked)."""
     from prime_fast.ops import linear_token_logprobs
 
@@ -135,7 +142,9 @@ def logprobs_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.
     )
     hidden = out.last_hidden_state[:, prompt_len - 1 : prompt_len + t - 1]
     weight = model.get_output_embeddings().weight
-    return linear_token_logprobs(hidden, weight, labels, temperature=temperature, return_entropy=return_entropy)
+    return linear_token_logprobs(
+        hidden, weight, labels, temperature=temperature, return_entropy=return_entropy
+    )
 
 
 @torch.no_grad()
