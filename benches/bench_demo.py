@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "--level", type=float, default=None, help="accuracy for 'steps to reach' (default: warm-start + 0.10)"
     )
     ap.add_argument("--overlap-steps", type=int, default=10)
+    ap.add_argument("--overlap-only", action="store_true", help="only the verification-overlap measurement")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", default=None)
     ap.add_argument("--workdir", default=None)
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "log.plot=false",
     ]
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
-    for method, extra in METHODS.items():
+    for method, extra in () if args.overlap_only else METHODS.items():
         for seed in args.seeds:
             t = time.perf_counter()
             rows = _run(base, [*extra, f"trainer.seed={seed}"], work / f"{method}_s{seed}")
@@ -121,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {method} seed {seed}: val {val[0][1]:.3f} -> {val[-1][1]:.3f} ({wall:.0f}s)", flush=True
             )
 
-    warm = statistics.mean(r["val"][0][1] for rs in results.values() for r in rs)
+    if args.overlap_only:
+        results = {}
+    warm = statistics.mean(r["val"][0][1] for rs in results.values() for r in rs) if results else float("nan")
     level = args.level if args.level is not None else round(warm + 0.10, 2)
     summary = {}
     for method, rs in results.items():
@@ -170,28 +173,29 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": torch.get_num_threads(),
     }
     print(f"\nprime-fast bench_demo | {env['machine']} | torch {env['torch']} | git {env['git_sha']}")
-    print(
-        f"SFT warm-start build: {sft_s:.1f}s; {args.steps} RL steps; seeds {args.seeds}; "
-        f"steps-to-level at val acc >= {level:.2f}"
-    )
-    print(
-        f"{'method':<8} {'warm':>6} {'final':>6} {'best':>6} {'train@end':>9} {'steps to level':>18} {'s/step':>7}"
-    )
-    for method, s in summary.items():
-        reach = ",".join("-" if x is None else str(x) for x in s["steps_to_level"])
+    if summary:
         print(
-            f"{method:<8} {warm:>6.3f} {s['final_val_mean']:>6.3f} {s['best_val_mean']:>6.3f} "
-            f"{s['final_train_acc_mean']:>9.3f} {reach:>18} {s['step_s_mean']:>7.2f}"
+            f"SFT warm-start build: {sft_s:.1f}s; {args.steps} RL steps; seeds {args.seeds}; "
+            f"steps-to-level at val acc >= {level:.2f}"
         )
-    print("\nval accuracy (mean over seeds) by step")
-    steps_axis = [st for st, _ in summary["prime"]["curve_mean"]]
-    print(f"{'method':<8} " + " ".join(f"{st:>5}" for st in steps_axis))
-    for method, s in summary.items():
-        print(f"{method:<8} " + " ".join(f"{a:>5.2f}" for _, a in s["curve_mean"]))
-    print("\nshare of step time per phase")
-    print(f"{'method':<8} " + " ".join(f"{p:>14}" for p in PHASES))
-    for method, s in summary.items():
-        print(f"{method:<8} " + " ".join(f"{100 * s['phase_share'][p]:>13.1f}%" for p in PHASES))
+        print(
+            f"{'method':<8} {'warm':>6} {'final':>6} {'best':>6} {'train@end':>9} {'steps to level':>18} {'s/step':>7}"
+        )
+        for method, s in summary.items():
+            reach = ",".join("-" if x is None else str(x) for x in s["steps_to_level"])
+            print(
+                f"{method:<8} {warm:>6.3f} {s['final_val_mean']:>6.3f} {s['best_val_mean']:>6.3f} "
+                f"{s['final_train_acc_mean']:>9.3f} {reach:>18} {s['step_s_mean']:>7.2f}"
+            )
+        print("\nval accuracy (mean over seeds) by step")
+        steps_axis = [st for st, _ in summary["prime"]["curve_mean"]]
+        print(f"{'method':<8} " + " ".join(f"{st:>5}" for st in steps_axis))
+        for method, s in summary.items():
+            print(f"{method:<8} " + " ".join(f"{a:>5.2f}" for _, a in s["curve_mean"]))
+        print("\nshare of step time per phase")
+        print(f"{'method':<8} " + " ".join(f"{p:>14}" for p in PHASES))
+        for method, s in summary.items():
+            print(f"{method:<8} " + " ".join(f"{100 * s['phase_share'][p]:>13.1f}%" for p in PHASES))
     print("\nverification overlap (PRIME, mean per step)")
     print(f"{'mode':<11} {'verify s':>9} {'exposed s':>10} {'exposed %':>10} {'step s':>7}")
     for mode, o in overlap.items():

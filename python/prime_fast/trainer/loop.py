@@ -235,6 +235,7 @@ class Trainer:
         t1 = time.perf_counter()
         row_prompts = [prompts[i // r.n] for i in range(len(roll.response_ids))]
         texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True)
+        t1b = time.perf_counter()
         fut = self.verifier.submit(
             texts, [p.ground_truth for p in row_prompts], [p.ability for p in row_prompts]
         )
@@ -251,10 +252,12 @@ class Trainer:
         t4 = time.perf_counter()
         lengths = batch.response_mask.sum(1).tolist()
         timings["rollout"] = timings.get("rollout", 0.0) + (t1 - t0)
+        timings["decode"] = timings.get("decode", 0.0) + (t1b - t1)
         timings["old_logprob"] = timings.get("old_logprob", 0.0) + (t3 - t2)
         timings["verify"] = timings.get("verify", 0.0) + verify_s
-        # Verification time the step actually waits for: all of it when serialised.
-        exposed = (t4 - t3) + (t2 - t1) if self.verifier.overlap else (t2 - t1) + (t4 - t3)
+        # What the step waits for verification: the inline call when serialised (t2 - t1b), only
+        # the final wait when it runs in the background while the old log-probs are computed.
+        exposed = (t2 - t1b) + (t4 - t3)
         timings["verify_exposed"] = timings.get("verify_exposed", 0.0) + exposed
         timings["gen_tokens"] = timings.get("gen_tokens", 0.0) + float(sum(lengths))
         return Rollouts(
