@@ -538,9 +538,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"token_logprobs fwd {r.shape}: {r.gbps:.0f} GB/s = {100 * r.gbps / hbm:.0f}% of {hbm:.0f} GB/s HBM (SXM spec)"
                 )
         lin = {(r.shape, r.provider, r.mode): r for r in rows if r.case == "linear_token_logprobs"}
-        for (shape, prov, mode), r in lin.items():
+        for (shape, provider_name, mode), r in lin.items():
             gemm = lin.get((shape, "bare-gemm", mode))
-            if prov == "prime-fast" and gemm and gemm.ms_p50 and r.ms_p50:
+            if provider_name == "prime-fast" and gemm and gemm.ms_p50 and r.ms_p50:
                 print(
                     f"linear_token_logprobs {mode} {shape}: {r.ms_p50 / gemm.ms_p50:.2f}x the bare GEMMs, extra memory {r.extra_mib or 0:.0f} MiB"
                 )

@@ -2,6 +2,7 @@
 # One-command GPU check of prime-fast's kernels (target: one H100; about 5-8 minutes).
 #
 #   bash benches/gpu_check.sh            # from the repository root
+#   bash benches/gpu_check.sh --quick    # about 3-4 minutes: bf16/fp32 at V=152064, no torch.compile
 #
 # 1. prints the machine (GPU, driver, torch, triton) and stops with a clear message if CUDA,
 #    torch or triton is missing (it installs nothing heavy);
@@ -15,6 +16,8 @@
 # Results: $OUT (if set) or benches/results/: gpu_pytest.log, kernels.json, bench.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
 RES="${OUT:-benches/results}"
 mkdir -p "$RES"
 PY="${PYTHON:-python3}"
@@ -44,12 +47,13 @@ then
   exit 2
 fi
 
-step "prime_fast importable?"
-if ! "$PY" -c "import prime_fast" 2>/dev/null; then
-  if ls python/prime_fast/_native*.so >/dev/null 2>&1; then
-    export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
-    echo "using python/ on PYTHONPATH with the carried native extension"
-  elif command -v cargo >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; then
+step "prime_fast from this checkout"
+if ls python/prime_fast/_native*.so >/dev/null 2>&1; then
+  # The checkout's own package first (an installed prime_fast may be another version).
+  export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+  echo "using python/ on PYTHONPATH with the native extension found there"
+elif ! "$PY" -c "import prime_fast" 2>/dev/null; then
+  if command -v cargo >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; then
     echo "building the native extension: pip install -e . --no-deps"
     "$PY" -m pip install -q --no-deps -e . || { echo "gpu_check: build failed"; exit 2; }
   else
@@ -58,7 +62,9 @@ if ! "$PY" -c "import prime_fast" 2>/dev/null; then
     exit 2
   fi
 fi
-"$PY" -c "import prime_fast, prime_fast.ops; print('prime_fast', prime_fast.__version__)" || exit 2
+"$PY" -c "import prime_fast, prime_fast.ops; print('prime_fast', prime_fast.__version__, 'from', prime_fast.__file__)" || exit 2
+"$PY" -c "import prime_fast, os, sys; sys.exit(0 if os.path.realpath(prime_fast.__file__).startswith(os.path.realpath('python')) else 1)" \
+  || echo "gpu_check: WARNING: prime_fast is not imported from this checkout's python/ (an installed copy)"
 
 step "GPU parity tests (pytest -m gpu tests/kernels)"
 test_rc=0
@@ -69,14 +75,26 @@ else
   # pytest-timeout is optional: without it, drop the per-test timeout and its ini key's warning.
   extra=(--timeout 240)
   "$PY" -c "import pytest_timeout" 2>/dev/null || extra=(-W "ignore::pytest.PytestConfigWarning")
-  PRIME_FAST_REQUIRE_GPU=1 timeout 300 "$PY" -m pytest -m gpu tests/kernels -q -p no:cacheprovider \
-    -o addopts="" "${extra[@]}" 2>&1 | tee "$RES/gpu_pytest.log" | tail -n 40
+  sel=()
+  t_limit=300
+  if [ "$QUICK" = 1 ]; then
+    sel=(-k "(V152064 and (bf16 or fp32) and not H3584) or scan_gpu or advantages")
+    t_limit=150
+  fi
+  PRIME_FAST_REQUIRE_GPU=1 timeout "$t_limit" "$PY" -m pytest -m gpu tests/kernels -q -p no:cacheprovider \
+    -o addopts="" "${extra[@]}" ${sel[@]+"${sel[@]}"} 2>&1 | tee "$RES/gpu_pytest.log" | tail -n 40
   test_rc=${PIPESTATUS[0]}
 fi
 echo "pytest exit code: $test_rc"
 
 step "kernel benchmark (benches.bench_kernels --preset gpu)"
-timeout 270 "$PY" -m benches.bench_kernels --preset gpu --json "$RES/kernels.json" 2>&1 | tee "$RES/bench.log"
+bench_args=(--preset gpu --json "$RES/kernels.json")
+b_limit=270
+if [ "$QUICK" = 1 ]; then
+  bench_args+=(--providers eager,gemm --only token --only linear --only scan)
+  b_limit=150
+fi
+timeout "$b_limit" "$PY" -m benches.bench_kernels "${bench_args[@]}" 2>&1 | tee "$RES/bench.log"
 bench_rc=${PIPESTATUS[0]}
 echo "bench exit code: $bench_rc"
 

@@ -270,3 +270,29 @@ def test_estimators_same_on_triton_scan(monkeypatch):
     out_gae = algos.gae_advantages(scores, values, mask, gamma=0.99, lam=0.9)
     for o, r in (*zip(out, ref), *zip(out_gae, ref_gae)):
         torch.testing.assert_close(o, r, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [2, 3, 8, 16])
+def test_rloo_grpo_vs_loops(k):
+    """Outcome-only RLOO and GRPO against per-group loops for K = 2..16."""
+    gen = torch.Generator().manual_seed(k)
+    b, t = 2 * k, 5
+    acc = torch.rand(b, generator=gen, dtype=torch.float64)
+    mask = torch.ones(b, t, dtype=torch.bool)
+    mask[0, 3:] = False
+    rloo = torch.empty(b, dtype=torch.float64)
+    grpo = torch.empty(b, dtype=torch.float64)
+    for s in range(0, b, k):
+        g = acc[s : s + k]
+        for j in range(k):
+            others = torch.cat([g[:j], g[j + 1 :]])
+            rloo[s + j] = g[j] - others.mean()
+        grpo[s : s + k] = (g - g.mean()) / (g.std() + 1e-6)
+    adv, _ = algos.rloo_advantages(acc, mask, k)
+    torch.testing.assert_close(
+        adv, torch.where(mask, rloo[:, None].expand(b, t), torch.zeros(b, t, dtype=torch.float64))
+    )
+    adv, _ = algos.grpo_advantages(acc, mask, k)
+    torch.testing.assert_close(
+        adv, torch.where(mask, grpo[:, None].expand(b, t), torch.zeros(b, t, dtype=torch.float64))
+    )

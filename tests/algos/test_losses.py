@@ -102,3 +102,27 @@ def test_prm_pairwise_accuracy_by_hand():
     assert math.isclose(float(out), 0.625, abs_tol=1e-6)
     out1d = algos.prm_pairwise_accuracy(torch.tensor([2.0, -1.0, 3.0]), acc[:3], 3)
     assert math.isclose(float(out1d), 0.75, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 5, 16])
+def test_prm_pairwise_accuracy_matches_authors_loop(k):
+    """PRIME's compute_dpo_accuracy re-typed (per-group loop) vs the vectorised version."""
+    gen = torch.Generator().manual_seed(k)
+    groups = 3
+    acc = torch.randint(0, 3, (groups * k,), generator=gen).float() / 2  # 0, 0.5, 1 (ties included)
+    acc[:k] = 1.0  # one group with all-equal accuracies -> 0.5
+    scores = torch.randn(groups * k, 6, generator=gen)
+    mask = torch.rand(groups * k, 6, generator=gen) > 0.3
+    out = []
+    for s in range(0, groups * k, k):
+        cur = (scores[s : s + k] * mask[s : s + k]).sum(1)
+        upper = torch.triu(torch.ones(k, k, dtype=torch.bool), diagonal=1)
+        d_acc = (acc[s : s + k].unsqueeze(1) - acc[s : s + k].unsqueeze(0))[upper]
+        d_s = (cur.unsqueeze(1) - cur.unsqueeze(0))[upper]
+        if d_acc.abs().sum() == 0:
+            out.append(torch.tensor(0.5))
+        else:
+            out.append((((d_s > 0) == (d_acc > 0)).float() * d_acc.abs()).sum() / d_acc.abs().sum())
+    expected = torch.stack(out).mean()
+    got = algos.prm_pairwise_accuracy(scores, acc, k, mask)
+    assert math.isclose(float(got), float(expected), abs_tol=1e-6)

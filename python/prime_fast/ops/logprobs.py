@@ -10,7 +10,7 @@ This module deliberately does not use ``from __future__ import annotations``: ``
 the operator schema from the real annotation objects.
 """
 
-from typing import Optional
+from typing import Literal, Optional, overload
 
 import torch
 
@@ -105,6 +105,39 @@ def _check_ignore_index(ignore_index: object) -> int:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise UnsupportedInputError(f"ignore_index must be an int, got {ignore_index!r}")
     return ignore_index
+
+
+@overload
+def token_logprobs(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: Literal[False] = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def token_logprobs(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: Literal[True],
+    ignore_index: int = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def token_logprobs(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: bool = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def token_logprobs(
@@ -273,6 +306,42 @@ def _lin_backward(ctx, g_logp, g_ent, g_lse):
 
 
 _linear_fwd.register_autograd(_lin_backward, setup_context=_lin_setup_context)
+
+
+@overload
+def linear_token_logprobs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: Literal[False] = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def linear_token_logprobs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: Literal[True],
+    ignore_index: int = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def linear_token_logprobs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: bool = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def linear_token_logprobs(

@@ -16,11 +16,46 @@ Conventions shared with the fast ops:
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import torch
 
 
 def _stat_dtype(t: torch.Tensor) -> torch.dtype:
     return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+@overload
+def token_logprobs(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: Literal[False] = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def token_logprobs(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: Literal[True],
+    ignore_index: int = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def token_logprobs(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: bool = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def token_logprobs(
@@ -52,6 +87,42 @@ def token_logprobs(
     ent = -(torch.exp(logq) * logq).sum(-1)
     ent = torch.where(valid, ent, torch.zeros_like(ent))
     return logp, ent
+
+
+@overload
+def linear_token_logprobs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: Literal[False] = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def linear_token_logprobs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: Literal[True],
+    ignore_index: int = ...,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def linear_token_logprobs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = ...,
+    return_entropy: bool = ...,
+    ignore_index: int = ...,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def linear_token_logprobs(
