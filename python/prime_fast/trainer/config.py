@@ -384,6 +384,74 @@ class DemoConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class VLLMSection:
+    """The vLLM rollout engine (``rollout.backend = "vllm"``; see docs/SCALE.md).
+
+    Args:
+        tensor_parallel_size: GPUs per engine; under torchrun consecutive ranks form one group.
+        gpu_memory_utilization: fraction of GPU memory vLLM may take (weights + KV cache).
+        max_model_len: longest prompt + response (0: ``data.max_prompt_length + rollout.max_tokens``).
+        dtype: ``auto``, ``bfloat16``, ``float16`` or ``float32``.
+        enforce_eager: no CUDA graphs (faster start, what the PRIME authors used).
+        sleep_mode: ``auto`` (on with CUDA), ``true`` or ``false``: free weights and KV cache between phases.
+        sleep_level: 1 keeps a host copy of the weights while asleep; 2 drops them (valid only when
+            every generation round follows a weight sync, e.g. no accuracy filter).
+        enable_prefix_caching: share the prompt's KV blocks between its K samples.
+        logprobs_mode: ``processed_logprobs`` or ``raw_logprobs``.
+        max_num_seqs: most sequences per scheduler step (0: vLLM's default).
+    """
+
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.5
+    max_model_len: int = 0
+    dtype: str = "auto"
+    enforce_eager: bool = True
+    sleep_mode: str = "auto"
+    sleep_level: int = 1
+    enable_prefix_caching: bool = True
+    logprobs_mode: str = "processed_logprobs"
+    max_num_seqs: int = 0
+
+    def __post_init__(self) -> None:
+        _pos("vllm.tensor_parallel_size", self.tensor_parallel_size)
+        _check(
+            0 < self.gpu_memory_utilization <= 1,
+            "vllm.gpu_memory_utilization",
+            "expected in (0, 1]",
+            self.gpu_memory_utilization,
+        )
+        _pos("vllm.max_model_len", self.max_model_len, allow_zero=True)
+        _choice("vllm.dtype", self.dtype, ("auto", *DTYPES))
+        _choice("vllm.sleep_mode", self.sleep_mode, ("auto", "true", "false"))
+        _choice("vllm.sleep_level", str(self.sleep_level), ("1", "2"))
+        _choice("vllm.logprobs_mode", self.logprobs_mode, ("processed_logprobs", "raw_logprobs"))
+        _pos("vllm.max_num_seqs", self.max_num_seqs, allow_zero=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DistributedConfig:
+    """Data parallelism under ``torchrun`` (FSDP2; see docs/SCALE.md).
+
+    Args:
+        backend: ``auto`` (NCCL with CUDA, else gloo), ``nccl`` or ``gloo``.
+        mixed_precision: ``auto`` (bf16 params / fp32 reduce on GPU, fp32 on CPU), ``true``, ``false``.
+        prm_norm_scope: ``rank`` (PRIME's batch_norm over each rank's rows, as the authors) or
+            ``global`` (over the whole batch: the same result on any number of processes).
+        reshard_after_forward: free gathered parameters after each layer's forward (ZeRO-3).
+    """
+
+    backend: str = "auto"
+    mixed_precision: str = "auto"
+    prm_norm_scope: str = "rank"
+    reshard_after_forward: bool = True
+
+    def __post_init__(self) -> None:
+        _choice("distributed.backend", self.backend, ("auto", "nccl", "gloo"))
+        _choice("distributed.mixed_precision", self.mixed_precision, ("auto", "true", "false"))
+        _choice("distributed.prm_norm_scope", self.prm_norm_scope, ("rank", "global"))
+
+
+@dataclass(frozen=True, slots=True)
 class TrainConfig:
     """The whole configuration (see docs/TRAINER.md for every key)."""
 
@@ -397,6 +465,8 @@ class TrainConfig:
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     log: LogConfig = field(default_factory=LogConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    vllm: VLLMSection = field(default_factory=VLLMSection)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def __post_init__(self) -> None:
         k = self.rollout.n

@@ -508,7 +508,8 @@ class Trainer:
                 if v0:
                     self.history["val/acc"] = [(0, v0["val/acc"])]
                     logger.message(f"warm-start greedy accuracy (held out): {v0['val/acc']:.3f}")
-                    logger.log(0, dict(v0), advance=False)
+                    if self.ctx.is_main:
+                        logger.log(0, dict(v0), advance=False)
             while self.step < self.total_steps:
                 metrics = self.train_step()
                 self.step += 1

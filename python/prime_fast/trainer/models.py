@@ -112,22 +112,38 @@ def response_logprobs(
     log-softmax + gather (:func:`prime_fast.ops.linear_token_logprobs`): no ``N x T x V`` logits.
     Masked positions get label -100 (logp 0, no gradient).
     """
+    dev = next(model.parameters()).device
+    labels = torch.where(batch.response_mask.bool(), batch.responses, torch.full_like(batch.responses, -100))
+    args = (batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.position_ids.to(dev), labels.to(dev))
+    # An FSDP2-wrapped model carries this computation as a registered forward method, so that its
+    # root parameters (embeddings, final norm, LM head) are gathered around it (trainer/dist_trainer.py).
+    fsdp_forward = getattr(model, "prime_fast_logprobs", None)
+    if fsdp_forward is not None:
+        return fsdp_forward(*args, batch.prompt_len, temperature, return_entropy)
+    return logprobs_forward(model, *args, batch.prompt_len, temperature, return_entropy)
+
+
+def logprobs_forward(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    labels: torch.Tensor,
+    prompt_len: int,
+    temperature: float = 1.0,
+    return_entropy: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """The body of :func:`response_logprobs` on device tensors (``labels`` -100 where masked)."""
     from prime_fast.ops import linear_token_logprobs
 
-    p = batch.prompt_len
-    t = batch.responses.shape[1]
-    dev = next(model.parameters()).device
+    t = labels.shape[1]
     out = model.get_decoder()(
-        input_ids=batch.input_ids.to(dev),
-        attention_mask=batch.attention_mask.to(dev),
-        position_ids=batch.position_ids.to(dev),
-        use_cache=False,
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
     )
-    hidden = out.last_hidden_state[:, p - 1 : p + t - 1]
+    hidden = out.last_hidden_state[:, prompt_len - 1 : prompt_len + t - 1]
     weight = model.get_output_embeddings().weight
-    labels = torch.where(batch.response_mask.bool(), batch.responses, torch.full_like(batch.responses, -100))
     return linear_token_logprobs(
-        hidden, weight, labels.to(dev), temperature=temperature, return_entropy=return_entropy
+        hidden, weight, labels, temperature=temperature, return_entropy=return_entropy
     )
 
 

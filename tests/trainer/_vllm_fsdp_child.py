@@ -1,0 +1,71 @@
+"""Child of test_vllm_rollout.py, run by ``torchrun --nproc_per_node 2``: an FSDP2-sharded policy
+synced into per-rank vLLM engines (``external_launcher``; tensor parallel over both ranks when
+TP=2), checked against HF greedy decoding with the same, gathered weights.
+
+Usage: ``_vllm_fsdp_child.py OUT_DIR TP``. Each rank writes ``rank<r>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def main() -> None:
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    import torch
+    from _scale_models import VOCAB, hf_greedy, save, tiny_qwen2
+
+    from prime_fast.trainer import distributed as D
+    from prime_fast.trainer.rollout import SamplingConfig
+    from prime_fast.trainer.rollout.vllm import VLLMConfig, VLLMRollout
+
+    out_dir, tp = Path(sys.argv[1]), int(sys.argv[2])
+    ctx = D.init_distributed("gloo")
+    eos = VOCAB - 1
+    model_dir = out_dir / "policy"
+    if ctx.is_main:
+        save(tiny_qwen2(0, eos_token_id=eos), model_dir)
+    torch.distributed.barrier()
+
+    policy = D.shard_model(tiny_qwen2(0, eos_token_id=eos).train(), ctx)
+    engine = VLLMRollout(
+        model_dir,
+        VLLMConfig(tensor_parallel_size=tp, gpu_memory_utilization=0.3, dtype="float32", max_model_len=64),
+    )
+    g = torch.Generator().manual_seed(5)
+    prompts = torch.randint(2, VOCAB - 1, (4, 5), generator=g).tolist()
+    mine = D.split_groups(prompts, 1, ctx)
+    greedy = SamplingConfig(n=1, temperature=0.0, max_tokens=12)
+    before = engine.generate(mine, greedy).response_ids
+
+    # One optimizer step on the sharded policy changes every weight.
+    opt = torch.optim.SGD(policy.parameters(), lr=0.5)
+    ids = torch.tensor(prompts)
+    loss = policy(input_ids=ids, labels=ids).loss
+    loss.backward()
+    opt.step()
+    full = dict(D.full_named_parameters(policy))
+    engine.sync_weights(full.items())
+    after = engine.generate(mine, greedy).response_ids
+
+    reference = tiny_qwen2(0, eos_token_id=eos)
+    reference.load_state_dict(full, strict=False)  # a tied/absent lm_head key is fine here
+    expect_before = hf_greedy(tiny_qwen2(0, eos_token_id=eos), mine, 12, eos)
+    expect_after = hf_greedy(reference, mine, 12, eos)
+    (out_dir / f"rank{ctx.rank}.json").write_text(
+        json.dumps(
+            {"before": before, "after": after, "expect_before": expect_before, "expect_after": expect_after}
+        )
+    )
+    torch.distributed.barrier()
+    engine.close()
+    D.destroy_distributed()
+
+
+if __name__ == "__main__":
+    main()
