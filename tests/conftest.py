@@ -9,3 +9,42 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+import pytest
+
+
+@pytest.fixture
+def poison(monkeypatch):
+    """Every float ``torch.empty``/``empty_like`` made by package code starts as NaN, so an output
+    element a kernel never writes shows up as NaN instead of passing by luck."""
+    import torch
+
+    real_empty, real_empty_like = torch.empty, torch.empty_like
+
+    def poisoned(factory):
+        def make(*args, **kwargs):
+            t = factory(*args, **kwargs)
+            if t.dtype.is_floating_point:
+                t.fill_(float("nan"))
+            return t
+
+        return make
+
+    monkeypatch.setattr(torch, "empty", poisoned(real_empty))
+    monkeypatch.setattr(torch, "empty_like", poisoned(real_empty_like))
+    yield
+
+
+@pytest.fixture
+def use_backend(monkeypatch):
+    """Force a backend for the duration of a test: ``use_backend("torch" | "triton")``."""
+
+    def _set(name: str) -> None:
+        if name == "triton" and os.environ.get("TRITON_INTERPRET", "0") != "1":
+            pytest.skip(
+                "the Triton backend on CPU tensors needs TRITON_INTERPRET=1 (set by tests/conftest.py)"
+            )
+        monkeypatch.setenv("PRIME_FAST_KERNELS", name)
+
+    return _set
