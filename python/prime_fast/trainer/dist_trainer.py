@@ -318,21 +318,7 @@ class DistributedTrainer(Trainer):
     def advantages(self, acc: torch.Tensor, mask: torch.Tensor, process: torch.Tensor | None) -> torch.Tensor:
         """The configured estimator on this rank's groups, whitened over the whole batch."""
         a = self.cfg.algo
-        k = self.cfg.rollout.n
-        if a.estimator == "prime":
-            _, ret = self.estimator(
-                acc,
-                mask,
-                k,
-                process_rewards=process,
-                gamma_process=a.gamma_process,
-                gamma_outcome=a.gamma_outcome,
-                whiten=False,
-            )
-        else:
-            _, ret = self.estimator(
-                acc, mask, k, process_rewards=process, gamma=a.gamma_process, whiten=False
-            )
+        _, ret = self.estimate(acc, mask, process, whiten=False)
         if not a.whiten:
             return ret
         return torch.where(mask, D.masked_whiten(ret, mask, self.dctx), torch.zeros_like(ret))

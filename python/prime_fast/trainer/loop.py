@@ -351,24 +351,27 @@ class Trainer:
         return kept, m
 
     # ----------------------------------------------------------------------------- step
-    def advantages(self, acc: torch.Tensor, mask: torch.Tensor, process: torch.Tensor | None) -> torch.Tensor:
-        """The configured estimator from ``prime_fast.algos`` on outcome (and process) rewards."""
+    def estimate(
+        self, acc: torch.Tensor, mask: torch.Tensor, process: torch.Tensor | None, *, whiten: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(advantages, returns)`` of the configured estimator from ``prime_fast.algos``."""
         a = self.cfg.algo
         k = self.cfg.rollout.n
         if a.estimator == "prime":
-            adv, _ = self.estimator(
+            return self.estimator(
                 acc,
                 mask,
                 k,
                 process_rewards=process,
                 gamma_process=a.gamma_process,
                 gamma_outcome=a.gamma_outcome,
-                whiten=a.whiten,
+                whiten=whiten,
             )
-        else:
-            adv, _ = self.estimator(
-                acc, mask, k, process_rewards=process, gamma=a.gamma_process, whiten=a.whiten
-            )
+        return self.estimator(acc, mask, k, process_rewards=process, gamma=a.gamma_process, whiten=whiten)
+
+    def advantages(self, acc: torch.Tensor, mask: torch.Tensor, process: torch.Tensor | None) -> torch.Tensor:
+        """The configured estimator on outcome (and process) rewards, whitened per ``algo.whiten``."""
+        adv, _ = self.estimate(acc, mask, process, whiten=self.cfg.algo.whiten)
         return adv
 
     def train_step(self) -> dict[str, Any]:
