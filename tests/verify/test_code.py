@@ -186,6 +186,30 @@ def test_per_program_mode_agrees_with_per_test() -> None:
     assert [r.status for r in a] == ["passed", "wrong_answer", "runtime_error"]
 
 
+def test_per_program_mode_keeps_known_verdicts() -> None:
+    # Test 1 sleeps past its limit: in per-program mode its timeout is taken from the shared
+    # child (not re-run); test 2 gives a wrong answer there and is re-run in its own child;
+    # tests 3-4 passed in the shared child after the failures and are kept.
+    prog = (
+        "import time\na, b = map(int, input().split())\n"
+        "if a == 1:\n    time.sleep(30)\nprint(a + b + (a == 2))\n"
+    )
+    tests = {"inputs": [f"{a} 5\n" for a in range(5)], "outputs": [f"{a + 5}\n" for a in range(5)]}
+    broken = "def f(:\n    pass\n"
+    per_prog = Limits(time=0.5, memory=256, mode="per_program")
+    per_test = Limits(time=0.5, memory=256)
+    a = verify_code_batch([prog, broken], [tests, tests], limits=per_test)
+    b = verify_code_batch([prog, broken], [tests, tests], limits=per_prog)
+    for x, y in zip(a, b):
+        assert [t.status for t in x.tests] == [t.status for t in y.tests]
+        assert (x.status, x.score, x.passed) == (y.status, y.score, y.passed)
+    assert [t.status for t in b[0].tests] == ["passed", "timeout", "wrong_answer", "passed", "passed"]
+    assert b[0].tests[1].detail == "time limit (per-program run)"
+    assert b[0].tests[2].detail == ""  # the wrong answer comes from its own child
+    assert [t.status for t in b[1].tests] == ["compile_error"] * 5
+    assert "SyntaxError" in b[1].tests[4].stderr_tail
+
+
 def test_batch_progress_and_invalid_items() -> None:
     seen: list[tuple[int, int]] = []
     res = verify_code_batch(

@@ -263,6 +263,10 @@ def _child(job, stdio, co):
     for s in _CATCH:
         signal.signal(s, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if job.get("mode") == "program":
+        # Per-test time limit inside the shared child (after the reset above, which used to
+        # leave SIGALRM at its default action: the child died and the test was re-run).
+        signal.signal(signal.SIGALRM, _alarm)
     _set_dumpable(1)
     t = job.get("cpu", 10)
     resource.setrlimit(resource.RLIMIT_CPU, (t, t + 1))
@@ -306,12 +310,17 @@ def _run_program(job, co, nonce):
         memout = os.memfd_create("out")
         os.dup2(memout, 1)
         _fresh_stdio()
+        _ALARM[0] = False
         signal.setitimer(signal.ITIMER_REAL, job["time"])
         try:
             tag, payload = _run_one(job, co, nonce, test)
         except _BaseException as e:
             tag, payload = "exc", _type(e).__name__
         signal.setitimer(signal.ITIMER_REAL, 0)
+        if _ALARM[0]:
+            # The test ran past its own time limit (even if it caught the TimeoutError): its
+            # verdict is known, the caller does not re-run it.
+            tag, payload = "timeout", ""
         try:
             sys.stdout.flush()
         except _BaseException:
@@ -330,7 +339,11 @@ def _run_program(job, co, nonce):
             break
 
 
+_ALARM = [False]
+
+
 def _alarm(signum, frame):
+    _ALARM[0] = True
     raise TimeoutError("time limit")
 
 
@@ -411,8 +424,6 @@ def _run_child(job, test, fds, deadline, idx):
     pid = os.fork()
     if pid == 0:
         try:
-            if job.get("mode") == "program":
-                signal.signal(signal.SIGALRM, _alarm)
             job["test"] = test
             _child(job, stdio, co)
         finally:
