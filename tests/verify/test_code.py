@@ -210,6 +210,21 @@ def test_per_program_mode_keeps_known_verdicts() -> None:
     assert "SyntaxError" in b[1].tests[4].stderr_tail
 
 
+def test_scratch_is_cleared_between_tests() -> None:
+    # Each test creates files, a directory and a symlink in /tmp and /dev/shm and reports what
+    # it found there first: every test must start with empty scratch directories.
+    prog = (
+        "import os\nn = int(input())\nseen = sorted(os.listdir('/tmp')) + sorted(os.listdir('/dev/shm'))\n"
+        "if n % 2 == 0:\n    open(f'/tmp/f{n}', 'w').write('x')\n    os.mkdir(f'/tmp/d{n}')\n"
+        "    open(f'/tmp/d{n}/g', 'w').write('y')\n    os.symlink('/tmp', f'/dev/shm/l{n}')\n"
+        "print(len(seen))\n"
+    )
+    tests = {"inputs": [f"{i}\n" for i in range(6)], "outputs": ["0\n"] * 6}
+    for mode in ("per_test", "per_program"):
+        r = verify_code_batch([prog], [tests], limits=Limits(time=2.0, memory=256, mode=mode))[0]
+        assert [t.status for t in r.tests] == ["passed"] * 6, (mode, [t.stdout_tail for t in r.tests])
+
+
 def test_batch_progress_and_invalid_items() -> None:
     seen: list[tuple[int, int]] = []
     res = verify_code_batch(

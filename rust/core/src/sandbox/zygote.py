@@ -371,11 +371,28 @@ def _reap_all():
             continue
 
 
+def _inodes_used(d):
+    try:
+        st = os.statvfs(d)
+    except OSError:
+        return -1
+    return st.f_files - st.f_ffree if st.f_files else -1
+
+
+# Inodes in use on the sandbox's own tmpfs mounts when idle (as init of the namespace, /tmp and
+# /dev/shm are fresh tmpfs mounts whose inode count is exact): when a test left the count as it
+# was, it left no file behind and the directory scan is skipped.
+_IDLE_INODES = {d: _inodes_used(d) for d in (SCRATCH, "/dev/shm")} if PID1 else {}
+
+
 def _clean_scratch():
     import shutil
 
     for d in (SCRATCH, "/dev/shm"):
         if d == "/dev/shm" and not PID1:
+            continue
+        idle = _IDLE_INODES.get(d, -1)
+        if idle >= 0 and _inodes_used(d) == idle:
             continue
         try:
             entries = os.listdir(d)
@@ -405,11 +422,14 @@ def _oom_count():
     return 0
 
 
+_OOM_SEEN = [_oom_count()]
+
+
 def _run_child(job, test, fds, deadline, idx):
     """Fork one test child, wait for it (deadline, kill requests), report, clean up.
     Returns False when the supervisor asked to abort the whole request."""
     infd, outfd, errfd = fds
-    oom0 = _oom_count()
+    oom0 = _OOM_SEEN[0]
     # The test's fds become the zygote's 0/1/2 for the fork (stdio objects are made here, where
     # pages are not copy-on-write), and go back to /dev/null right after.
     os.dup2(infd, 0)
@@ -471,7 +491,9 @@ def _run_child(job, test, fds, deadline, idx):
         except OSError:
             pass
     _reap_all()
-    oom = int(_oom_count() > oom0)
+    oom1 = _oom_count()
+    _OOM_SEEN[0] = oom1  # nothing runs between tests but the zygote: the next test's start value
+    oom = int(oom1 > oom0)
     # Everything of this test is dead (its pipes are at EOF): report, then clean the scratch.
     sock.send(("E %d %d %d %.6f %d %.6f %d %d" % (idx, code, sig, cpu, ru.ru_maxrss, wall, timed_out, oom)).encode())
     _clean_scratch()
