@@ -196,13 +196,22 @@ def test_per_program_mode_keeps_known_verdicts() -> None:
     )
     tests = {"inputs": [f"{a} 5\n" for a in range(5)], "outputs": [f"{a + 5}\n" for a in range(5)]}
     broken = "def f(:\n    pass\n"
+    # Fails on the first test (its verdict from the shared child is kept) and on the others.
+    late = "a, b = map(int, input().split())\nprint(a + b)\nraise RuntimeError('late failure')\n"
     per_prog = Limits(time=0.5, memory=256, mode="per_program")
     per_test = Limits(time=0.5, memory=256)
-    a = verify_code_batch([prog, broken], [tests, tests], limits=per_test)
-    b = verify_code_batch([prog, broken], [tests, tests], limits=per_prog)
+    progs = [prog, broken, late]
+    a = verify_code_batch(progs, [tests] * 3, limits=per_test)
+    b = verify_code_batch(progs, [tests] * 3, limits=per_prog)
     for x, y in zip(a, b):
         assert [t.status for t in x.tests] == [t.status for t in y.tests]
         assert (x.status, x.score, x.passed) == (y.status, y.score, y.passed)
+    for x, y in zip(a[1:], b[1:]):
+        assert [(t.exit_code, t.signal) for t in x.tests] == [(t.exit_code, t.signal) for t in y.tests]
+    assert [t.status for t in b[2].tests] == ["runtime_error"] * 5
+    assert [t.detail for t in b[2].tests] == ["RuntimeError"] * 5
+    assert all("late failure" in t.stderr_tail for t in b[2].tests)
+    assert b[2].tests[0].stdout_tail == a[2].tests[0].stdout_tail == "5\n"
     assert [t.status for t in b[0].tests] == ["passed", "timeout", "wrong_answer", "passed", "passed"]
     assert b[0].tests[1].detail == "time limit (per-program run)"
     assert b[0].tests[2].detail == ""  # the wrong answer comes from its own child

@@ -796,6 +796,21 @@ fn run_program(
             });
             break;
         }
+        if i == 0 && (tag == "exc" || tag == "wrong") && !raw.timed_out && !raw.oom_killed {
+            // The first test ran first in a fresh child, as it would alone, and the child
+            // stopped there (its stderr is this test's): the verdict stands without a re-run.
+            let alone = RawOutcome {
+                stdout: format!("{text}\n{n} {tag} {payload}\n").into_bytes(),
+                stderr_tail: raw.stderr_tail.clone(),
+                exit_code: Some(if tag == "exc" { 1 } else { 0 }),
+                cpu_time: raw.cpu_time,
+                peak_memory: raw.peak_memory,
+                wall_time: raw.wall_time,
+                ..RawOutcome::default()
+            };
+            results[0] = Some(judge(&alone, &n, &item.suite, 0));
+            break;
+        }
         if tag != "ok" {
             break;
         }

@@ -276,8 +276,11 @@ def _child(job, stdio, co):
         except (ValueError, OSError):
             pass
     try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            _os_write(fd, b"1000")
+        finally:
+            os.close(fd)
     except OSError:
         pass
     sys.stdin, sys.stdout, sys.stderr = stdio
@@ -316,6 +319,10 @@ def _run_program(job, co, nonce):
             tag, payload = _run_one(job, co, nonce, test)
         except _BaseException as e:
             tag, payload = "exc", _type(e).__name__
+            try:
+                traceback.print_exception(_type(e), e, e.__traceback__, file=sys.stderr)
+            except _BaseException:
+                pass
         signal.setitimer(signal.ITIMER_REAL, 0)
         if _ALARM[0]:
             # The test ran past its own time limit (even if it caught the TimeoutError): its
