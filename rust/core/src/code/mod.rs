@@ -619,6 +619,7 @@ impl Worker {
         job: &str,
         stdins: Vec<&[u8]>,
         deadline: Duration,
+        test_time: Duration,
         tokens: &Tokens,
     ) -> Vec<RawOutcome> {
         tokens.acquire();
@@ -630,6 +631,7 @@ impl Worker {
                     job: job.as_bytes(),
                     stdins,
                     deadline,
+                    test_time,
                 };
                 let mut rel = || {
                     tokens.idle.fetch_add(1, Ordering::SeqCst);
@@ -691,6 +693,7 @@ fn run_tests_group(
         &req,
         stdins,
         Duration::from_secs_f64(limits.time + 0.05),
+        Duration::from_secs_f64(limits.time + 0.05),
         tokens,
     );
     let mut it = raws.iter();
@@ -745,6 +748,7 @@ fn run_program(
         &job,
         vec![b"".as_slice()],
         Duration::from_secs_f64(total),
+        Duration::from_secs_f64(limits.time),
         tokens,
     );
     let mut results: Vec<Option<TestResult>> = vec![None; count];
