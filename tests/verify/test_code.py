@@ -186,6 +186,54 @@ def test_per_program_mode_agrees_with_per_test() -> None:
     assert [r.status for r in a] == ["passed", "wrong_answer", "runtime_error"]
 
 
+def test_per_program_mode_keeps_known_verdicts() -> None:
+    # Test 1 sleeps past its limit: in per-program mode its timeout is taken from the shared
+    # child (not re-run); test 2 gives a wrong answer there and is re-run in its own child;
+    # tests 3-4 passed in the shared child after the failures and are kept.
+    prog = (
+        "import time\na, b = map(int, input().split())\n"
+        "if a == 1:\n    time.sleep(30)\nprint(a + b + (a == 2))\n"
+    )
+    tests = {"inputs": [f"{a} 5\n" for a in range(5)], "outputs": [f"{a + 5}\n" for a in range(5)]}
+    broken = "def f(:\n    pass\n"
+    # Fails on the first test (its verdict from the shared child is kept) and on the others.
+    late = "a, b = map(int, input().split())\nprint(a + b)\nraise RuntimeError('late failure')\n"
+    per_prog = Limits(time=0.5, memory=256, mode="per_program")
+    per_test = Limits(time=0.5, memory=256)
+    progs = [prog, broken, late]
+    a = verify_code_batch(progs, [tests] * 3, limits=per_test)
+    b = verify_code_batch(progs, [tests] * 3, limits=per_prog)
+    for x, y in zip(a, b):
+        assert [t.status for t in x.tests] == [t.status for t in y.tests]
+        assert (x.status, x.score, x.passed) == (y.status, y.score, y.passed)
+    for x, y in zip(a[1:], b[1:]):
+        assert [(t.exit_code, t.signal) for t in x.tests] == [(t.exit_code, t.signal) for t in y.tests]
+    assert [t.status for t in b[2].tests] == ["runtime_error"] * 5
+    assert [t.detail for t in b[2].tests] == ["RuntimeError"] * 5
+    assert all("late failure" in t.stderr_tail for t in b[2].tests)
+    assert b[2].tests[0].stdout_tail == a[2].tests[0].stdout_tail == "5\n"
+    assert [t.status for t in b[0].tests] == ["passed", "timeout", "wrong_answer", "passed", "passed"]
+    assert b[0].tests[1].detail == "time limit (per-program run)"
+    assert b[0].tests[2].detail == ""  # the wrong answer comes from its own child
+    assert [t.status for t in b[1].tests] == ["compile_error"] * 5
+    assert "SyntaxError" in b[1].tests[4].stderr_tail
+
+
+def test_scratch_is_cleared_between_tests() -> None:
+    # Each test creates files, a directory and a symlink in /tmp and /dev/shm and reports what
+    # it found there first: every test must start with empty scratch directories.
+    prog = (
+        "import os\nn = int(input())\nseen = sorted(os.listdir('/tmp')) + sorted(os.listdir('/dev/shm'))\n"
+        "if n % 2 == 0:\n    open(f'/tmp/f{n}', 'w').write('x')\n    os.mkdir(f'/tmp/d{n}')\n"
+        "    open(f'/tmp/d{n}/g', 'w').write('y')\n    os.symlink('/tmp', f'/dev/shm/l{n}')\n"
+        "print(len(seen))\n"
+    )
+    tests = {"inputs": [f"{i}\n" for i in range(6)], "outputs": ["0\n"] * 6}
+    for mode in ("per_test", "per_program"):
+        r = verify_code_batch([prog], [tests], limits=Limits(time=2.0, memory=256, mode=mode))[0]
+        assert [t.status for t in r.tests] == ["passed"] * 6, (mode, [t.stdout_tail for t in r.tests])
+
+
 def test_batch_progress_and_invalid_items() -> None:
     seen: list[tuple[int, int]] = []
     res = verify_code_batch(

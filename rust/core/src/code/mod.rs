@@ -619,6 +619,7 @@ impl Worker {
         job: &str,
         stdins: Vec<&[u8]>,
         deadline: Duration,
+        test_time: Duration,
         tokens: &Tokens,
     ) -> Vec<RawOutcome> {
         tokens.acquire();
@@ -630,6 +631,7 @@ impl Worker {
                     job: job.as_bytes(),
                     stdins,
                     deadline,
+                    test_time,
                 };
                 let mut rel = || {
                     tokens.idle.fetch_add(1, Ordering::SeqCst);
@@ -691,6 +693,7 @@ fn run_tests_group(
         &req,
         stdins,
         Duration::from_secs_f64(limits.time + 0.05),
+        Duration::from_secs_f64(limits.time + 0.05),
         tokens,
     );
     let mut it = raws.iter();
@@ -715,18 +718,6 @@ fn run_tests_group(
                 .collect()
         })
         .collect()
-}
-
-fn run_tests(
-    w: &mut Worker,
-    item: &Item,
-    range: std::ops::Range<usize>,
-    limits: &Limits,
-    tokens: &Tokens,
-) -> Vec<TestResult> {
-    run_tests_group(w, &[(item, range)], limits, tokens)
-        .pop()
-        .unwrap_or_default()
 }
 
 /// Per-program mode: all tests in one child. Returns the tests that passed there (`None`
@@ -757,6 +748,7 @@ fn run_program(
         &job,
         vec![b"".as_slice()],
         Duration::from_secs_f64(total),
+        Duration::from_secs_f64(limits.time),
         tokens,
     );
     let mut results: Vec<Option<TestResult>> = vec![None; count];
@@ -767,6 +759,12 @@ fn run_program(
         return results;
     }
     let stdout = String::from_utf8_lossy(&raw.stdout);
+    if !raw.timed_out && matches!(split_sentinel(&stdout, &n), Some((_, "compile", _))) {
+        // The program does not compile: every test would report the same compile error.
+        return (0..count)
+            .map(|i| Some(judge(raw, &n, &item.suite, i)))
+            .collect();
+    }
     let key = format!("\n{n} rec ");
     for chunk in stdout.split(&key).skip(1) {
         let line = chunk.split('\n').next().unwrap_or("");
@@ -783,7 +781,41 @@ fn run_program(
             break;
         };
         let Ok(i) = i.parse::<usize>() else { break };
-        if i >= count || tag != "ok" {
+        if i >= count {
+            break;
+        }
+        if tag == "timeout" {
+            // The test ran past its own time limit in the shared child (the child stops
+            // there): the verdict is known, so it is not re-run (one time limit per such test).
+            results[i] = Some(TestResult {
+                status: Status::Timeout,
+                signal: None,
+                exit_code: None,
+                detail: "time limit (per-program run)".into(),
+                stdout_tail: tail(text.as_bytes(), 1024),
+                stderr_tail: String::new(),
+                wall_time: limits.time,
+                cpu_time: 0.0,
+                peak_memory: raw.peak_memory,
+            });
+            break;
+        }
+        if i == 0 && (tag == "exc" || tag == "wrong") && !raw.timed_out && !raw.oom_killed {
+            // The first test ran first in a fresh child, as it would alone, and the child
+            // stopped there (its stderr is this test's): the verdict stands without a re-run.
+            let alone = RawOutcome {
+                stdout: format!("{text}\n{n} {tag} {payload}\n").into_bytes(),
+                stderr_tail: raw.stderr_tail.clone(),
+                exit_code: Some(if tag == "exc" { 1 } else { 0 }),
+                cpu_time: raw.cpu_time,
+                peak_memory: raw.peak_memory,
+                wall_time: raw.wall_time,
+                ..RawOutcome::default()
+            };
+            results[0] = Some(judge(&alone, &n, &item.suite, 0));
+            break;
+        }
+        if tag != "ok" {
             break;
         }
         let ok = match &item.suite {
@@ -794,7 +826,9 @@ fn run_program(
             Suite::Assert { .. } => true,
         };
         if !ok {
-            break;
+            // A wrong answer is re-run in its own child (it may come from state left by an
+            // earlier test); the shared child went on, so later tests that passed are kept.
+            continue;
         }
         results[i] = Some(TestResult {
             status: Status::Passed,
@@ -939,7 +973,9 @@ pub fn verify_batch(
                     };
                     let item = &items[p];
                     let mut partial = run_program(&mut w, item, limits, tokens);
-                    // Per-test fallback for every test that did not pass in the shared child.
+                    // Per-test fallback for every test without a verdict from the shared
+                    // child: the runs of missing tests go together in requests of up to CHUNK.
+                    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
                     let mut i = 0;
                     while i < partial.len() {
                         if partial[i].is_some() {
@@ -950,13 +986,28 @@ pub fn verify_batch(
                         while j < partial.len() && partial[j].is_none() && j - i < CHUNK {
                             j += 1;
                         }
-                        for (k, r) in run_tests(&mut w, item, i..j, limits, tokens)
-                            .into_iter()
-                            .enumerate()
-                        {
-                            partial[i + k] = Some(r);
-                        }
+                        ranges.push(i..j);
                         i = j;
+                    }
+                    let mut start = 0;
+                    while start < ranges.len() {
+                        let mut end = start;
+                        let mut size = 0;
+                        while end < ranges.len() && size + ranges[end].len() <= CHUNK {
+                            size += ranges[end].len();
+                            end += 1;
+                        }
+                        let group: Vec<(&Item, std::ops::Range<usize>)> = ranges[start..end]
+                            .iter()
+                            .map(|r| (item, r.clone()))
+                            .collect();
+                        let rs = run_tests_group(&mut w, &group, limits, tokens);
+                        for (r, res) in ranges[start..end].iter().zip(rs) {
+                            for (k, t) in res.into_iter().enumerate() {
+                                partial[r.start + k] = Some(t);
+                            }
+                        }
+                        start = end;
                     }
                     let results: Vec<TestResult> = partial.into_iter().flatten().collect();
                     for (i, r) in results.into_iter().enumerate() {

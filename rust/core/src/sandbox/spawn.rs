@@ -107,6 +107,9 @@ pub struct TestRequest<'a> {
     pub stdins: Vec<&'a [u8]>,
     /// Wall-clock limit of each child.
     pub deadline: Duration,
+    /// Wall-clock limit of one test (per-program mode: `deadline` covers all tests); the
+    /// CPU-idle check waits a quarter of it (at least 100 ms) before a request counts as sleeping.
+    pub test_time: Duration,
 }
 
 /// What happened to one request, before judging.
@@ -1060,7 +1063,7 @@ impl Zygote {
                         // Only requests that have run a while (a quarter of the per-test limit,
                         // at least 100 ms) and used under 10% of a CPU for 50 ms count as
                         // sleeping: short requests waiting for a CPU on a busy machine do not.
-                        let min_age = (req.deadline / 4).max(Duration::from_millis(100));
+                        let min_age = (req.test_time / 4).max(Duration::from_millis(100));
                         if now.duration_since(started) > min_age
                             && used < 0.10 * dt.as_nanos() as f64
                         {

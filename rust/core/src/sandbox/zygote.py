@@ -263,6 +263,10 @@ def _child(job, stdio, co):
     for s in _CATCH:
         signal.signal(s, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if job.get("mode") == "program":
+        # Per-test time limit inside the shared child (after the reset above, which used to
+        # leave SIGALRM at its default action: the child died and the test was re-run).
+        signal.signal(signal.SIGALRM, _alarm)
     _set_dumpable(1)
     t = job.get("cpu", 10)
     resource.setrlimit(resource.RLIMIT_CPU, (t, t + 1))
@@ -272,8 +276,11 @@ def _child(job, stdio, co):
         except (ValueError, OSError):
             pass
     try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            _os_write(fd, b"1000")
+        finally:
+            os.close(fd)
     except OSError:
         pass
     sys.stdin, sys.stdout, sys.stderr = stdio
@@ -306,12 +313,21 @@ def _run_program(job, co, nonce):
         memout = os.memfd_create("out")
         os.dup2(memout, 1)
         _fresh_stdio()
+        _ALARM[0] = False
         signal.setitimer(signal.ITIMER_REAL, job["time"])
         try:
             tag, payload = _run_one(job, co, nonce, test)
         except _BaseException as e:
             tag, payload = "exc", _type(e).__name__
+            try:
+                traceback.print_exception(_type(e), e, e.__traceback__, file=sys.stderr)
+            except _BaseException:
+                pass
         signal.setitimer(signal.ITIMER_REAL, 0)
+        if _ALARM[0]:
+            # The test ran past its own time limit (even if it caught the TimeoutError): its
+            # verdict is known, the caller does not re-run it.
+            tag, payload = "timeout", ""
         try:
             sys.stdout.flush()
         except _BaseException:
@@ -330,7 +346,11 @@ def _run_program(job, co, nonce):
             break
 
 
+_ALARM = [False]
+
+
 def _alarm(signum, frame):
+    _ALARM[0] = True
     raise TimeoutError("time limit")
 
 
@@ -358,11 +378,28 @@ def _reap_all():
             continue
 
 
+def _inodes_used(d):
+    try:
+        st = os.statvfs(d)
+    except OSError:
+        return -1
+    return st.f_files - st.f_ffree if st.f_files else -1
+
+
+# Inodes in use on the sandbox's own tmpfs mounts when idle (as init of the namespace, /tmp and
+# /dev/shm are fresh tmpfs mounts whose inode count is exact): when a test left the count as it
+# was, it left no file behind and the directory scan is skipped.
+_IDLE_INODES = {d: _inodes_used(d) for d in (SCRATCH, "/dev/shm")} if PID1 else {}
+
+
 def _clean_scratch():
     import shutil
 
     for d in (SCRATCH, "/dev/shm"):
         if d == "/dev/shm" and not PID1:
+            continue
+        idle = _IDLE_INODES.get(d, -1)
+        if idle >= 0 and _inodes_used(d) == idle:
             continue
         try:
             entries = os.listdir(d)
@@ -392,11 +429,14 @@ def _oom_count():
     return 0
 
 
+_OOM_SEEN = [_oom_count()]
+
+
 def _run_child(job, test, fds, deadline, idx):
     """Fork one test child, wait for it (deadline, kill requests), report, clean up.
     Returns False when the supervisor asked to abort the whole request."""
     infd, outfd, errfd = fds
-    oom0 = _oom_count()
+    oom0 = _OOM_SEEN[0]
     # The test's fds become the zygote's 0/1/2 for the fork (stdio objects are made here, where
     # pages are not copy-on-write), and go back to /dev/null right after.
     os.dup2(infd, 0)
@@ -411,8 +451,6 @@ def _run_child(job, test, fds, deadline, idx):
     pid = os.fork()
     if pid == 0:
         try:
-            if job.get("mode") == "program":
-                signal.signal(signal.SIGALRM, _alarm)
             job["test"] = test
             _child(job, stdio, co)
         finally:
@@ -460,7 +498,9 @@ def _run_child(job, test, fds, deadline, idx):
         except OSError:
             pass
     _reap_all()
-    oom = int(_oom_count() > oom0)
+    oom1 = _oom_count()
+    _OOM_SEEN[0] = oom1  # nothing runs between tests but the zygote: the next test's start value
+    oom = int(oom1 > oom0)
     # Everything of this test is dead (its pipes are at EOF): report, then clean the scratch.
     sock.send(("E %d %d %d %.6f %d %.6f %d %d" % (idx, code, sig, cpu, ru.ru_maxrss, wall, timed_out, oom)).encode())
     _clean_scratch()
