@@ -315,6 +315,13 @@ class DistributedTrainer(Trainer):
             groups = [D.split_groups(list(range(n_groups)), 1, self.dctx)]
         return [g * k + j for part in groups for g in part for j in range(k)]
 
+    def normalize_process(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``batch_norm`` per rank (as the authors) or over all ranks (``distributed.prm_norm_scope``)."""
+        cfg = self.cfg
+        if cfg.prm.norm == "batch_norm" and cfg.distributed.prm_norm_scope == "global":
+            return D.process_reward_norm(scores, mask, self.dctx, scope="global")
+        return super().normalize_process(scores, mask)
+
     def advantages(self, acc: torch.Tensor, mask: torch.Tensor, process: torch.Tensor | None) -> torch.Tensor:
         """The configured estimator on this rank's groups, whitened over the whole batch."""
         a = self.cfg.algo
@@ -343,32 +350,8 @@ class DistributedTrainer(Trainer):
                 w,
             )
         rows = self.local_rows(usable)
-        batch = build_batch(
-            [list(ro.prompts[i].ids) for i in rows],
-            [ro.responses[i] for i in rows],
-            pad_token_id=self.pad,
-            eos_token_id=self.eos,
-        )
-        t = batch.responses.shape[1]
-        old_logp = torch.zeros(batch.responses.shape, dtype=torch.float32)
-        for j, i in enumerate(rows):
-            old_logp[j, : ro.old_logp[i].shape[0]] = ro.old_logp[i]
-        acc = torch.tensor([ro.acc[i] for i in rows], dtype=torch.float32)
-        mask = batch.response_mask.bool()
-        process = None
-        if self.prm is not None:
-            t0 = time.perf_counter()
-            ref_logp = self.prm.ref_logprobs(batch, old_logp)
-            t1 = time.perf_counter()
-            scores, pm = self.prm.step(batch, acc, ref_logp)
-            timings["ref"] = t1 - t0
-            timings["prm"] = time.perf_counter() - t1
-            metrics.update(pm)
-            if cfg.prm.norm == "batch_norm" and cfg.distributed.prm_norm_scope == "global":
-                process = D.process_reward_norm(scores, mask, self.dctx, scope="global")
-            else:
-                process = algos.normalize_process_rewards(scores, mask, cfg.prm.norm)
-            metrics["prm/process_reward_mean"] = float(algos.masked_mean(scores, mask))
+        batch, old_logp, acc, mask = self.tensorize(ro, rows)
+        process = self.score_process(batch, old_logp, acc, mask, metrics, timings)
         t0 = time.perf_counter()
         adv = self.advantages(acc, mask, process)
         timings["adv"] = time.perf_counter() - t0
@@ -379,14 +362,7 @@ class DistributedTrainer(Trainer):
         self.sync_rollout_weights()
         timings["actor"] = time.perf_counter() - t0
         metrics["batch/responses"] = float(usable * k)
-        metrics["batch/response_len"] = float(t)
-        gen_tokens = timings.pop("gen_tokens", 0.0)
-        step_s = time.perf_counter() - t_start
-        for key, v in timings.items():
-            metrics[f"time/{key}"] = v
-        metrics["time/step"] = step_s
-        metrics["perf/gen_tokens_per_s"] = gen_tokens / max(timings.get("rollout", 1e-9), 1e-9)
-        metrics["perf/verify_exposed_frac"] = timings.get("verify_exposed", 0.0) / step_s
+        self.finish_metrics(metrics, timings, t_start, response_len=batch.responses.shape[1])
         return metrics
 
     # ----------------------------------------------------------------------------- checkpoints

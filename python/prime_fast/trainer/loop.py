@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -374,32 +375,69 @@ class Trainer:
         adv, _ = self.estimate(acc, mask, process, whiten=self.cfg.algo.whiten)
         return adv
 
+    def tensorize(
+        self, ro: Rollouts, rows: Sequence[int]
+    ) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(batch, old_logp, acc, mask)`` for the given rows of a step's rollouts."""
+        batch = build_batch(
+            [list(ro.prompts[i].ids) for i in rows],
+            [ro.responses[i] for i in rows],
+            pad_token_id=self.pad,
+            eos_token_id=self.eos,
+        )
+        old_logp = torch.zeros(batch.responses.shape, dtype=torch.float32)
+        for j, i in enumerate(rows):
+            old_logp[j, : ro.old_logp[i].shape[0]] = ro.old_logp[i]
+        acc = torch.tensor([ro.acc[i] for i in rows], dtype=torch.float32)
+        return batch, old_logp, acc, batch.response_mask.bool()
+
+    def normalize_process(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Process-reward normalisation (``prm.norm``) of the PRM's token scores."""
+        return algos.normalize_process_rewards(scores, mask, self.cfg.prm.norm)
+
+    def score_process(
+        self,
+        batch: Batch,
+        old_logp: torch.Tensor,
+        acc: torch.Tensor,
+        mask: torch.Tensor,
+        metrics: dict[str, Any],
+        timings: dict[str, float],
+    ) -> torch.Tensor | None:
+        """Reference log-probs, PRM scoring and update; the normalised process rewards (None without a PRM)."""
+        if self.prm is None:
+            return None
+        t0 = time.perf_counter()
+        ref_logp = self.prm.ref_logprobs(batch, old_logp)
+        t1 = time.perf_counter()
+        scores, pm = self.prm.step(batch, acc, ref_logp)
+        timings["ref"] = t1 - t0
+        timings["prm"] = time.perf_counter() - t1
+        metrics.update(pm)
+        metrics["prm/process_reward_mean"] = float(algos.masked_mean(scores, mask))
+        return self.normalize_process(scores, mask)
+
+    @staticmethod
+    def finish_metrics(
+        metrics: dict[str, Any], timings: dict[str, float], t_start: float, *, response_len: int
+    ) -> None:
+        """Add the phase timings, step time and throughput to a step's metrics."""
+        metrics["batch/response_len"] = float(response_len)
+        gen_tokens = timings.pop("gen_tokens", 0.0)
+        step_s = time.perf_counter() - t_start
+        for key, v in timings.items():
+            metrics[f"time/{key}"] = v
+        metrics["time/step"] = step_s
+        metrics["perf/gen_tokens_per_s"] = gen_tokens / max(timings.get("rollout", 1e-9), 1e-9)
+        metrics["perf/verify_exposed_frac"] = timings.get("verify_exposed", 0.0) / step_s
+
     def train_step(self) -> dict[str, Any]:
         """One PRIME step: collect, PRM score + update, advantages, PPO update. Returns the step's metrics."""
-        cfg = self.cfg
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
         ro, metrics = self.collect(timings)
-        batch = build_batch(
-            [list(p.ids) for p in ro.prompts], ro.responses, pad_token_id=self.pad, eos_token_id=self.eos
-        )
-        t = batch.responses.shape[1]
-        old_logp = torch.zeros(batch.responses.shape, dtype=torch.float32)
-        for i, lp in enumerate(ro.old_logp):
-            old_logp[i, : lp.shape[0]] = lp
-        acc = torch.tensor(ro.acc, dtype=torch.float32)
-        mask = batch.response_mask.bool()
-        process = None
-        if self.prm is not None:
-            t0 = time.perf_counter()
-            ref_logp = self.prm.ref_logprobs(batch, old_logp)
-            t1 = time.perf_counter()
-            scores, pm = self.prm.step(batch, acc, ref_logp)
-            timings["ref"] = t1 - t0
-            timings["prm"] = time.perf_counter() - t1
-            metrics.update(pm)
-            process = algos.normalize_process_rewards(scores, mask, cfg.prm.norm)
-            metrics["prm/process_reward_mean"] = float(algos.masked_mean(scores, mask))
+        batch, old_logp, acc, mask = self.tensorize(ro, range(len(ro.responses)))
+        process = self.score_process(batch, old_logp, acc, mask, metrics, timings)
         t0 = time.perf_counter()
         adv = self.advantages(acc, mask, process)
         timings["adv"] = time.perf_counter() - t0
@@ -409,14 +447,7 @@ class Trainer:
         self.backend.sync_weights(self.policy.named_parameters())
         timings["actor"] = time.perf_counter() - t0
         metrics["batch/responses"] = float(batch.size)
-        metrics["batch/response_len"] = float(t)
-        gen_tokens = timings.pop("gen_tokens", 0.0)
-        step_s = time.perf_counter() - t_start
-        for k_, v in timings.items():
-            metrics[f"time/{k_}"] = v
-        metrics["time/step"] = step_s
-        metrics["perf/gen_tokens_per_s"] = gen_tokens / max(timings.get("rollout", 1e-9), 1e-9)
-        metrics["perf/verify_exposed_frac"] = timings.get("verify_exposed", 0.0) / step_s
+        self.finish_metrics(metrics, timings, t_start, response_len=batch.responses.shape[1])
         return metrics
 
     # ----------------------------------------------------------------------------- validation
