@@ -2,7 +2,8 @@
 
 Corpus: generated (seeded) stdin- and call-style problems, 5 tests each, mixing passes, wrong
 answers, runtime and compile errors, and ``--timeout-share`` rows (default 2%) whose one slow test
-times out (half busy loops, half sleeps). Runners, all on the same ``--workers`` cores:
+times out (``--timeout-kinds``: half busy loops and half sleeps, all sleeps, all busy loops; each a
+subset of its own, plus the subset without timeout rows). Runners, all on the same ``--workers`` cores:
 
 - ``ours/per_test``: prime-fast, strict isolation, one forked child per test;
 - ``ours/per_program``: prime-fast, strict isolation, all tests in one child, per-test re-runs on
@@ -111,8 +112,17 @@ def _two_sum_answer(nums: list[int], target: int) -> list[int]:
     return []
 
 
-def make_corpus(rows: int, timeout_share: float, seed: int = 0) -> list[dict[str, Any]]:
-    """Generate ``rows`` (program, tests) pairs; returns dicts with program, tests, kind, is_timeout."""
+def make_corpus(
+    rows: int, timeout_share: float, seed: int = 0, timeout_kind: str = "mixed"
+) -> list[dict[str, Any]]:
+    """Generate ``rows`` (program, tests) pairs: dicts with program, tests, kind and variant.
+
+    ``timeout_kind`` says how the timeout rows' slow test waits: ``"busy"`` (an infinite loop,
+    which burns its whole time limit of CPU in every runner), ``"sleep"`` (``time.sleep``: no CPU)
+    or ``"mixed"`` (alternating). Every other row is the same for the three kinds.
+    """
+    if timeout_kind not in ("mixed", "busy", "sleep"):
+        raise ValueError(f"timeout_kind must be 'mixed', 'busy' or 'sleep', got {timeout_kind!r}")
     r = random.Random(seed)
     n_timeout = round(rows * timeout_share)
     corpus = []
@@ -137,7 +147,7 @@ def make_corpus(rows: int, timeout_share: float, seed: int = 0) -> list[dict[str
         }[variant]
         if timeout_row:
             # Correct on four tests, too slow on the last one (busy loop or sleep).
-            busy = k % 2 == 0
+            busy = k % 2 == 0 if timeout_kind == "mixed" else timeout_kind == "busy"
             if call:
                 name = tests["fn_name"]
                 target = "Solution." + name if name == "twoSum" else name
@@ -276,13 +286,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time", type=float, default=1.0, help="per-test time limit (s), all runners")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--trivial", type=int, default=400, help="programs in the trivial-throughput run")
+    ap.add_argument(
+        "--timeout-kinds",
+        default="mixed,sleep,busy",
+        help="comma-separated subsets with timeout rows: mixed (half busy loops, half sleeps), sleep, busy",
+    )
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--json", type=str, default=None)
     args = ap.parse_args(argv)
     multiprocessing.set_start_method("fork", force=True)
 
-    corpus = make_corpus(args.rows, args.timeout_share)
-    no_to = [r for r in corpus if r["variant"] != "timeout"]
+    kinds = [k.strip() for k in args.timeout_kinds.split(",") if k.strip()]
+    subsets: list[tuple[str, list[dict[str, Any]]]] = []
+    for kind in kinds:
+        name = "with_timeouts" if kind == "mixed" else f"with_{kind}_timeouts"
+        subsets.append((name, make_corpus(args.rows, args.timeout_share, timeout_kind=kind)))
+    no_to = [r for r in make_corpus(args.rows, args.timeout_share) if r["variant"] != "timeout"]
+    subsets.append(("no_timeouts", no_to))
     results: list[dict[str, Any]] = []
     isolation = ""
 
@@ -304,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
 
-    for subset, rows in (("with_timeouts", corpus), ("no_timeouts", no_to)):
+    for subset, rows in subsets:
         for mode in ("per_test", "per_program"):
             wall, scores, isolation = run_ours(rows, args.time, args.workers, mode)
             record(f"ours/{mode}", subset, rows, wall, scores)
@@ -330,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
 
     by = {(r["runner"], r["subset"]): r for r in results}
     ratios: dict[str, float] = {}
-    for subset in ("with_timeouts", "no_timeouts"):
+    for subset, _ in subsets:
         a = by.get(("verl_prime_code (a)", subset))
         b = by.get(("fork_manager (b)", subset))
         for mode in ("per_test", "per_program"):
@@ -344,12 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         f"code verifier throughput: {args.rows} rows x 5 tests, {args.timeout_share:.0%} timeout rows, "
         f"time limit {args.time} s, {args.workers} workers, isolation {isolation}"
     )
-    hdr = f"{'runner':<22} {'subset':<14} {'programs':>8} {'tests':>7} {'wall s':>8} {'tests/s':>9} {'progs/s':>8} {'tests/s/core':>12} {'score':>6}"
+    hdr = f"{'runner':<22} {'subset':<20} {'programs':>8} {'tests':>7} {'wall s':>8} {'tests/s':>9} {'progs/s':>8} {'tests/s/core':>12} {'score':>6}"
     print(hdr)
     print("-" * len(hdr))
     for r in results:
         print(
-            f"{r['runner']:<22} {r['subset']:<14} {r['programs']:>8} {r['tests']:>7} {r['wall_s']:>8.2f} "
+            f"{r['runner']:<22} {r['subset']:<20} {r['programs']:>8} {r['tests']:>7} {r['wall_s']:>8.2f} "
             f"{r['tests_per_s']:>9.1f} {r['programs_per_s']:>8.1f} {r['tests_per_s_per_core']:>12.1f} {r['mean_score']:>6.3f}"
         )
     print()
