@@ -8,6 +8,8 @@ subset of its own, plus the subset without timeout rows). Runners, all on the sa
 - ``ours/per_test``: prime-fast, strict isolation, one forked child per test;
 - ``ours/per_program``: prime-fast, strict isolation, all tests in one child, per-test re-runs on
   failure;
+- ``ours/per_program_once``: prime-fast, strict isolation, all tests in one child whose verdicts
+  stand (the same semantics as (b)); re-runs only for tests the child did not finish;
 - ``verl_prime_code`` (a): the verl/PRIME flow: all tests in one forked ``multiprocessing.Process``
   with a ``Manager`` (``join(timeout + 1)``), and on any failure each of the first 10 tests again in
   its own process + Manager;
@@ -31,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prime_fast.verify import Limits, verify_code_batch
+
+MODES = ("per_test", "per_program", "per_program_once")
 
 # ----------------------------------------------------------------------------- corpus
 STDIN_PROBLEMS = [
@@ -325,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     for subset, rows in subsets:
-        for mode in ("per_test", "per_program"):
+        for mode in MODES:
             wall, scores, isolation = run_ours(rows, args.time, args.workers, mode)
             record(f"ours/{mode}", subset, rows, wall, scores)
         if not args.skip_baselines:
@@ -344,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for i in range(args.trivial)
     ]
-    for mode in ("per_test", "per_program"):
+    for mode in MODES:
         wall, scores, _ = run_ours(trivial, args.time, args.workers, mode)
         record(f"ours/{mode}", "trivial", trivial, wall, scores)
 
@@ -353,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     for subset, _ in subsets:
         a = by.get(("verl_prime_code (a)", subset))
         b = by.get(("fork_manager (b)", subset))
-        for mode in ("per_test", "per_program"):
+        for mode in MODES:
             o = by[(f"ours/{mode}", subset)]
             if a:
                 ratios[f"{mode}_vs_a_{subset}"] = o["tests_per_s"] / a["tests_per_s"]

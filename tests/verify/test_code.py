@@ -219,6 +219,48 @@ def test_per_program_mode_keeps_known_verdicts() -> None:
     assert "SyntaxError" in b[1].tests[4].stderr_tail
 
 
+def test_per_program_once_keeps_the_shared_childs_verdicts() -> None:
+    # Test 1 sleeps past its limit, test 2 raises, test 3 answers wrong, test 5 kills the child:
+    # per_program_once keeps every verdict the shared child finished (each with its own stderr)
+    # and re-runs alone only the tests the child never finished (5 and 6).
+    prog = (
+        "import os, sys, time\na, b = map(int, input().split())\n"
+        "if a == 1:\n    time.sleep(30)\nif a == 2:\n    raise ValueError('two')\n"
+        "print('log', a, file=sys.stderr)\nprint(a + b + (a == 3))\n"
+        "if a == 5:\n    sys.stdout.flush()\n    os._exit(3)\n"
+    )
+    tests = {"inputs": [f"{a} 5\n" for a in range(7)], "outputs": [f"{a + 5}\n" for a in range(7)]}
+    once = verify_code_batch([prog], [tests], limits=Limits(time=0.5, memory=256, mode="per_program_once"))[0]
+    alone = verify_code_batch([prog], [tests], limits=Limits(time=0.5, memory=256))[0]
+    want = ["passed", "timeout", "runtime_error", "wrong_answer", "passed", "runtime_error", "passed"]
+    assert [t.status for t in once.tests] == [t.status for t in alone.tests] == want
+    assert (once.score, once.passed) == (alone.score, alone.passed)
+    assert once.tests[1].detail == "time limit (per-program run)"
+    assert once.tests[2].detail == "ValueError" and once.tests[2].exit_code == 1
+    assert "ValueError: two" in once.tests[2].stderr_tail and "log" not in once.tests[2].stderr_tail
+    assert once.tests[3].stderr_tail == "log 3\n" and once.tests[3].stdout_tail == "9\n"
+    # test 5 ended the shared child: its verdict (and test 6's) comes from a run of its own
+    assert once.tests[5].exit_code == alone.tests[5].exit_code == 3
+
+
+def test_per_program_modes_differ_only_where_tests_share_state() -> None:
+    # The program counts its runs in the interpreter (a module attribute survives between the
+    # tests of one child): alone, every run is the first and passes; in one shared child only
+    # test 0 does. per_program re-runs the failures alone (all pass, as per_test);
+    # per_program_once keeps the shared child's verdicts.
+    prog = (
+        "import builtins\nbuiltins.runs = getattr(builtins, 'runs', 0) + 1\n"
+        "a, b = map(int, input().split())\nprint(a + b if builtins.runs == 1 else -1)\n"
+    )
+    tests = {"inputs": [f"{a} 1\n" for a in range(4)], "outputs": [f"{a + 1}\n" for a in range(4)]}
+    got = {
+        mode: verify_code_batch([prog], [tests], limits=Limits(time=2.0, memory=256, mode=mode))[0]
+        for mode in ("per_test", "per_program", "per_program_once")
+    }
+    assert got["per_test"].passed == got["per_program"].passed == 4
+    assert [t.status for t in got["per_program_once"].tests] == ["passed"] + ["wrong_answer"] * 3
+
+
 def test_scratch_is_cleared_between_tests() -> None:
     # Each test creates files, a directory and a symlink in /tmp and /dev/shm and reports what
     # it found there first: every test must start with empty scratch directories.
@@ -229,6 +271,7 @@ def test_scratch_is_cleared_between_tests() -> None:
         "print(len(seen))\n"
     )
     tests = {"inputs": [f"{i}\n" for i in range(6)], "outputs": ["0\n"] * 6}
+    # (per_program_once shares one child, and its scratch, between the tests of a program.)
     for mode in ("per_test", "per_program"):
         r = verify_code_batch([prog], [tests], limits=Limits(time=2.0, memory=256, mode=mode))[0]
         assert [t.status for t in r.tests] == ["passed"] * 6, (mode, [t.stdout_tail for t in r.tests])

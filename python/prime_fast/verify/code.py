@@ -29,7 +29,7 @@ from prime_fast import _native
 from prime_fast.errors import ConfigError, UnsupportedInputError
 
 ISOLATION_LEVELS = ("strict", "namespaces", "rlimits", "auto")
-MODES = ("per_test", "per_program")
+MODES = ("per_test", "per_program", "per_program_once")
 STATUSES = (
     "passed",
     "wrong_answer",
@@ -54,8 +54,12 @@ class Limits:
         isolation: ``"strict"`` (namespaces + seccomp), ``"namespaces"``, ``"rlimits"`` or
             ``"auto"`` (the strongest available). Asking for a level this machine cannot give
             raises :class:`~prime_fast.errors.SandboxError`; it never runs unsandboxed silently.
-        mode: ``"per_test"`` (one forked child per test, the default) or ``"per_program"``
-            (all tests in one child; every test again in its own child if any fails).
+        mode: ``"per_test"`` (one forked child per test, the default: no test can see what
+            another did), ``"per_program"`` (all tests in one child; a test that did not pass
+            there runs again in its own child, so every failure verdict is the test's own), or
+            ``"per_program_once"`` (all tests in one child, which goes on after failures; its
+            verdicts stand, like a fork-per-program runner's, and only tests it did not finish
+            run again alone). See docs/SANDBOX.md, "Throughput knobs".
         scratch: MiB of the tmpfs scratch (``/tmp`` inside the sandbox).
         python: interpreter run inside the sandbox (default: the system ``python3``; it must be
             readable by an unprivileged user).

@@ -114,18 +114,28 @@ fn call_and_assert_styles_with_anti_hack() {
 }
 
 #[test]
-fn per_program_mode_matches_per_test() {
-    let l = Limits {
-        mode: Mode::PerProgram,
-        ..limits()
-    };
-    let t = r#"{"inputs": ["1 2\n", "5 7\n", "0 0\n"], "outputs": ["3\n", "12\n", "0\n"]}"#;
-    let r = run("a, b = map(int, input().split())\nprint(a + b)\n", t, &l);
-    assert_eq!((r.status, r.passed), (Status::Passed, 3));
-    let r = run(
-        "a, b = map(int, input().split())\nprint(a + b if a else 1)\n",
-        t,
-        &l,
-    );
-    assert_eq!((r.status, r.passed), (Status::WrongAnswer, 2));
+fn per_program_modes_match_per_test() {
+    for mode in [Mode::PerProgram, Mode::PerProgramOnce] {
+        let l = Limits { mode, ..limits() };
+        let t = r#"{"inputs": ["1 2\n", "5 7\n", "0 0\n"], "outputs": ["3\n", "12\n", "0\n"]}"#;
+        let r = run("a, b = map(int, input().split())\nprint(a + b)\n", t, &l);
+        assert_eq!((r.status, r.passed), (Status::Passed, 3), "{mode:?}");
+        let r = run(
+            "a, b = map(int, input().split())\nprint(a + b if a else 1)\n",
+            t,
+            &l,
+        );
+        assert_eq!((r.status, r.passed), (Status::WrongAnswer, 2), "{mode:?}");
+        let r = run("a, b = map(int, input().split())\nprint(a // b)\n", t, &l);
+        let got: Vec<Status> = r.tests.iter().map(|x| x.status).collect();
+        assert_eq!(
+            got,
+            [
+                Status::WrongAnswer,
+                Status::WrongAnswer,
+                Status::RuntimeError
+            ],
+            "{mode:?}"
+        );
+    }
 }

@@ -78,10 +78,13 @@ fn verify_code<'py>(
     let mode = match mode.as_str() {
         "per_test" => Mode::PerTest,
         "per_program" => Mode::PerProgram,
+        "per_program_once" => Mode::PerProgramOnce,
         other => {
             return Err(config_error(
                 py,
-                format!("mode must be 'per_test' or 'per_program', got {other:?}"),
+                format!(
+                    "mode must be 'per_test', 'per_program' or 'per_program_once', got {other:?}"
+                ),
             ))
         }
     };

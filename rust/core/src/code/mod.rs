@@ -32,8 +32,12 @@ use json::Json;
 pub enum Mode {
     /// One forked child per test (default; full isolation between tests).
     PerTest,
-    /// All tests in one child; on any failure every test again in its own child.
+    /// All tests in one child, which goes on after a wrong answer; every test that did not pass
+    /// there (apart from verdicts known to be the test's own) runs again in its own child.
     PerProgram,
+    /// All tests in one child, which goes on after any failure; its verdicts stand. Only tests
+    /// the child did not finish (it died, was killed or blocked its alarm) run again alone.
+    PerProgramOnce,
 }
 
 /// Limits and options of a run.
@@ -733,8 +737,9 @@ fn run_program(
     let mut job = job_head(kind_of(&item.suite), &item.program, &n, limits);
     suite_extra(&item.suite, &mut job);
     let total = limits.time * count as f64 + 0.1;
+    let once = limits.mode == Mode::PerProgramOnce;
     job.push_str(&format!(
-        ",\"mode\":\"program\",\"deadline\":{total},\"tests\":["
+        ",\"mode\":\"program\",\"once\":{once},\"deadline\":{total},\"tests\":["
     ));
     for i in 0..count {
         if i > 0 {
@@ -798,21 +803,36 @@ fn run_program(
                 cpu_time: 0.0,
                 peak_memory: raw.peak_memory,
             });
+            if once {
+                continue; // the shared child went on with the next test
+            }
             break;
         }
-        if i == 0 && (tag == "exc" || tag == "wrong") && !raw.timed_out && !raw.oom_killed {
+        let first_alone = i == 0 && (tag == "exc" || tag == "wrong");
+        if once || (first_alone && !raw.timed_out && !raw.oom_killed) {
             // The first test ran first in a fresh child, as it would alone, and the child
             // stopped there (its stderr is this test's): the verdict stands without a re-run.
+            // In per_program_once mode every verdict of the shared child stands, with the
+            // test's own stderr from its record.
+            let stderr = match rec.get(4) {
+                Some(Json::Str(e)) if once => e.as_bytes().to_vec(),
+                _ => raw.stderr_tail.clone(),
+            };
+            let share = if once { count as f64 } else { 1.0 };
             let alone = RawOutcome {
                 stdout: format!("{text}\n{n} {tag} {payload}\n").into_bytes(),
-                stderr_tail: raw.stderr_tail.clone(),
+                stderr_tail: stderr,
                 exit_code: Some(if tag == "exc" { 1 } else { 0 }),
-                cpu_time: raw.cpu_time,
+                cpu_time: raw.cpu_time / share,
                 peak_memory: raw.peak_memory,
-                wall_time: raw.wall_time,
+                wall_time: raw.wall_time / share,
+                stdout_overflow: tag == "olimit",
                 ..RawOutcome::default()
             };
-            results[0] = Some(judge(&alone, &n, &item.suite, 0));
+            results[i] = Some(judge(&alone, &n, &item.suite, i));
+            if once {
+                continue;
+            }
             break;
         }
         if tag != "ok" {
@@ -902,7 +922,7 @@ pub fn verify_batch(
                     .map(move |a| vec![(p, a, (a + CHUNK).min(it.suite.len()))])
             })
             .collect(),
-        Mode::PerProgram => (0..items.len())
+        Mode::PerProgram | Mode::PerProgramOnce => (0..items.len())
             .map(|p| vec![(p, usize::MAX, usize::MAX)])
             .collect(),
     };

@@ -302,8 +302,13 @@ def _child(job, stdio, co):
 
 
 def _run_program(job, co, nonce):
-    """All tests in this one process; one framed record per test on the real stdout."""
+    """All tests in this one process; one framed record per test on the real stdout.
+
+    Records are ``[i, tag, payload, stdout]``; with ``job["once"]`` (mode ``per_program_once``)
+    also the test's stderr tail, and the child goes on after a failing test instead of stopping.
+    """
     real_out = os.dup(1)
+    once = job.get("once", False)
     for i, test in enumerate(job["tests"]):
         memin = os.memfd_create("in")
         data = test.get("stdin", "").encode("utf-8", "surrogateescape")
@@ -314,6 +319,10 @@ def _run_program(job, co, nonce):
         os.close(memin)
         memout = os.memfd_create("out")
         os.dup2(memout, 1)
+        memerr = -1
+        if once:
+            memerr = os.memfd_create("err")
+            os.dup2(memerr, 2)
         _fresh_stdio()
         _ALARM[0] = False
         signal.setitimer(signal.ITIMER_REAL, job["time"])
@@ -330,21 +339,29 @@ def _run_program(job, co, nonce):
             # The test ran past its own time limit (even if it caught the TimeoutError): its
             # verdict is known, the caller does not re-run it.
             tag, payload = "timeout", ""
-        try:
-            sys.stdout.flush()
-        except _BaseException:
-            pass
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except _BaseException:
+                pass
         size = os.lseek(memout, 0, 2)
         if size > OUTPUT_BYTES:
             tag, text = "olimit", ""
         else:
             text = os.pread(memout, size, 0).decode("utf-8", "replace")
         os.close(memout)
-        rec = "\n" + nonce + " rec " + _enc([i, tag, payload, text]) + "\n"
+        rec = [i, tag, payload, text]
+        if once:
+            size = os.lseek(memerr, 0, 2)
+            if size > OUTPUT_BYTES:
+                tag = rec[1] = "olimit"
+            rec.append(os.pread(memerr, 4096, max(0, size - 4096)).decode("utf-8", "replace"))
+            os.close(memerr)
+        rec = "\n" + nonce + " rec " + _enc(rec) + "\n"
         data = rec.encode("utf-8", "surrogatepass")
         while data:
             data = data[_os_write(real_out, data):]
-        if tag != "ok":
+        if tag != "ok" and not once:
             break
 
 
