@@ -572,6 +572,9 @@ pub fn isolation_for(limits: &Limits) -> Result<Isolation, CoreError> {
     resolve_isolation(&limits.isolation, features())
 }
 
+/// Extra worker threads (beyond `num_workers`) for requests that sleep or block.
+const EXTRA_SLEEPERS: usize = 16;
+
 /// A counting semaphore of CPU tokens.
 struct Tokens {
     free: Mutex<usize>,
@@ -579,6 +582,8 @@ struct Tokens {
     /// Requests running now whose token was released early (they sleep or block): each lets
     /// one extra worker thread (and its sandbox) take work.
     idle: AtomicUsize,
+    /// Wakes the extra worker threads when `idle` grows.
+    idle_cv: Condvar,
 }
 
 impl Tokens {
@@ -640,6 +645,7 @@ impl Worker {
                 let mut rel = || {
                     tokens.idle.fetch_add(1, Ordering::SeqCst);
                     tokens.release();
+                    tokens.idle_cv.notify_all();
                     released = true;
                 };
                 z.run(&req, Some(&mut rel))
@@ -888,8 +894,12 @@ pub fn verify_batch(
     let num_workers = num_workers.max(1);
     let plan = CgroupPlan::from_features(feats);
     let idle_release = plan.v1_cpuacct.is_some() || plan.v2.is_some();
+    // Sleeping requests give their CPU token back; each lets one extra thread (and sandbox,
+    // started on first use) take work. A few sleeping rows of a fast batch overlap, so the
+    // extra threads are not capped at num_workers (2 workers, 10 sleeping rows in a second of
+    // work: with 2 extra threads the third sleeper held a CPU token until it ended).
     let n_threads = if idle_release {
-        num_workers * 2
+        num_workers + EXTRA_SLEEPERS.max(num_workers)
     } else {
         num_workers
     };
@@ -943,6 +953,7 @@ pub fn verify_batch(
         free: Mutex::new(num_workers),
         cv: Condvar::new(),
         idle: AtomicUsize::new(0),
+        idle_cv: Condvar::new(),
     };
     let finished = AtomicUsize::new(0);
     let mut first = Some(first);
@@ -969,7 +980,8 @@ pub fn verify_batch(
                         if next.load(Ordering::Relaxed) >= units.len() {
                             break;
                         }
-                        std::thread::sleep(Duration::from_millis(5));
+                        let g = tokens.free.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = tokens.idle_cv.wait_timeout(g, Duration::from_millis(20));
                         continue;
                     }
                     let k = next.fetch_add(1, Ordering::Relaxed);

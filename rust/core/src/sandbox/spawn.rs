@@ -990,7 +990,11 @@ impl Zygote {
                 events: libc::POLLIN,
                 revents: 0,
             });
-            let wait_ms = if idle_check { 50 } else { 500 };
+            let wait_ms = if idle_check {
+                IDLE_WINDOW_MS as i32
+            } else {
+                500
+            };
             // SAFETY: valid pollfd array.
             let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, wait_ms) };
             if r < 0 && last_errno() != libc::EINTR {
@@ -1056,14 +1060,14 @@ impl Zygote {
             if idle_check && !all_done {
                 let now = Instant::now();
                 let dt = now.duration_since(last_cpu.0);
-                if dt >= Duration::from_millis(50) {
+                if dt >= Duration::from_millis(IDLE_WINDOW_MS) {
                     let cpu = self.cgroups.cpu_ns();
                     if let (Some(a), Some(b)) = (last_cpu.1, cpu) {
                         let used = b.saturating_sub(a) as f64;
-                        // Only requests that have run a while (a quarter of the per-test limit,
-                        // at least 100 ms) and used under 10% of a CPU for 50 ms count as
+                        // Only requests that have run a while (a twentieth of the per-test limit,
+                        // at least 50 ms) and used under 10% of a CPU for a window count as
                         // sleeping: short requests waiting for a CPU on a busy machine do not.
-                        let min_age = (req.test_time / 4).max(Duration::from_millis(100));
+                        let min_age = (req.test_time / 20).max(Duration::from_millis(50));
                         if now.duration_since(started) > min_age
                             && used < 0.10 * dt.as_nanos() as f64
                         {
@@ -1094,6 +1098,10 @@ impl Zygote {
         outs
     }
 }
+
+/// Sampling window of a request's CPU use, to tell sleeping requests (which give their CPU
+/// token back) from running ones.
+const IDLE_WINDOW_MS: u64 = 25;
 
 /// Parse `E idx code sig cpu maxrss_kib wall timed_out oom` into `outs[idx]`.
 fn parse_end(msg: &str, outs: &mut [RawOutcome]) -> Option<usize> {
