@@ -4,8 +4,10 @@ anti-hack rules, scores, batch API, errors and the ``prime-fast verify code`` CL
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -426,3 +428,46 @@ def test_concurrent_batches_do_not_interfere(isolation: str) -> None:
     for t in threads:
         t.join()
     assert out == [["passed"] * 4, ["passed"] * 4]
+
+
+def _prime_fast_cgroup_dirs() -> list[Path]:
+    roots = [Path("/sys/fs/cgroup/prime-fast")]
+    roots += [Path("/sys/fs/cgroup") / c / "prime-fast" for c in ("memory", "pids", "cpu", "cpuacct")]
+    return [r for r in roots if r.is_dir()]
+
+
+def test_stale_cgroups_of_dead_verifiers_are_removed() -> None:
+    # A verifying process that is SIGKILLed leaves its empty cgroups behind; the next one removes
+    # those of processes that no longer exist (and only those: a live pid's directory stays).
+    verify_code_batch([ADD], [ADD_TESTS], limits=L)
+    parents = _prime_fast_cgroup_dirs()
+    if not parents:
+        pytest.skip("this machine gives the verifier no writable cgroup hierarchy")
+    child = subprocess.Popen(["true"])  # a finished child: its pid exists no more
+    child.wait()
+    old = time.time() - 3600
+    made = []
+    for parent in parents:
+        for name in (f"pf-{child.pid}-deadbeef-0", f"pf-{os.getpid()}-deadbeef-1"):
+            d = parent / name
+            d.mkdir()
+            os.utime(d, (old, old))
+            made.append(d)
+    try:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from prime_fast.verify import run_code; print(run_code({ADD!r}, {ADD_TESTS!r}).status)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.stdout.strip() == "passed", out.stderr
+        for d in made:
+            assert d.exists() == d.name.startswith(f"pf-{os.getpid()}-"), d
+    finally:
+        for d in made:
+            if d.exists():
+                d.rmdir()

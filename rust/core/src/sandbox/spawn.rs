@@ -24,6 +24,7 @@ use std::io::Write;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::seccomp;
@@ -166,6 +167,7 @@ impl Cgroups {
         let mk = |root: &Path| -> Option<PathBuf> {
             let parent = root.join("prime-fast");
             let _ = fs::create_dir(&parent);
+            sweep_stale_cgroups(&parent);
             let dir = parent.join(&name);
             fs::create_dir(&dir).ok().map(|_| dir)
         };
@@ -295,6 +297,47 @@ impl Cgroups {
                     unsafe { libc::kill(p, libc::SIGKILL) };
                 }
             }
+        }
+    }
+}
+
+/// Remove the empty cgroups that verifying processes which are gone left under `parent` (one
+/// that was SIGKILLed never ran its `Drop`). Once per directory and process. Only directories
+/// named `pf-<pid>-...` whose pid no longer exists are touched, and `rmdir` of a cgroup fails
+/// while any process is in it, so nothing in use is removed.
+fn sweep_stale_cgroups(parent: &Path) {
+    static SWEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    {
+        let mut done = SWEPT.lock().unwrap_or_else(|e| e.into_inner());
+        if done.iter().any(|d| d == parent) {
+            return;
+        }
+        done.push(parent.to_path_buf());
+    }
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("pf-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|n| n.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks whether the pid exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0 && last_errno() == libc::ESRCH;
+        // A process in another pid namespace may reuse the number: only old directories go.
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(60));
+        if gone && old {
+            let _ = fs::remove_dir(e.path());
         }
     }
 }
