@@ -8,13 +8,16 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
 
 from prime_fast.errors import ConfigError
+from prime_fast.trainer import distributed as D
 from prime_fast.trainer.config import load_config
-from prime_fast.trainer.dist_trainer import _shares, check_divisible
+from prime_fast.trainer.dist_trainer import DistributedTrainer, _shares, check_divisible
+from prime_fast.trainer.loop import Trainer
 
 # A demo run small enough for CI whose warm-start already solves some prompts (non-zero outcome
 # advantages from step 1), with deterministic mini-batches (no shuffle) so 1 and 2 processes take
@@ -74,6 +77,33 @@ def test_shares_and_divisibility() -> None:
         check_divisible(load_config(None, ["rollout.backend=vllm", "vllm.tensor_parallel_size=3"]), 2)
 
 
+def test_validation_decodes_only_this_ranks_share() -> None:
+    # Beside the 2-process run below (which checks the gathered metrics): rank 1 of 2 decodes the
+    # second half of the held-out prompts and no other.
+    class Prompt:
+        def __init__(self, i: int) -> None:
+            self.i, self.data_source = i, "even" if i % 2 == 0 else "odd"
+
+    seen: list[int] = []
+
+    class Rank1:
+        val_metrics = staticmethod(Trainer.val_metrics)
+
+        def __init__(self) -> None:
+            self.val_prompts = [Prompt(i) for i in range(5)]
+            self.fctx = types.SimpleNamespace(world_size=2, rank=1)
+            self.dctx = D.DistContext(rank=0, world_size=1)  # no process group: gather gives [local]
+
+        def greedy_accuracy(self, prompts: list[Prompt]) -> list[float]:
+            seen.extend(p.i for p in prompts)
+            return [1.0] * len(prompts)
+
+    out = DistributedTrainer.validate(Rank1())  # type: ignore[arg-type]
+    assert seen == [3, 4]
+    # (alone, the gathered list holds only this rank's scores, zipped with the first prompts)
+    assert out == {"val/acc": 1.0, "val/acc/even": 1.0, "val/acc/odd": 1.0}
+
+
 def _train(procs: int, args: list[str]) -> str:
     cmd = [
         sys.executable,
@@ -114,6 +144,11 @@ def test_torchrun_two_processes_match_one_and_resume_on_one(tmp_path: Path) -> N
     a, b = _records(one), _records(two)
     assert sorted(a) == sorted(b) == [0, 1, 2, 3]
     assert max(a[s]["train/acc"] for s in (1, 2, 3)) > 0  # outcome signal, not only process rewards
+    # Warm-start validation: 2 ranks each greedy-decode half of the held-out prompts and gather the
+    # scores; the metrics equal the single process's (all of them, per data source too).
+    val = sorted(k for k in a[0] if k.startswith("val/acc"))
+    assert val and val == sorted(k for k in b[0] if k.startswith("val/acc"))
+    assert [b[0][k] for k in val] == [a[0][k] for k in val]
     for step in (1, 2, 3):  # steps 1-2: 2 processes; step 3: 1 process resumed from their checkpoint
         for key in COMPARED:
             want, got = a[step][key], b[step][key]

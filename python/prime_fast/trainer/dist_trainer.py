@@ -16,6 +16,8 @@
   groups never span ranks. Advantages are whitened over the whole batch; PRIME's process-reward
   ``batch_norm`` is per rank (as the authors) or global (``distributed.prm_norm_scope``). The new
   weights are gathered (one parameter at a time) into the rollout engine after every step.
+- **Validation.** Each rank greedy-decodes and scores a contiguous share of the held-out prompts;
+  the scores are gathered, so every rank reports the same ``val/acc`` metrics.
 - **Checkpoints.** Sharded DCP (model + optimizer states, resharded on load onto any number of
   processes) plus ``state.pt`` (step, schedulers, sampler/buffer, RNG, history) from rank 0.
 """
@@ -301,6 +303,15 @@ class DistributedTrainer(Trainer):
             out.acc += a
             out.old_logp += lp
         return out
+
+    def validate(self) -> dict[str, float]:
+        """Greedy pass@1 on the held-out prompts: each rank generates and scores a contiguous
+        share, the scores are gathered, and every rank returns the same metrics."""
+        if not self.val_prompts:
+            return {}
+        start, stop = _shares(len(self.val_prompts), self.fctx.world_size)[self.fctx.rank]
+        parts = D.gather_objects(self.greedy_accuracy(self.val_prompts[start:stop]), self.dctx)
+        return self.val_metrics(self.val_prompts, [a for part in parts for a in part])
 
     # ----------------------------------------------------------------------------- step
     def local_rows(self, n_groups: int) -> list[int]:

@@ -456,21 +456,32 @@ class Trainer:
         """Greedy pass@1 on the held-out prompts, overall and per data source."""
         if not self.val_prompts:
             return {}
+        return self.val_metrics(self.val_prompts, self.greedy_accuracy(self.val_prompts))
+
+    def greedy_accuracy(self, prompts: list[Prompt]) -> list[float]:
+        """Generate one greedy response per prompt and score it (calls the engine even with none)."""
         r = self.cfg.rollout
         roll = self.backend.generate(
-            [list(p.ids) for p in self.val_prompts],
+            [list(p.ids) for p in prompts],
             SamplingConfig(n=1, temperature=0.0, max_tokens=r.val_max_tokens or r.max_tokens),
         )
+        if not prompts:
+            return []
         texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True)
         acc, _ = score_all(
             texts,
-            [p.ground_truth for p in self.val_prompts],
-            [p.ability for p in self.val_prompts],
+            [p.ground_truth for p in prompts],
+            [p.ability for p in prompts],
             error_score=self.cfg.verify.timeout_score,
         )
+        return [float(a) for a in acc]
+
+    @staticmethod
+    def val_metrics(prompts: list[Prompt], acc: list[float]) -> dict[str, float]:
+        """``val/acc`` and ``val/acc/<data source>`` from per-prompt scores."""
         out = {"val/acc": float(np.mean(acc))}
         by_src: dict[str, list[float]] = {}
-        for p, a in zip(self.val_prompts, acc):
+        for p, a in zip(prompts, acc):
             by_src.setdefault(p.data_source, []).append(a)
         for src, vals in sorted(by_src.items()):
             out[f"val/acc/{src}"] = float(np.mean(vals))
