@@ -12,8 +12,12 @@ subset of its own, plus the subset without timeout rows). Runners, all on the sa
   stand (the same semantics as (b)); re-runs only for tests the child did not finish;
 - ``verl_prime_code`` (a): the verl/PRIME flow: all tests in one forked ``multiprocessing.Process``
   with a ``Manager`` (``join(timeout + 1)``), and on any failure each of the first 10 tests again in
-  its own process + Manager;
-- ``fork_manager`` (b): an idealised fork + Manager per program running every test once, no re-runs.
+  its own process + Manager; inside, the per-test work of the APPS-style ``run_test`` it calls
+  (``unittest.mock`` patches of ``open``/``sys.stdin`` per stdin test, ``faulthandler``, formatted
+  tracebacks; see ``_bl_child``). On the no-timeout subset also ``(a) lean harness``: the same flow
+  with the lean per-test work of (b), as a lower bound of (a)'s cost;
+- ``fork_manager`` (b): an idealised fork + Manager per program running every test once, no re-runs,
+  lean per-test work.
 
 Prints a fixed-width table (with and without the timeout rows) and writes JSON with ``--json``.
 """
@@ -21,6 +25,8 @@ Prints a fixed-width table (with and without the timeout rows) and writes JSON w
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import io
 import json
 import multiprocessing
@@ -29,8 +35,10 @@ import random
 import signal
 import sys
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from unittest import mock
 
 from prime_fast.verify import Limits, verify_code_batch
 
@@ -184,56 +192,106 @@ def make_corpus(
 
 # ----------------------------------------------------------------------------- baselines
 def _bl_child(
-    program: str, tests: dict[str, Any], idxs: list[int], timeout: float, stop_first: bool, result: Any
+    program: str,
+    tests: dict[str, Any],
+    idxs: list[int],
+    timeout: float,
+    stop_first: bool,
+    result: Any,
+    harness: str = "lean",
 ) -> None:
+    """Run tests ``idxs`` of ``program`` in this (forked) process and append True/False per test.
+
+    ``harness="lean"``: the least work a runner of this shape needs. ``harness="verl"``: the
+    per-test work of the APPS-style ``run_test`` that verl's ``prime_code`` calls: stdin programs
+    run under ``unittest.mock`` patches of ``open`` and ``sys.stdin`` (re-created per test) with
+    stdout captured, ``faulthandler`` armed around each test, call results ``json.dumps``-ed,
+    and a formatted traceback for every error; call-style code is executed once per process.
+    """
+
     def on_alarm(*_: Any) -> None:
         raise TimeoutError
 
     signal.signal(signal.SIGALRM, on_alarm)
     fn_name = tests.get("fn_name")
+    verl = harness == "verl"
     try:
         code = compile(program, "<program>", "exec")
     except BaseException:
         result.extend([-2] * len(idxs))
         return
+    fn: Any = None
     for i in idxs:
         inp, out = tests["inputs"][i], tests["outputs"][i]
         ok: bool | int = False
         old_stdin, old_stdout = sys.stdin, sys.stdout
+        if verl:
+            faulthandler.enable()
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
             if fn_name:
-                g: dict[str, Any] = {"__name__": "tmp_sol"}
-                exec(code, g)
-                fn = getattr(g["Solution"](), fn_name) if "Solution" in g else g[fn_name]
+                if fn is None or not verl:
+                    g: dict[str, Any] = {"__name__": "tmp_sol"}
+                    exec(code, g)
+                    fn = getattr(g["Solution"](), fn_name) if "Solution" in g else g[fn_name]
                 res = fn(*inp)
+                if verl:
+                    json.dumps(res)[:200]
                 if isinstance(res, tuple):
                     res = list(res)
                 ok = res == out or (isinstance(out, list) and bool(out) and res == out[0])
             else:
-                sys.stdin = io.StringIO(inp)
                 buf = io.StringIO()
                 sys.stdout = buf
-                exec(code, {"__name__": "__main__"})
+                if verl:
+                    _run_patched_stdin(code, inp)
+                else:
+                    sys.stdin = io.StringIO(inp)
+                    exec(code, {"__name__": "__main__"})
                 got = [x.strip() for x in buf.getvalue().strip().splitlines()]
                 ok = got == [x.strip() for x in out.strip().splitlines()]
         except BaseException:
+            if verl:
+                traceback.format_exc()
             ok = -1
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            if verl:
+                faulthandler.disable()
             sys.stdin, sys.stdout = old_stdin, old_stdout
         result.append(ok is True)
         if stop_first and ok is not True:
             break
 
 
+def _run_patched_stdin(code: Any, inp: str) -> None:
+    """Execute a stdin program the way APPS-style harnesses feed it: patched ``open`` and stdin."""
+    lines = iter(inp.split("\n"))
+    with (
+        mock.patch("builtins.open", mock.mock_open(read_data=inp)),
+        mock.patch("sys.stdin", io.StringIO(inp)),
+        mock.patch("sys.stdin.readline", lambda *_: next(lines)),
+        mock.patch("sys.stdin.readlines", lambda *_: inp.split("\n")),
+        mock.patch("sys.stdin.read", lambda *_: inp),
+        contextlib.suppress(SystemExit),
+    ):
+        exec(code, {"__name__": "__main__"})
+
+
 def check_correctness(
-    program: str, tests: dict[str, Any], idxs: list[int], timeout: float, stop_first: bool
+    program: str,
+    tests: dict[str, Any],
+    idxs: list[int],
+    timeout: float,
+    stop_first: bool,
+    harness: str = "lean",
 ) -> list[bool]:
     """One forked process + Manager for the given tests; ``join(timeout + 1)`` then kill."""
     manager = multiprocessing.Manager()
     result = manager.list()
-    p = multiprocessing.Process(target=_bl_child, args=(program, tests, idxs, timeout, stop_first, result))
+    p = multiprocessing.Process(
+        target=_bl_child, args=(program, tests, idxs, timeout, stop_first, result, harness)
+    )
     p.start()
     p.join(timeout=timeout + 1)
     if p.is_alive():
@@ -244,13 +302,18 @@ def check_correctness(
     return [x is True for x in res] + [False] * (len(idxs) - len(res))
 
 
-def verl_prime_code(program: str, tests: dict[str, Any], timeout: float) -> float:
+def verl_prime_code(program: str, tests: dict[str, Any], timeout: float, harness: str = "verl") -> float:
     n = len(tests["inputs"])
-    first = check_correctness(program, tests, list(range(n)), timeout, stop_first=True)
+    first = check_correctness(program, tests, list(range(n)), timeout, True, harness)
     if all(first) and len(first) == n:
         return 1.0
     k = min(n, 10)
-    return sum(check_correctness(program, tests, [i], timeout, stop_first=True)[0] for i in range(k)) / k
+    return sum(check_correctness(program, tests, [i], timeout, True, harness)[0] for i in range(k)) / k
+
+
+def verl_prime_code_lean(program: str, tests: dict[str, Any], timeout: float) -> float:
+    """(a) with the lean per-test harness (the bench's (a) before 2026-11-26 17:20 UTC)."""
+    return verl_prime_code(program, tests, timeout, harness="lean")
 
 
 def fork_manager(program: str, tests: dict[str, Any], timeout: float) -> float:
@@ -335,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_baselines:
             wall, scores = run_baseline(verl_prime_code, rows, args.time, args.workers)
             record("verl_prime_code (a)", subset, rows, wall, scores)
+            if subset == "no_timeouts":  # reference: (a) with the lean per-test harness
+                wall, scores = run_baseline(verl_prime_code_lean, rows, args.time, args.workers)
+                record("(a) lean harness", subset, rows, wall, scores)
             wall, scores = run_baseline(fork_manager, rows, args.time, args.workers)
             record("fork_manager (b)", subset, rows, wall, scores)
 
@@ -356,11 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     ratios: dict[str, float] = {}
     for subset, _ in subsets:
         a = by.get(("verl_prime_code (a)", subset))
+        lean = by.get(("(a) lean harness", subset))
         b = by.get(("fork_manager (b)", subset))
         for mode in MODES:
             o = by[(f"ours/{mode}", subset)]
             if a:
                 ratios[f"{mode}_vs_a_{subset}"] = o["tests_per_s"] / a["tests_per_s"]
+            if lean:
+                ratios[f"{mode}_vs_a_lean_{subset}"] = o["tests_per_s"] / lean["tests_per_s"]
             if b:
                 ratios[f"{mode}_vs_b_{subset}"] = o["tests_per_s"] / b["tests_per_s"]
 
