@@ -33,10 +33,13 @@ import multiprocessing
 import os
 import random
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -335,6 +338,28 @@ def run_baseline(
     return time.perf_counter() - t0, scores
 
 
+def run_baseline_in_process_with(
+    preload: str, fn_name: str, corpus: list[dict[str, Any]], timeout: float, workers: int
+) -> tuple[float, list[float]]:
+    """:func:`run_baseline` in a fresh interpreter that first imports ``preload`` (e.g. ``torch``),
+    so its forks copy that process, as verl's reward workers (which import torch) do."""
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "corpus.json", Path(d) / "out.json"
+        src.write_text(json.dumps(corpus))
+        code = (
+            f"import {preload}, json, multiprocessing, sys\n"
+            "multiprocessing.set_start_method('fork', force=True)\n"
+            "from benches import bench_verify_code as b\n"
+            f"rows = json.load(open({str(src)!r}))\n"
+            f"wall, scores = b.run_baseline(getattr(b, {fn_name!r}), rows, {timeout!r}, {workers!r})\n"
+            f"json.dump([wall, scores], open({str(dst)!r}, 'w'))\n"
+        )
+        root = Path(__file__).resolve().parents[1]
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+        wall, scores = json.loads(dst.read_text())
+    return wall, scores
+
+
 def run_ours(
     corpus: list[dict[str, Any]], timeout: float, workers: int, mode: str
 ) -> tuple[float, list[float], str]:
@@ -359,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated subsets with timeout rows: mixed (half busy loops, half sleeps), sleep, busy",
     )
     ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument(
+        "--a-from-torch",
+        action="store_true",
+        help="also run (a) from a process that imported torch, as verl's reward workers fork (no-timeout subset)",
+    )
     ap.add_argument("--json", type=str, default=None)
     args = ap.parse_args(argv)
     multiprocessing.set_start_method("fork", force=True)
@@ -398,9 +428,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_baselines:
             wall, scores = run_baseline(verl_prime_code, rows, args.time, args.workers)
             record("verl_prime_code (a)", subset, rows, wall, scores)
-            if subset == "no_timeouts":  # reference: (a) with the lean per-test harness
+            if subset == "no_timeouts":  # references: lean per-test harness; forks of a torch process
                 wall, scores = run_baseline(verl_prime_code_lean, rows, args.time, args.workers)
                 record("(a) lean harness", subset, rows, wall, scores)
+                if args.a_from_torch:
+                    wall, scores = run_baseline_in_process_with(
+                        "torch", "verl_prime_code", rows, args.time, args.workers
+                    )
+                    record("(a) forked from torch", subset, rows, wall, scores)
             wall, scores = run_baseline(fork_manager, rows, args.time, args.workers)
             record("fork_manager (b)", subset, rows, wall, scores)
 
@@ -423,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     for subset, _ in subsets:
         a = by.get(("verl_prime_code (a)", subset))
         lean = by.get(("(a) lean harness", subset))
+        a_torch = by.get(("(a) forked from torch", subset))
         b = by.get(("fork_manager (b)", subset))
         for mode in MODES:
             o = by[(f"ours/{mode}", subset)]
@@ -430,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
                 ratios[f"{mode}_vs_a_{subset}"] = o["tests_per_s"] / a["tests_per_s"]
             if lean:
                 ratios[f"{mode}_vs_a_lean_{subset}"] = o["tests_per_s"] / lean["tests_per_s"]
+            if a_torch:
+                ratios[f"{mode}_vs_a_from_torch_{subset}"] = o["tests_per_s"] / a_torch["tests_per_s"]
             if b:
                 ratios[f"{mode}_vs_b_{subset}"] = o["tests_per_s"] / b["tests_per_s"]
 
