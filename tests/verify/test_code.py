@@ -471,3 +471,18 @@ def test_stale_cgroups_of_dead_verifiers_are_removed() -> None:
         for d in made:
             if d.exists():
                 d.rmdir()
+
+
+def test_cli_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    prog = (
+        "import builtins\nbuiltins.runs = getattr(builtins, 'runs', 0) + 1\n"
+        "a, b = map(int, input().split())\nprint(a + b if builtins.runs == 1 else -1)\n"
+    )
+    rec = {"program": prog, "tests": {"inputs": ["1 1\n", "2 2\n"], "outputs": ["2\n", "4\n"]}}
+    assert cli_verify_chunk([rec])[0]["status"] == "passed"  # per_test by default
+    monkeypatch.setenv("PRIME_FAST_CODE_MODE", "per_program_once")
+    got = cli_verify_chunk([rec])[0]
+    assert [t["status"] for t in got["tests"]] == ["passed", "wrong_answer"]
+    monkeypatch.setenv("PRIME_FAST_CODE_MODE", "batch")
+    with pytest.raises(ConfigError, match="mode"):
+        cli_verify_chunk([rec])

@@ -23,6 +23,11 @@ KINDS = ("math", "code")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "code limits come from the environment: PRIME_FAST_CODE_TIME (seconds per test, default 5), "
+        "PRIME_FAST_CODE_ISOLATION (strict|namespaces|rlimits|auto, default auto), "
+        "PRIME_FAST_CODE_MODE (per_test|per_program|per_program_once, default per_test)"
+    )
     parser.add_argument("kind", choices=KINDS, help="what to verify")
     parser.add_argument("--in", dest="input", required=True, type=Path, help="input JSONL file")
     parser.add_argument("--out", dest="output", required=True, type=Path, help="output JSONL file")

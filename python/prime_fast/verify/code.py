@@ -255,7 +255,9 @@ def cli_verify_chunk(records: list[Any], num_workers: int | None = None) -> list
     """``prime-fast verify code``: verify JSONL records ``{"program" | "response", "tests"}``.
 
     Each output dict has the :class:`CodeResult` fields (``tests`` per test); a record that is
-    malformed yields ``{"status": "invalid_input", "reason": ...}``.
+    malformed yields ``{"status": "invalid_input", "reason": ...}``. Limits come from the
+    environment: ``PRIME_FAST_CODE_TIME`` (seconds per test, default 5),
+    ``PRIME_FAST_CODE_ISOLATION`` (default ``auto``), ``PRIME_FAST_CODE_MODE`` (default ``per_test``).
     """
     out: list[dict[str, Any] | None] = [None] * len(records)
     progs: list[str] = []
@@ -264,6 +266,7 @@ def cli_verify_chunk(records: list[Any], num_workers: int | None = None) -> list
     limits = Limits(
         time=float(os.environ.get("PRIME_FAST_CODE_TIME", "5")),
         isolation=os.environ.get("PRIME_FAST_CODE_ISOLATION", "auto"),
+        mode=os.environ.get("PRIME_FAST_CODE_MODE", "per_test"),
     )
     for i, r in enumerate(records):
         if not isinstance(r, dict):
