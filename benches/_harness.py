@@ -1,6 +1,6 @@
 """Shared benchmark harness: environment header, timing, peak memory, correctness gate, table, JSON.
 
-Rules (STYLE.md 4.10): every provider's result is checked against a reference before it is timed,
+Rules (docs/STYLE.md 4.10): every provider's result is checked against a reference before it is timed,
 and a wrong result is reported as such, never timed; CUDA timings use ``triton.testing.do_bench``
 (p50 with p20-p80), CPU timings a wall-clock loop with the same quantiles; memory-bound ops report
 GB/s, GEMM-bound ones TFLOP/s; peak memory is ``torch.cuda.max_memory_allocated`` above what was

@@ -1,7 +1,7 @@
 """A PRM800K/PRIME-style sympy grader, written for the benchmark as a baseline.
 
 It follows the published behaviour of those graders (see docs/VERIFY_MATH.md and the shared
-VERIFIERS.md): take the last ``\\boxed{}``, normalise with fixed string rules, compare strings,
+docs/VERIFIERS.md): take the last ``\\boxed{}``, normalise with fixed string rules, compare strings,
 split tuples/intervals element-wise (same brackets required), require literal fractions to match
 literally and integers to match integers, and otherwise ask sympy whether ``simplify(a - b) == 0``
 unless the expression looks dangerous (more than two unknown letters, ``^{``/``^(`` exponents, long

@@ -46,7 +46,7 @@ def test_after_mode_scores_come_from_the_pre_update_forward(tiny_model) -> None:
     ref_logp = tr.ref_logprobs(batch, old_logp=torch.zeros(batch.responses.shape))
     before = batched_logprobs(prm, batch, 8)
     scores, m = tr.step(batch, ACC, ref_logp)
-    # PRM = reference at init: every process reward is exactly 0 (ALGORITHM.md 1).
+    # PRM = reference at init: every process reward is exactly 0 (docs/ALGORITHM.md 1).
     assert torch.equal(scores, torch.zeros_like(scores))
     assert torch.allclose(before, ref_logp)
     # The update happened and moved the PRM towards the labels.

@@ -39,7 +39,7 @@ def test_two_step_prime_run(tmp_path, tiny_overrides) -> None:
             assert key in r, key
         assert 0.0 <= r["train/acc"] <= 1.0
         assert r["batch/responses"] == 8  # B=2 prompts x K=4, contiguous groups
-    # Step 1: PRM equals its reference, so every process reward is 0 (ALGORITHM.md 1).
+    # Step 1: PRM equals its reference, so every process reward is 0 (docs/ALGORITHM.md 1).
     assert rows[1]["prm/process_reward_mean"] == 0.0
     assert (run / "curves.png").stat().st_size > 0
     assert any((run / "tb").glob("events.out.tfevents.*"))

@@ -1,6 +1,6 @@
 """Advantage estimators: PRIME's RLOO (code and paper forms), RLOO, GRPO, REINFORCE, GAE.
 
-Conventions (ALGORITHM.md section 7):
+Conventions (docs/ALGORITHM.md section 7):
 
 - ``outcome_rewards``: ``(B,)`` verifier scores (``acc``), placed at each row's last valid token.
 - ``process_rewards``: ``(B, T)`` implicit process rewards (raw ``q`` or ``beta * q``), used where
@@ -86,7 +86,7 @@ def prime_advantages(
     process_norm: str = "none",
     whiten: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """PRIME's RLOO advantage on outcome and process rewards (ALGORITHM.md 7.1).
+    """PRIME's RLOO advantage on outcome and process rewards (docs/ALGORITHM.md 7.1).
 
     Per source (process: every valid token, discount ``gamma_process``; outcome: the last valid
     token, discount ``gamma_outcome``): zero outside the source mask, leave-one-out within each

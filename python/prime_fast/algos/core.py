@@ -1,4 +1,4 @@
-"""Whitening, returns and process-reward normalisation (ALGORITHM.md sections 6.3 and 7)."""
+"""Whitening, returns and process-reward normalisation (docs/ALGORITHM.md sections 6.3 and 7)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def discounted_returns(
 def normalize_process_rewards(
     scores: torch.Tensor, mask: torch.Tensor, method: str = "batch_norm"
 ) -> torch.Tensor:
-    """PRIME's ``prime_norm`` (ALGORITHM.md 6.3) over the rows given (one data-parallel rank).
+    """PRIME's ``prime_norm`` (docs/ALGORITHM.md 6.3) over the rows given (one data-parallel rank).
 
     ``batch_norm``: ``scores / (max |reverse_cumsum(scores)| + 1e-6)`` with scores zeroed outside the
     mask; ``none``: the masked scores unchanged.

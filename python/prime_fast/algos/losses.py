@@ -1,4 +1,4 @@
-"""PPO-clip policy loss and the implicit PRM's cross-entropy loss and accuracy (ALGORITHM.md 6.4, 6.6, 8)."""
+"""PPO-clip policy loss and the implicit PRM's cross-entropy loss and accuracy (docs/ALGORITHM.md 6.4, 6.6, 8)."""
 
 from __future__ import annotations
 

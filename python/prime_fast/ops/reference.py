@@ -3,7 +3,7 @@
 Everything here materialises full tensors (``N x V`` logits) and uses autograd for gradients, so it
 is for tests, benchmarks' correctness checks and documentation, not production. All functions work
 in float64 when given float64 inputs; low-precision inputs are upcast to float32 *before* anything
-else (the logits upcast trap of KERNELS.md section 5).
+else (the logits upcast trap of docs/KERNELS.md section 5).
 
 Conventions shared with the fast ops:
 
@@ -156,7 +156,7 @@ def implicit_process_rewards(
     beta: float = 1.0,
     granularity: str = "token",
 ) -> torch.Tensor:
-    """PRIME's implicit process reward ``beta * (logp - ref_logp)`` on valid tokens (ALGORITHM.md 6.1-6.2).
+    """PRIME's implicit process reward ``beta * (logp - ref_logp)`` on valid tokens (docs/ALGORITHM.md 6.1-6.2).
 
     ``granularity="token"``: the score of every valid token; ``"whole"``: the row sum, placed at the
     last valid token. Zero elsewhere. The gradient flows through ``logp`` only.

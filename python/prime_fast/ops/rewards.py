@@ -31,7 +31,7 @@ def implicit_process_rewards(
     beta: float = 1.0,
     granularity: str = "token",
 ) -> torch.Tensor:
-    """Implicit process reward per token (ALGORITHM.md 6.1-6.2), float32.
+    """Implicit process reward per token (docs/ALGORITHM.md 6.1-6.2), float32.
 
     ``q[i, t] = beta * (logp[i, t] - ref_logp[i, t])`` where ``mask`` is set, 0 elsewhere. PRIME's
     code stores raw ``q`` (``beta=1``) in the scores; the paper's ``r_t`` uses ``beta = beta_train``.

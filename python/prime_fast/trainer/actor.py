@@ -1,4 +1,4 @@
-"""The policy update: PPO-clip over mini-batches with gradient accumulation (ALGORITHM.md section 8)."""
+"""The policy update: PPO-clip over mini-batches with gradient accumulation (docs/ALGORITHM.md section 8)."""
 
 from __future__ import annotations
 

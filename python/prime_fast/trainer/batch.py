@@ -1,4 +1,4 @@
-"""The rollout batch as tensors (ALGORITHM.md section 3): left-padded prompts, right-padded responses."""
+"""The rollout batch as tensors (docs/ALGORITHM.md section 3): left-padded prompts, right-padded responses."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Trainer configuration: nested frozen dataclasses, loaded from TOML/YAML plus ``--set a.b=c`` overrides.
 
-Sources, in increasing priority: the dataclass defaults (the PRIME paper's values, ALGORITHM.md
+Sources, in increasing priority: the dataclass defaults (the PRIME paper's values, docs/ALGORITHM.md
 section 12) or, when no file is given, the embedded demo preset (:data:`DEMO_PRESET`) -> one TOML or
 YAML file (same schema) -> dotted overrides. Every value is validated in ``__post_init__``; problems
 raise :class:`~prime_fast.errors.ConfigError` naming the key and what is expected, and unknown keys
@@ -105,7 +105,7 @@ class DataConfig:
 
 @dataclass(frozen=True, slots=True)
 class RolloutConfig:
-    """Sampling (ALGORITHM.md section 3).
+    """Sampling (docs/ALGORITHM.md section 3).
 
     Args:
         backend: ``hf`` (batched HF generate, in process) or ``vllm``.
@@ -138,7 +138,7 @@ class RolloutConfig:
 
 @dataclass(frozen=True, slots=True)
 class PRMConfig:
-    """Implicit PRM (ALGORITHM.md section 6).
+    """Implicit PRM (docs/ALGORITHM.md section 6).
 
     Args:
         update: ``after`` (single forward: score, then step; the paper's default) or ``before``
@@ -226,7 +226,7 @@ class AlgoConfig:
 
 @dataclass(frozen=True, slots=True)
 class OptimConfig:
-    """Policy optimisation (PPO-clip, ALGORITHM.md section 8).
+    """Policy optimisation (PPO-clip, docs/ALGORITHM.md section 8).
 
     Args:
         lr: AdamW learning rate (5e-7 in PRIME).

@@ -202,7 +202,7 @@ def filter_groups(
     filter_accuracy: bool = True,
     filter_truncated: bool = False,
 ) -> list[bool]:
-    """PRIME's per-group filter (ALGORITHM.md section 4): one keep flag per prompt group of ``n`` rows.
+    """PRIME's per-group filter (docs/ALGORITHM.md section 4): one keep flag per prompt group of ``n`` rows.
 
     A group is kept iff ``lower <= mean(acc) <= upper`` (inclusive, when ``filter_accuracy``) and,
     when ``filter_truncated``, none of its responses was truncated.

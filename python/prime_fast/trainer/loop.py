@@ -1,4 +1,4 @@
-"""The PRIME training loop (ALGORITHM.md section 2) on one process.
+"""The PRIME training loop (docs/ALGORITHM.md section 2) on one process.
 
 Each piece is a separate method so a distributed context can extend it: :meth:`Trainer.setup`
 (model construction), :meth:`Trainer.collect` (rollout rounds, verification overlapping the old

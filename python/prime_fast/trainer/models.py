@@ -58,7 +58,7 @@ def load_tokenizer(path: str) -> Any:
 
 
 def check_same_tokenizer(a: Any, b: Any, what: str) -> None:
-    """PRIME needs token-aligned log-probs: the PRM must share the policy tokenizer (ALGORITHM.md 14.14)."""
+    """PRIME needs token-aligned log-probs: the PRM must share the policy tokenizer (docs/ALGORITHM.md 14.14)."""
     if a.get_vocab() != b.get_vocab() or a.eos_token_id != b.eos_token_id:
         raise ConfigError(
             f"{what}: its tokenizer differs from the policy tokenizer (vocabulary or EOS); the implicit PRM "

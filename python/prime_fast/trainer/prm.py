@@ -1,4 +1,4 @@
-"""The implicit PRM: per-token process scores and the online BCE update (ALGORITHM.md section 6).
+"""The implicit PRM: per-token process scores and the online BCE update (docs/ALGORITHM.md section 6).
 
 Modes: ``after`` (single forward: the training forward's scores, taken before each mini-batch's
 optimizer step) and ``before`` (all mini-batch updates first, then a fresh no-grad forward).
