@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-operand", type=int, default=9)
     ap.add_argument("--sft-steps", type=int, default=600)
     ap.add_argument("--direct-frac", type=float, default=0.6)
+    ap.add_argument("--slip", type=float, default=0.0)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--prompts", type=int, default=256, help="training prompts (x K responses)")
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=32)
@@ -164,12 +167,23 @@ def main(argv: list[str] | None = None) -> int:
     from prime_fast.demo.model import build_sft_checkpoint
     from prime_fast.trainer.models import load_causal_lm, load_tokenizer
 
-    work = Path(args.work) / f"t{args.n_terms}_m{args.max_operand}_d{args.direct_frac}_s{args.sft_steps}"
+    size = f"_h{args.hidden}l{args.layers}" if (args.hidden, args.layers) != (128, 2) else ""
+    key = f"t{args.n_terms}_m{args.max_operand}_d{args.direct_frac}_p{args.slip}_s{args.sft_steps}{size}"
+    work = Path(args.work) / key
     sft = work / "sft"
     if not (sft / "config.json").exists():
         t0 = time.perf_counter()
-        rows = make_rows(4000, 0, "sft", args.n_terms, args.max_operand, direct_frac=args.direct_frac)
-        build_sft_checkpoint(sft, seed=0, train_rows=rows, steps=args.sft_steps)
+        rows = make_rows(
+            4000, 0, "sft", args.n_terms, args.max_operand, direct_frac=args.direct_frac, slip_prob=args.slip
+        )
+        build_sft_checkpoint(
+            sft,
+            seed=0,
+            train_rows=rows,
+            steps=args.sft_steps,
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+        )
         print(f"SFT built in {time.perf_counter() - t0:.0f}s")
     tok = load_tokenizer(str(sft))
     policy = load_causal_lm(str(sft), "float32", trainable=False)

@@ -16,22 +16,30 @@ from typing import Any
 DATA_SOURCE = "demo_arith"
 
 
-def make_problem(rng: random.Random, n_terms: int = 3, max_operand: int = 9) -> tuple[str, str, str]:
+def make_problem(
+    rng: random.Random, n_terms: int = 3, max_operand: int = 9, slip_prob: float = 0.0
+) -> tuple[str, str, str]:
     """One problem: ``(question, worked_solution, answer)``.
 
     The question chains ``n_terms`` operands in 1..max_operand with ``+``/``-``; the worked solution
-    writes each partial result, then the final answer in ``\\boxed{}``.
+    writes each partial result, then the final answer in ``\\boxed{}``. With ``slip_prob``, each
+    step's written result is off by 1-3 with that probability and the chain goes on from the written
+    value (so a slip makes the final answer wrong; ``answer`` is always the true one).
     """
     values = [rng.randint(1, max_operand) for _ in range(n_terms)]
     ops = [rng.choice("+-") for _ in range(n_terms - 1)]
     question = str(values[0]) + "".join(op + str(v) for op, v in zip(ops, values[1:]))
     acc = values[0]
     steps = []
+    written = acc
     for op, v in zip(ops, values[1:]):
-        nxt = acc + v if op == "+" else acc - v
-        steps.append(f"{acc}{op}{v}={nxt}")
-        acc = nxt
-    solution = ",".join(steps) + ".\\boxed{" + str(acc) + "}"
+        acc = acc + v if op == "+" else acc - v
+        nxt = written + v if op == "+" else written - v
+        if slip_prob and rng.random() < slip_prob:
+            nxt += rng.choice((-3, -2, -1, 1, 2, 3))
+        steps.append(f"{written}{op}{v}={nxt}")
+        written = nxt
+    solution = ",".join(steps) + ".\\boxed{" + str(written) + "}"
     return question + "=?", solution, str(acc)
 
 
@@ -41,7 +49,13 @@ def is_held_out(question: str) -> bool:
 
 
 def make_rows(
-    n: int, seed: int, split: str, n_terms: int = 3, max_operand: int = 9, direct_frac: float = 0.0
+    n: int,
+    seed: int,
+    split: str,
+    n_terms: int = 3,
+    max_operand: int = 9,
+    direct_frac: float = 0.0,
+    slip_prob: float = 0.0,
 ) -> list[dict[str, Any]]:
     """``n`` rows in the Eurus-2-RL-Data schema, deterministic in ``seed``.
 
@@ -50,14 +64,16 @@ def make_rows(
     kept under ``extra_info.solution`` for the SFT warm-start; a ``direct_frac`` share of the rows
     get a "direct" solution instead: a quick guess with no worked steps (``\\boxed{guess}``, off by
     1-3 half of the time), like a careless annotator. The warm-start mixes both behaviours and RL
-    has to find out that the worked solutions earn the reward.
+    has to find out that the worked solutions earn the reward. ``slip_prob`` makes each worked step
+    slip (a result off by 1-3, the chain continuing from it) with that probability: errors inside the
+    chain, at any step, that only the final answer reveals to an outcome reward.
     """
     rng = random.Random(f"{seed}-{split}")
     rows = []
     want_held_out = split == "val"
     for i in range(n):
         while True:
-            q, sol, ans = make_problem(rng, n_terms=n_terms, max_operand=max_operand)
+            q, sol, ans = make_problem(rng, n_terms=n_terms, max_operand=max_operand, slip_prob=slip_prob)
             if is_held_out(q) == want_held_out:
                 break
         if direct_frac and rng.random() < direct_frac:

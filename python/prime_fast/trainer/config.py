@@ -353,6 +353,8 @@ class DemoConfig:
         sft_steps, sft_batch_size, sft_lr: the SFT warm-start.
         sft_direct_frac: share of SFT examples answering directly (``\\boxed{}`` only, no worked
             steps): the shortcut behaviour the warm-start mixes in and RL learns to avoid.
+        sft_slip_prob: per-step probability that an SFT worked solution slips (a result off by 1-3,
+            the chain continuing from it): errors inside the chain that RL learns to avoid.
         hidden_size, num_layers: the tiny Qwen2 model (head_dim 64).
     """
 
@@ -364,6 +366,7 @@ class DemoConfig:
     sft_batch_size: int = 64
     sft_lr: float = 3e-3
     sft_direct_frac: float = 0.6
+    sft_slip_prob: float = 0.0
     hidden_size: int = 128
     num_layers: int = 2
 
@@ -375,6 +378,7 @@ class DemoConfig:
             0 <= self.sft_direct_frac < 1, "demo.sft_direct_frac", "expected in [0, 1)", self.sft_direct_frac
         )
         _check(self.n_terms >= 2, "demo.n_terms", "expected >= 2", self.n_terms)
+        _check(0 <= self.sft_slip_prob < 1, "demo.sft_slip_prob", "expected in [0, 1)", self.sft_slip_prob)
         _check(
             self.hidden_size % 64 == 0,
             "demo.hidden_size",

@@ -96,7 +96,15 @@ def prepare_demo(cfg: TrainConfig, run_dir: Path) -> tuple[str, tuple[str, ...],
 
             log.info("building the demo SFT warm-start (%d steps) in %s", d.sft_steps, sft_dir)
             t0 = time.perf_counter()
-            rows = make_rows(d.n_train, seed, "sft", d.n_terms, d.max_operand, direct_frac=d.sft_direct_frac)
+            rows = make_rows(
+                d.n_train,
+                seed,
+                "sft",
+                d.n_terms,
+                d.max_operand,
+                direct_frac=d.sft_direct_frac,
+                slip_prob=d.sft_slip_prob,
+            )
             build_sft_checkpoint(
                 sft_dir,
                 seed=seed,

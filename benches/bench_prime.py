@@ -1,0 +1,234 @@
+"""PRIME against outcome-only RL on the embedded task, over seeds, from one shared SFT warm-start.
+
+Methods (each a set of config overrides on top of the task's):
+
+- ``prime``: online implicit PRM, PRIME's RLOO on outcome + process rewards;
+- ``rloo``: outcome-only RLOO (``algo.process_rewards=false``);
+- ``grpo``: outcome-only GRPO;
+- ``prime_frozen``: PRIME whose PRM is trained during a warm-up on the SFT policy's rollouts and then
+  frozen (the paper's offline-PRM ablation);
+- ``prime_min``: PRIME with PURE's min-form credit assignment (``algo.process_credit=min``);
+- ``prime_self``: the policy as its own implicit PRM (``prm.mode=self``).
+
+Per method: final held-out greedy accuracy (mean and 95% CI over seeds), steps to reach outcome-only
+RLOO's final mean accuracy, the per-seed difference to RLOO with its CI, PRM quality at the end
+(pairwise accuracy, outcome AUC, first-error F1), seconds per step. A table on stdout, ``--json``, and
+``--plot`` (accuracy and PRM metrics against steps, one line per method, CI bands).
+
+    python -m benches.bench_prime --seeds 0 1 2 3 4 --steps 40 --json benches/results/prime.json \\
+        --plot benches/results/prime_vs_outcome.png
+
+``--variant NAME:key=value,key=value`` adds ablation rows (used for the investigation table in
+benches/RESULTS.md); ``--set key=value`` applies to every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+METHODS: dict[str, list[str]] = {
+    "prime": ["algo.estimator=prime", "algo.process_rewards=true"],
+    "rloo": ["algo.estimator=rloo", "algo.process_rewards=false"],
+    "grpo": ["algo.estimator=grpo", "algo.process_rewards=false"],
+    "prime_frozen": ["algo.estimator=prime", "algo.process_rewards=true", "prm.freeze=true"],
+    "prime_min": ["algo.estimator=prime", "algo.process_rewards=true", "algo.process_credit=min"],
+    "prime_self": ["algo.estimator=prime", "algo.process_rewards=true", "prm.mode=self"],
+}
+PRM_KEYS = ("prm/pairwise_acc", "prm/auc", "prm/fe_f1", "prm/loss")
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def mean_ci(xs: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t-interval (NaN half-width for one value)."""
+    xs = [x for x in xs if not math.isnan(x)]
+    if not xs:
+        return math.nan, math.nan
+    m = statistics.fmean(xs)
+    if len(xs) < 2:
+        return m, math.nan
+    return m, T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs))
+
+
+def _curve(rows: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
+    return [(int(r["step"]), float(r[key])) for r in rows if key in r and r[key] is not None]
+
+
+def steps_to(curve: list[tuple[int, float]], level: float) -> int | None:
+    """First step whose value reaches ``level`` (None: never)."""
+    return next((s for s, v in curve if v >= level - 1e-9), None)
+
+
+def run_one(overrides: list[str], run_dir: Path) -> dict[str, Any]:
+    """Train one configuration; returns its metrics rows and wall time."""
+    from prime_fast.trainer.config import load_config
+    from prime_fast.trainer.loop import train
+    from prime_fast.trainer.metrics import read_metrics
+
+    cfg = load_config(None, [*overrides, f"trainer.run_dir={run_dir}"])
+    t0 = time.perf_counter()
+    train(cfg, run_dir)
+    return {"rows": read_metrics(run_dir / "metrics.jsonl"), "wall_s": time.perf_counter() - t0}
+
+
+def summarize(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-method aggregates over seeds."""
+    finals = [_curve(r["rows"], "val/acc")[-1][1] for r in runs]
+    out: dict[str, Any] = {"method": name, "final": finals, "final_mean_ci": mean_ci(finals)}
+    for key in PRM_KEYS:
+        tails = []
+        for r in runs:
+            c = _curve(r["rows"], key)[-5:]
+            tails.append(statistics.fmean(v for _, v in c) if c else math.nan)
+        out[key] = mean_ci(tails)
+    step_s = [statistics.fmean(float(x["time/step"]) for x in r["rows"] if "time/step" in x) for r in runs]
+    out["s_per_step"] = statistics.fmean(step_s)
+    return out
+
+
+def print_table(summaries: list[dict[str, Any]], ref: str | None) -> None:
+    ref_sum = next((s for s in summaries if s["method"] == ref), None)
+    print(
+        "| method | final val (mean ± 95% CI) | Δ vs "
+        + (ref or "-")
+        + " (per-seed, CI) | steps to ref final | PRM pairwise | PRM AUC | first-error F1 | s/step |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for s in summaries:
+        m, h = s["final_mean_ci"]
+        d = s.get("delta_vs_ref", (math.nan, math.nan))
+        reach = s.get("steps_to_ref", [])
+        print(
+            f"| {s['method']} | {m:.3f} ± {h:.3f} | {d[0]:+.3f} ± {d[1]:.3f} | "
+            f"{', '.join('-' if x is None else str(x) for x in reach)} | "
+            f"{s['prm/pairwise_acc'][0]:.3f} | {s['prm/auc'][0]:.3f} | {s['prm/fe_f1'][0]:.3f} | "
+            f"{s['s_per_step']:.2f} |"
+        )
+    if ref_sum is None:
+        return
+
+
+def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    """Accuracy and PRM metrics against steps, one line per method, 95% CI bands over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [("val/acc", "held-out greedy accuracy"), *[(k, k) for k in PRM_KEYS[:3]]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4))
+    for ax, (key, title) in zip(axes, keys):
+        for name, runs in results.items():
+            curves = [dict(_curve(r["rows"], key)) for r in runs]
+            steps = sorted(set().union(*[c.keys() for c in curves])) if curves else []
+            if not steps:
+                continue
+            mids, lo, hi = [], [], []
+            for s in steps:
+                m, h = mean_ci([c[s] for c in curves if s in c])
+                h = 0.0 if math.isnan(h) else h
+                mids.append(m)
+                lo.append(m - h)
+                hi.append(m + h)
+            ax.plot(steps, mids, label=name)
+            ax.fill_between(steps, lo, hi, alpha=0.15)
+        ax.set_title(title)
+        ax.set_xlabel("RL step")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parse_variants(specs: list[str]) -> dict[str, list[str]]:
+    """``NAME:key=value,key=value`` -> {NAME: [key=value, ...]} (on top of the ``prime`` method)."""
+    out = {}
+    for spec in specs:
+        name, _, body = spec.partition(":")
+        if not name or not body:
+            raise SystemExit(f"--variant must look like NAME:key=value[,key=value], got {spec!r}")
+        out[name] = METHODS["prime"] + [kv for kv in body.split(",") if kv]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--methods", nargs="+", default=["prime", "rloo", "grpo", "prime_frozen", "prime_min"])
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--test-freq", type=int, default=5)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--workdir", default="/tmp/bench_prime")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--plot", default="")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from prime_fast.trainer.config import load_config
+    from prime_fast.trainer.loop import prepare_demo, quiet_third_party
+
+    quiet_third_party()
+    unknown = [m for m in args.methods if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown method(s) {unknown}; choose from {sorted(METHODS)}")
+    runs_spec = {m: METHODS[m] for m in args.methods} | parse_variants(args.variant)
+    work = Path(args.workdir)
+    base = [*args.overrides, f"trainer.total_steps={args.steps}", f"trainer.test_freq={args.test_freq}"]
+    base += ["trainer.save_freq=0", "log.progress=none", "log.plot=false"]
+    # One shared SFT warm-start and data set for every method and seed.
+    shared = work / "shared"
+    cfg0 = load_config(None, [*base, f"trainer.run_dir={shared}"])
+    policy, train_files, val_files = prepare_demo(cfg0, shared)
+    base += [f"model.path={policy}", f"data.train_files={json.dumps(list(train_files))}"]
+    base += [f"data.val_files={json.dumps(list(val_files))}"]
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, over in runs_spec.items():
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            r = run_one([*base, *over, f"trainer.seed={seed}"], work / name / f"seed{seed}")
+            results.setdefault(name, []).append(r)
+            fin = _curve(r["rows"], "val/acc")[-1][1]
+            print(f"{name} seed {seed}: final val {fin:.3f} ({time.perf_counter() - t0:.0f}s)", flush=True)
+    summaries = [summarize(n, rs) for n, rs in results.items()]
+    ref = "rloo" if "rloo" in results else None
+    if ref:
+        ref_runs = results[ref]
+        level = statistics.fmean(_curve(r["rows"], "val/acc")[-1][1] for r in ref_runs)
+        for s in summaries:
+            runs = results[s["method"]]
+            s["steps_to_ref"] = [steps_to(_curve(r["rows"], "val/acc"), level) for r in runs]
+            if len(runs) == len(ref_runs):
+                diffs = [
+                    a - b for a, b in zip(s["final"], [_curve(r["rows"], "val/acc")[-1][1] for r in ref_runs])
+                ]
+                s["delta_vs_ref"] = mean_ci(diffs)
+        print(f"\nreference level (rloo final mean): {level:.3f}")
+    print_table(summaries, ref)
+    if args.plot:
+        plot(results, Path(args.plot))
+    if args.json:
+        payload = {
+            "args": vars(args),
+            "machine": platform.platform(),
+            "summaries": summaries,
+            "curves": {
+                n: [{k: _curve(r["rows"], k) for k in ("val/acc", *PRM_KEYS)} for r in rs]
+                for n, rs in results.items()
+            },
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
