@@ -20,6 +20,14 @@ from prime_fast.algos.advantages import (
 )
 from prime_fast.algos.core import discounted_returns, masked_whiten, normalize_process_rewards
 from prime_fast.algos.losses import ppo_clip_loss, prm_bce_loss, prm_pairwise_accuracy
+from prime_fast.algos.process import (
+    first_error_f1,
+    fit_threshold,
+    min_form_credit,
+    outcome_auc,
+    predict_first_error,
+    step_scores,
+)
 from prime_fast.algos.registry import Registry
 
 ADVANTAGE_ESTIMATORS = Registry("advantage estimator")
@@ -64,6 +72,8 @@ __all__ = [
     "PRM_LOSSES",
     "Registry",
     "discounted_returns",
+    "first_error_f1",
+    "fit_threshold",
     "gae_advantages",
     "get_advantage_estimator",
     "get_policy_loss",
@@ -73,12 +83,16 @@ __all__ = [
     "masked_mean",
     "masked_sum",
     "masked_whiten",
+    "min_form_credit",
     "normalize_process_rewards",
+    "outcome_auc",
     "ppo_clip_loss",
+    "predict_first_error",
     "prime_advantages",
     "prm_bce_loss",
     "prm_pairwise_accuracy",
     "register_advantage_estimator",
     "reinforce_advantages",
     "rloo_advantages",
+    "step_scores",
 ]

@@ -83,3 +83,112 @@ def write_jsonl(rows: list[dict[str, Any]], path: str | Path) -> Path:
         for row in rows:
             f.write(json.dumps(row) + "\n")
     return path
+
+
+# ----------------------------------------------------------------------------- step labels
+_BOX = "\\boxed{"
+
+
+def parse_question(question: str) -> tuple[list[int], list[str]] | None:
+    """``(operands, operators)`` of a question such as ``"7+3-5=?"``; None if it is not one."""
+    q = question.strip()
+    if q.endswith("=?"):
+        q = q[:-2]
+    nums: list[int] = []
+    ops: list[str] = []
+    cur = ""
+    for ch in q:
+        if ch.isdigit():
+            cur += ch
+        elif ch in "+-" and cur:
+            nums.append(int(cur))
+            ops.append(ch)
+            cur = ""
+        else:
+            return None
+    if not cur:
+        return None
+    nums.append(int(cur))
+    return nums, ops
+
+
+def step_spans(response: str) -> list[tuple[int, int]]:
+    """Character spans ``[start, end)`` of a response's steps, in order.
+
+    A step is a comma-separated chain segment (``"7+3=10"``); the final answer (``".\\boxed{5}"`` or
+    a bare ``"\\boxed{5}"``, up to its closing brace or the end of the text) is the last step. Text that
+    follows no step format becomes one step of its own, so every character is in exactly one span.
+    """
+    if not response:
+        return []
+    box = response.find(_BOX)
+    chain_end = box if box >= 0 else len(response)
+    if box > 0 and response[box - 1] == ".":
+        chain_end = box - 1
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for i, ch in enumerate(response[:chain_end]):
+        if ch == ",":
+            spans.append((start, i + 1))  # the comma closes its step
+            start = i + 1
+    if start < chain_end:
+        spans.append((start, chain_end))
+    if chain_end < len(response):
+        close = response.find("}", box) if box >= 0 else -1
+        end = close + 1 if close >= 0 else len(response)
+        spans.append((chain_end, end))
+        if end < len(response):
+            spans.append((end, len(response)))
+    return spans
+
+
+def _step_value(text: str) -> tuple[int, str, int, int] | None:
+    """``(a, op, b, c)`` of a step ``"a op b = c"`` (optional trailing comma); None if malformed."""
+    body = text[:-1] if text.endswith(",") else text
+    lhs, eq, rhs = body.partition("=")
+    if not eq or not rhs.lstrip("-").isdigit():
+        return None
+    for i in range(1, len(lhs)):
+        if lhs[i] in "+-" and lhs[:i].lstrip("-").isdigit() and lhs[i + 1 :].isdigit():
+            return int(lhs[:i]), lhs[i], int(lhs[i + 1 :]), int(rhs)
+    return None
+
+
+def first_error_step(question: str, response: str) -> int | None:
+    """Index (into :func:`step_spans`) of the first wrong step of ``response``; None when no step is wrong.
+
+    A chain step is right when it applies the next operator and operand of the question to the true
+    running value and writes the true result. The answer step is right when it boxes the question's
+    answer (a chain that stops early and boxes the right answer has no wrong step; a direct answer is
+    judged by its value). A step that leaves the format (unparsable text, an extra step, text after
+    the answer, no answer at all) is wrong where it starts. Never raises: an unparsable question makes
+    every response wrong at step 0.
+    """
+    try:
+        parsed = parse_question(question)
+        spans = step_spans(response)
+        if parsed is None or not spans:
+            return 0
+        nums, ops = parsed
+        answer = nums[0]
+        for op, v in zip(ops, nums[1:]):
+            answer = answer + v if op == "+" else answer - v
+        acc = nums[0]
+        for i, (s, e) in enumerate(spans):
+            text = response[s:e]
+            if text.startswith(".") or text.startswith(_BOX):  # the answer step
+                if i != len(spans) - 1:
+                    return i + 1  # text after the answer
+                inner = text[text.find(_BOX) + len(_BOX) :] if _BOX in text else ""
+                ok = inner.endswith("}") and inner[:-1].lstrip("-").isdigit() and int(inner[:-1]) == answer
+                return None if ok and text in (f".{_BOX}{inner}", f"{_BOX}{inner}") else i
+            if i >= len(ops):
+                return i  # more chain steps than the question has operators
+            got = _step_value(text)
+            want = acc + nums[i + 1] if ops[i] == "+" else acc - nums[i + 1]
+            if got is None or got != (acc, ops[i], nums[i + 1], want):
+                return i
+            acc = want
+        return len(spans) - 1 if spans else 0  # the chain never gave an answer
+    except Exception:  # a verdict for any text, never an exception
+        return 0

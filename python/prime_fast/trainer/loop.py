@@ -389,6 +389,7 @@ class Trainer:
         for j, i in enumerate(rows):
             old_logp[j, : ro.old_logp[i].shape[0]] = ro.old_logp[i]
         acc = torch.tensor([ro.acc[i] for i in rows], dtype=torch.float32)
+        batch.extra["data_source"] = [ro.prompts[i].data_source for i in rows]
         return batch, old_logp, acc, batch.response_mask.bool()
 
     def normalize_process(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -414,8 +415,24 @@ class Trainer:
         timings["ref"] = t1 - t0
         timings["prm"] = time.perf_counter() - t1
         metrics.update(pm)
+        metrics.update(self.prm_quality(batch, scores, acc, mask))
         metrics["prm/process_reward_mean"] = float(algos.masked_mean(scores, mask))
         return self.normalize_process(scores, mask)
+
+    def prm_quality(
+        self, batch: Batch, scores: torch.Tensor, acc: torch.Tensor, mask: torch.Tensor
+    ) -> dict[str, float]:
+        """Outcome AUC, pairwise accuracy and (with step labels) first-error F1 of the PRM's scores."""
+        from prime_fast.trainer.prm_quality import prm_quality, step_labels
+
+        tok = self.tokenizer
+        resp = [
+            row[: int(n)] for row, n in zip(batch.responses.tolist(), batch.response_mask.sum(1).tolist())
+        ]
+        texts = tok.batch_decode(resp, skip_special_tokens=True)
+        prompts = tok.batch_decode(batch.input_ids[:, : batch.prompt_len], skip_special_tokens=True)
+        labels = step_labels(tok, prompts, texts, resp, batch.extra.get("data_source", []), scores.shape[1])
+        return prm_quality(scores, mask, acc, self.cfg.rollout.n, labels)
 
     @staticmethod
     def finish_metrics(
