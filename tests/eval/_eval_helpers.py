@@ -33,3 +33,12 @@ class CountingBackend:
 
     def wake_up(self) -> None:
         self.inner.wake_up()
+
+
+def write_jsonl(path: Any, rows: list[dict[str, Any]]) -> Any:
+    """Write rows as JSON lines; returns the path."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _eval_helpers import CountingBackend
+from _eval_helpers import CountingBackend, write_jsonl
 
 
 @pytest.fixture(scope="session")
@@ -33,13 +32,6 @@ def val_rows() -> list[dict[str, Any]]:
     from prime_fast.demo.task import make_rows
 
     return make_rows(24, 0, "val")
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write rows as JSON lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")

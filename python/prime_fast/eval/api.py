@@ -161,6 +161,7 @@ def evaluate(
     ref: str | Path | None = None,
     prm_beta: float = 0.05,
     prm_reduce: str = "sum",
+    prm_step_sep: str = "\n\n",
     backend_kind: str = "hf",
     dtype: str = "auto",
     batch_size: int = 64,
@@ -187,7 +188,8 @@ def evaluate(
         system_prompt, max_prompt_length: as the trainer's ``data.system_prompt`` and
             ``data.max_prompt_length`` (0: no limit); longer prompts are skipped and counted.
         prm, ref: implicit PRM and reference checkpoints (or an :class:`~prime_fast.eval.prm.ImplicitPRM`).
-        prm_beta, prm_reduce: the PRM reward scale and ``sum`` | ``min`` (over steps).
+        prm_beta, prm_reduce, prm_step_sep: the PRM reward scale, ``sum`` | ``min`` (over steps), and
+            the text that ends a step (for ``min``).
         batch_size: prompts per generation call (0: all at once).
         error_score: the score of a row whose verifier fails (the trainer's ``verify.timeout_score``).
     """
@@ -201,7 +203,7 @@ def evaluate(
     elif backend is None or tokenizer is None:
         raise ConfigError("evaluate: pass a model directory, or both backend= and tokenizer=")
     ks = _check_sampling(n, temperature, top_p, max_tokens, ks)
-    prm_model = _prm(prm, ref, tokenizer, prm_beta, prm_reduce, dtype)
+    prm_model = _prm(prm, ref, tokenizer, prm_beta, prm_reduce, prm_step_sep, dtype)
     out = Path(out_dir) if out_dir is not None else None
     cache = out / "cache" if (out is not None and model_id) else None
     if out is not None and not model_id:
@@ -244,7 +246,7 @@ def evaluate(
         "template": tpl.name, "system_prompt": system_prompt, "n": n, "temperature": temperature,
         "top_p": top_p, "max_tokens": max_tokens, "seed": seed, "ks": list(ks), "greedy": greedy,
         "prm": str(prm) if prm is not None else None, "ref": str(ref) if ref is not None else None,
-        "prm_beta": prm_beta, "prm_reduce": prm_reduce, "error_score": error_score,
+        "prm_beta": prm_beta, "prm_reduce": prm_reduce, "prm_step_sep": prm_step_sep, "error_score": error_score,
     }
     res = EvalResult(metrics_only, average, table, samples, timing, generated,
                      str(out) if out is not None else None, config)
@@ -287,7 +289,7 @@ def _check_sampling(n: int, temperature: float, top_p: float, max_tokens: int, k
     return kept or [1]
 
 
-def _prm(prm: Any, ref: Any, tokenizer: Any, beta: float, reduce: str, dtype: str) -> Any:
+def _prm(prm: Any, ref: Any, tokenizer: Any, beta: float, reduce: str, sep: str, dtype: str) -> Any:
     from prime_fast.eval.prm import REDUCTIONS
 
     if reduce not in REDUCTIONS:
@@ -303,7 +305,9 @@ def _prm(prm: Any, ref: Any, tokenizer: Any, beta: float, reduce: str, dtype: st
     from prime_fast.eval.prm import load_implicit_prm
 
     dt = dtype if dtype != "auto" else ("bfloat16" if torch.cuda.is_available() else "float32")
-    return load_implicit_prm(str(prm), str(ref), dtype=dt, tokenizer=tokenizer, beta=beta, reduce=reduce)
+    return load_implicit_prm(
+        str(prm), str(ref), dtype=dt, tokenizer=tokenizer, beta=beta, reduce=reduce, step_sep=sep
+    )
 
 
 def _run_pass(

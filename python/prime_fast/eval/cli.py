@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prm-beta", type=float, default=0.05, help="implicit PRM reward scale (default 0.05)")
     parser.add_argument("--prm-reduce", choices=("sum", "min"), default="sum",
                         help="PRM score of a response: sum over tokens, or min over steps")
+    parser.add_argument("--prm-step-sep", default="\n\n", help="text that ends a step (default a blank line)")
     parser.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="generation engine (default hf)")
     parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per generation call (0: all)")
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens, seed=args.seed, ks=args.k, greedy=not args.no_greedy,
             template=args.template, system_prompt=args.system_prompt, max_prompt_length=args.max_prompt_length,
             prm=args.prm, ref=args.ref, prm_beta=args.prm_beta, prm_reduce=args.prm_reduce,
+            prm_step_sep=args.prm_step_sep.encode().decode("unicode_escape"),
             backend_kind=args.backend, dtype=args.dtype, batch_size=args.batch_size,
             error_score=args.timeout_score, progress=not args.no_progress,
         )

@@ -118,7 +118,7 @@ def score_responses(
 
 def reduce_min_step(q: torch.Tensor, step_ids: torch.Tensor) -> list[float]:
     """The smallest step score of each row (:func:`prime_fast.algos.step_scores` with ``sum`` inside steps)."""
-    from prime_fast.algos import step_scores  # type: ignore[attr-defined]
+    from prime_fast.algos import step_scores
 
     scores, step_mask = step_scores(q, step_ids, reduce="sum")
     inf = torch.full_like(scores, float("inf"))

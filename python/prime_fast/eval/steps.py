@@ -93,7 +93,7 @@ def step_score_table(
         for j, (_, st) in enumerate(enc):
             sid[j, : len(st)] = torch.tensor(st)
         sid = torch.where(tok_mask, sid, torch.full_like(sid, -1))
-        sc, sm = algos.step_scores(q, sid, reduce="sum")  # type: ignore[attr-defined]
+        sc, sm = algos.step_scores(q, sid, reduce="sum")
         scores[s : s + len(part), : sc.shape[1]] = sc.float()
         mask[s : s + len(part), : sm.shape[1]] = sm
     return scores, mask
@@ -110,6 +110,7 @@ def evaluate_prm_steps(
     seed: int = 0,
     template: str = "eurus2-math",
     dtype: str = "auto",
+    step_sep: str = "\n\n",
     prm_model: Any = None,
     tokenizer: Any = None,
 ) -> dict[str, Any]:
@@ -120,7 +121,7 @@ def evaluate_prm_steps(
     if prm_model is None or tokenizer is None:
         if model is None or ref is None:
             raise ConfigError("eval-prm needs --model (the PRM) and --ref (its reference)")
-        prm_model, tokenizer = _load(str(model), str(ref), beta, dtype)
+        prm_model, tokenizer = _load(str(model), str(ref), beta, dtype, step_sep)
     scores, mask = step_score_table(prm_model, tokenizer, rows, template=template)
     labels = torch.tensor([r.label for r in rows], dtype=torch.long)
     order = list(range(len(rows)))
@@ -133,33 +134,33 @@ def evaluate_prm_steps(
         if not fit or not report_idx:
             raise ConfigError(f"{data}: too few rows ({len(rows)}) to fit a threshold on a held-out split")
         fi = torch.tensor(fit)
-        threshold = float(algos.fit_threshold(scores[fi], mask[fi], labels[fi]))  # type: ignore[attr-defined]
+        threshold = float(algos.fit_threshold(scores[fi], mask[fi], labels[fi]))
         rule = f"fit on a held-out {threshold_split:.0%} of the rows (seed {seed}), reported on the rest"
     else:
         report_idx = order
         rule = "given"
     ri = torch.tensor(report_idx)
-    pred = algos.predict_first_error(scores[ri], mask[ri], threshold)  # type: ignore[attr-defined]
+    pred = algos.predict_first_error(scores[ri], mask[ri], threshold)
     lab = labels[ri]
     subsets = [rows[i].subset for i in report_idx]
     per: dict[str, dict[str, float]] = {}
     for name in sorted(set(subsets)):
         sel = torch.tensor([s == name for s in subsets])
-        per[name] = {k: float(v) for k, v in algos.first_error_f1(pred[sel], lab[sel]).items()}  # type: ignore[attr-defined]
+        per[name] = {k: float(v) for k, v in algos.first_error_f1(pred[sel], lab[sel]).items()}
     if len(per) > 1:
-        per["all"] = {k: float(v) for k, v in algos.first_error_f1(pred, lab).items()}  # type: ignore[attr-defined]
+        per["all"] = {k: float(v) for k, v in algos.first_error_f1(pred, lab).items()}
     return {"threshold": threshold, "threshold_rule": rule, "rows": len(rows), "reported_rows": len(report_idx),
             "beta": beta, "subsets": per}
 
 
-def _load(model: str, ref: str, beta: float, dtype: str) -> tuple[Any, Any]:
+def _load(model: str, ref: str, beta: float, dtype: str, step_sep: str) -> tuple[Any, Any]:
     from prime_fast.eval.prm import load_implicit_prm
     from prime_fast.trainer.models import load_tokenizer
 
     tok = load_tokenizer(model)
     if dtype == "auto":
         dtype = "bfloat16" if torch.cuda.is_available() else "float32"
-    return load_implicit_prm(model, ref, dtype=dtype, tokenizer=tok, beta=beta), tok
+    return load_implicit_prm(model, ref, dtype=dtype, tokenizer=tok, beta=beta, step_sep=step_sep), tok
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="share of rows held out to fit the threshold; metrics on the rest (default 0.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
     parser.add_argument("--template", default="eurus2-math", help="prompt template of the problem")
+    parser.add_argument("--step-sep", default="\n\n", help="text joining the steps (default a blank line)")
     parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--out", default=None, help="write the result JSON here")
 
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         res = evaluate_prm_steps(
             args.model, args.ref, args.data, beta=args.beta, threshold=args.threshold,
             threshold_split=args.threshold_split, seed=args.seed, template=args.template, dtype=args.dtype,
+            step_sep=args.step_sep.encode().decode("unicode_escape"),
         )
     except (ConfigError, UnsupportedInputError) as e:
         print(f"prime-fast eval-prm: {e}", file=sys.stderr)
