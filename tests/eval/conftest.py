@@ -21,7 +21,9 @@ def sft_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("sft")
     rows = make_rows(2000, 0, "sft", direct_frac=0.0)
-    build_sft_checkpoint(out, seed=0, train_rows=rows, steps=400, batch_size=32, lr=3e-3, hidden_size=64, num_layers=1)
+    build_sft_checkpoint(
+        out, seed=0, train_rows=rows, steps=400, batch_size=32, lr=3e-3, hidden_size=64, num_layers=1
+    )
     torch.set_num_threads(before)
     return out
 
@@ -39,7 +41,11 @@ def bench_files(tmp_path_factory: pytest.TempPathFactory, val_rows: list[dict[st
     """The held-out problems twice: in the trainer's schema and as MATH-500-style problem/answer rows."""
     d = tmp_path_factory.mktemp("bench")
     plain = [
-        {"unique_id": f"q{i}", "problem": r["prompt"][0]["content"], "answer": r["reward_model"]["ground_truth"]}
+        {
+            "unique_id": f"q{i}",
+            "problem": r["prompt"][0]["content"],
+            "answer": r["reward_model"]["ground_truth"],
+        }
         for i, r in enumerate(val_rows)
     ]
     return {"demo": write_jsonl(d / "demo.jsonl", val_rows), "plain": write_jsonl(d / "plain.jsonl", plain)}
@@ -59,7 +65,9 @@ def counting_backend(policy: tuple[Any, Any]) -> CountingBackend:
     from prime_fast.trainer.rollout.hf import HFRolloutBackend
 
     model, tok = policy
-    return CountingBackend(HFRolloutBackend(model, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    return CountingBackend(
+        HFRolloutBackend(model, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -32,18 +32,36 @@ def test_math_formats(tmp_path):
 
 
 def test_code_formats(tmp_path):
-    private = base64.b64encode(zlib.compress(pickle.dumps(json.dumps(
-        [{"input": "3\n", "output": "6\n", "testtype": "stdin"}])))).decode()
+    private = base64.b64encode(
+        zlib.compress(pickle.dumps(json.dumps([{"input": "3\n", "output": "6\n", "testtype": "stdin"}])))
+    ).decode()
     rows = [
-        {"task_id": "lc/1", "prompt_sft": "Add.", "test": "def check(candidate):\n    assert candidate(1) == 2\n",
-         "entry_point": "f"},
-        {"question_id": "abc1", "question_content": "Double it.", "starter_code": "",
-         "public_test_cases": json.dumps([{"input": "2\n", "output": "4\n", "testtype": "stdin"}]),
-         "private_test_cases": private, "metadata": "{}"},
-        {"question_id": "lc2", "question_content": "Sum.", "starter_code": "class Solution:\n    def s(self, a): ...",
-         "public_test_cases": json.dumps([{"input": "[1, 2]", "output": "3", "testtype": "functional"}]),
-         "metadata": json.dumps({"func_name": "s"})},
-        {"problem_id": 9, "question": "APPS", "input_output": json.dumps({"inputs": ["1\n"], "outputs": ["1\n"]})},
+        {
+            "task_id": "lc/1",
+            "prompt_sft": "Add.",
+            "test": "def check(candidate):\n    assert candidate(1) == 2\n",
+            "entry_point": "f",
+        },
+        {
+            "question_id": "abc1",
+            "question_content": "Double it.",
+            "starter_code": "",
+            "public_test_cases": json.dumps([{"input": "2\n", "output": "4\n", "testtype": "stdin"}]),
+            "private_test_cases": private,
+            "metadata": "{}",
+        },
+        {
+            "question_id": "lc2",
+            "question_content": "Sum.",
+            "starter_code": "class Solution:\n    def s(self, a): ...",
+            "public_test_cases": json.dumps([{"input": "[1, 2]", "output": "3", "testtype": "functional"}]),
+            "metadata": json.dumps({"func_name": "s"}),
+        },
+        {
+            "problem_id": 9,
+            "question": "APPS",
+            "input_output": json.dumps({"inputs": ["1\n"], "outputs": ["1\n"]}),
+        },
     ]
     p = load_bench("c", write_jsonl(tmp_path / "c.jsonl", rows)).problems
     assert all(x.ability == "code" for x in p)
@@ -58,7 +76,9 @@ def test_parquet_and_trainer_schema(tmp_path, val_rows):
     import pyarrow.parquet as pq
 
     path = tmp_path / "b.parquet"
-    pq.write_table(pa.Table.from_pylist([{"problem": "q", "answer": "1"}, {"problem": "r", "answer": "2"}]), path)
+    pq.write_table(
+        pa.Table.from_pylist([{"problem": "q", "answer": "1"}, {"problem": "r", "answer": "2"}]), path
+    )
     assert [x.ground_truth for x in load_bench("b", path).problems] == ["1", "2"]
     p = load_bench("d", write_jsonl(tmp_path / "d.jsonl", val_rows[:2])).problems
     assert p[0].messages == (("user", val_rows[0]["prompt"][0]["content"]),)
@@ -69,7 +89,10 @@ def test_parquet_and_trainer_schema(tmp_path, val_rows):
     [
         ({"answer": "2"}, r"b\.jsonl: line 2: no question field"),
         ({"problem": "x"}, r"b\.jsonl: line 2: no answer field"),
-        ({"prompt": [{"role": "user", "content": "x"}], "ability": "math"}, r"line 2: no field 'reward_model'"),
+        (
+            {"prompt": [{"role": "user", "content": "x"}], "ability": "math"},
+            r"line 2: no field 'reward_model'",
+        ),
         ({"question_content": "x", "metadata": "{}"}, r"line 2: no field 'public_test_cases'"),
     ],
 )
@@ -99,14 +122,18 @@ def test_templates(tmp_path):
     t = load_template("eurus2")
     math_msgs = t.messages("What is 1+1?", "math")
     assert math_msgs[0] == {"role": "system", "content": EURUS2_SYSTEM}
-    assert math_msgs[1]["content"] == "What is 1+1?\n\nPresent the answer in LaTex format: \\boxed{Your answer}"
+    assert (
+        math_msgs[1]["content"] == "What is 1+1?\n\nPresent the answer in LaTex format: \\boxed{Your answer}"
+    )
     assert t.messages("Q", "code")[1]["content"].endswith("```python\nYour code\n```\nat the end.")
     with pytest.raises(ConfigError, match="not a known template"):
         load_template("eurus3")
     f = tmp_path / "t.json"
     f.write_text(json.dumps({"system": "S", "user": "Solve: {question}"}))
     assert load_template(str(f)).messages("x", "math") == [
-        {"role": "system", "content": "S"}, {"role": "user", "content": "Solve: x"}]
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Solve: x"},
+    ]
     txt = tmp_path / "t.txt"
     txt.write_text("no placeholder")
     with pytest.raises(ConfigError, match=r"t\.txt.*\{question\}"):
@@ -123,6 +150,6 @@ def test_unknown_template_and_empty_bench_through_evaluate(tmp_path, counting_ba
     with pytest.raises(ConfigError, match="not a known template"):
         evaluate(None, {"g": str(good)}, None, backend=counting_backend, tokenizer=policy[1], template="nope")
     (tmp_path / "z.jsonl").write_text("")
-    with pytest.raises(ConfigError, match="z.jsonl: the file is empty"):
+    with pytest.raises(ConfigError, match=r"z\.jsonl: the file is empty"):
         evaluate(None, [f"z={tmp_path / 'z.jsonl'}"], None, backend=counting_backend, tokenizer=policy[1])
     assert counting_backend.calls == 0

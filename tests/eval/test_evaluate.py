@@ -9,10 +9,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from _eval_helpers import CountingBackend
 
 from prime_fast.eval.api import evaluate
-
-from _eval_helpers import CountingBackend
 
 KS = (1, 2, 4)
 
@@ -20,7 +19,9 @@ KS = (1, 2, 4)
 def run_eval(backend, tok, bench_files, out, **kw):
     args = dict(n=4, temperature=1.0, top_p=0.95, max_tokens=24, seed=3, ks=KS, progress=False, batch_size=16)
     args.update(kw)
-    return evaluate(None, {k: str(v) for k, v in bench_files.items()}, out, backend=backend, tokenizer=tok, **args)
+    return evaluate(
+        None, {k: str(v) for k, v in bench_files.items()}, out, backend=backend, tokenizer=tok, **args
+    )
 
 
 def independent_metrics(samples_path: Path) -> dict[str, dict[str, float]]:
@@ -91,7 +92,9 @@ def test_rerun_from_cache_generates_nothing(counting_backend, policy, bench_file
     assert counting_backend.calls > calls
 
 
-def test_greedy_pass1_equals_trainer_validation_accuracy(counting_backend, policy, bench_files, val_rows, tmp_path):
+def test_greedy_pass1_equals_trainer_validation_accuracy(
+    counting_backend, policy, bench_files, val_rows, tmp_path
+):
     """Nothing is trained: the trainer's own greedy_accuracy and eval see the same prompts and model."""
     from prime_fast.trainer.config import TrainConfig
     from prime_fast.trainer.data import encode_rows
@@ -101,17 +104,33 @@ def test_greedy_pass1_equals_trainer_validation_accuracy(counting_backend, polic
     cfg = TrainConfig()
     trainer = Trainer.__new__(Trainer)
     trainer.cfg, trainer.backend, trainer.tokenizer = cfg, counting_backend, tok
-    prompts, _ = encode_rows(val_rows, tok, max_prompt_length=cfg.data.max_prompt_length,
-                             system_prompt=cfg.data.system_prompt, what="val")
+    prompts, _ = encode_rows(
+        val_rows,
+        tok,
+        max_prompt_length=cfg.data.max_prompt_length,
+        system_prompt=cfg.data.system_prompt,
+        what="val",
+    )
     acc = trainer.greedy_accuracy(prompts)
     trainer_out = list(counting_backend.outputs)
     r = cfg.rollout
-    res = evaluate(None, {"demo": str(bench_files["demo"])}, tmp_path, backend=counting_backend, tokenizer=tok,
-                   temperature=0.0, n=1, max_tokens=r.val_max_tokens or r.max_tokens, batch_size=0,
-                   system_prompt=cfg.data.system_prompt, max_prompt_length=cfg.data.max_prompt_length,
-                   error_score=cfg.verify.timeout_score, progress=False)
+    res = evaluate(
+        None,
+        {"demo": str(bench_files["demo"])},
+        tmp_path,
+        backend=counting_backend,
+        tokenizer=tok,
+        temperature=0.0,
+        n=1,
+        max_tokens=r.val_max_tokens or r.max_tokens,
+        batch_size=0,
+        system_prompt=cfg.data.system_prompt,
+        max_prompt_length=cfg.data.max_prompt_length,
+        error_score=cfg.verify.timeout_score,
+        progress=False,
+    )
     assert sum(acc) > 0, "the SFT model should solve some held-out problems greedily"
-    assert counting_backend.outputs[len(trainer_out):] == trainer_out  # same greedy responses
+    assert counting_backend.outputs[len(trainer_out) :] == trainer_out  # same greedy responses
     assert res.benchmarks["demo"]["greedy"] == pytest.approx(sum(acc) / len(acc), abs=1e-12)
     assert [s["correct"] for s in res.samples] == [a == 1.0 for a in acc]
 
@@ -122,13 +141,31 @@ def test_one_failing_prompt_is_marked_not_fatal(policy, counting_backend, bench_
     from prime_fast.eval.templates import load_template
 
     tok = policy[1]
-    ids = encode_problems(load_bench("demo", bench_files["demo"]).problems, tok, load_template("auto"),
-                          system_prompt="", max_prompt_length=0, what="demo")
+    ids = encode_problems(
+        load_bench("demo", bench_files["demo"]).problems,
+        tok,
+        load_template("auto"),
+        system_prompt="",
+        max_prompt_length=0,
+        what="demo",
+    )
     bad = CountingBackend(counting_backend.inner, fail_on={hash(tuple(ids[5]))})
-    res = evaluate(None, {"demo": str(bench_files["demo"])}, tmp_path, backend=bad, tokenizer=tok, n=2,
-                   temperature=1.0, max_tokens=16, ks=(1, 2), progress=False, model_id="m")
+    res = evaluate(
+        None,
+        {"demo": str(bench_files["demo"])},
+        tmp_path,
+        backend=bad,
+        tokenizer=tok,
+        n=2,
+        temperature=1.0,
+        max_tokens=16,
+        ks=(1, 2),
+        progress=False,
+        model_id="m",
+    )
     marked = [s for s in res.samples if s["problem_index"] == 5]
-    assert marked and all(s["verdict"] == "generation_error" and "engine failure" in s["error"] for s in marked)
+    assert marked and all(
+        s["verdict"] == "generation_error" and "engine failure" in s["error"] for s in marked
+    )
     assert all(s["error"] is None for s in res.samples if s["problem_index"] != 5)
     assert len(res.samples) == 24 * 3
-

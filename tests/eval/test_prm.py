@@ -24,7 +24,9 @@ def ref_dir(tmp_path_factory, policy):
 
     tok = policy[1]
     out = tmp_path_factory.mktemp("ref")
-    build_model(len(tok), seed=1, hidden_size=64, num_layers=1, num_heads=1, intermediate_size=128).save_pretrained(out)
+    build_model(
+        len(tok), seed=1, hidden_size=64, num_layers=1, num_heads=1, intermediate_size=128
+    ).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
@@ -46,20 +48,40 @@ def reference_inputs(samples, tok, val_rows):
     prompts, responses = [], []
     for s in samples:
         row = val_rows[s["problem_index"]]
-        p = tok.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True)
-        r = tok(s["response"], add_special_tokens=False)["input_ids"] + ([] if s["truncated"] else [tok.eos_token_id])
+        p = tok.apply_chat_template(
+            row["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        r = tok(s["response"], add_special_tokens=False)["input_ids"] + (
+            [] if s["truncated"] else [tok.eos_token_id]
+        )
         prompts.append(list(p["input_ids"]))
         responses.append(r)
     return prompts, responses
 
 
 @pytest.mark.parametrize("reduce", ["sum", "min"])
-def test_prm_scores_and_best_of_n_match_reference(reduce, sft_dir, ref_dir, policy, counting_backend, bench_files,
-                                                  val_rows, tmp_path):
+def test_prm_scores_and_best_of_n_match_reference(
+    reduce, sft_dir, ref_dir, policy, counting_backend, bench_files, val_rows, tmp_path
+):
     ks = (1, 2, 4)
-    res = evaluate(None, {"demo": str(bench_files["demo"])}, tmp_path, backend=counting_backend, tokenizer=policy[1],
-                   n=4, temperature=1.0, max_tokens=24, seed=5, ks=ks, prm=str(sft_dir), ref=str(ref_dir),
-                   prm_beta=BETA, prm_reduce=reduce, prm_step_sep=",", progress=False)
+    res = evaluate(
+        None,
+        {"demo": str(bench_files["demo"])},
+        tmp_path,
+        backend=counting_backend,
+        tokenizer=policy[1],
+        n=4,
+        temperature=1.0,
+        max_tokens=24,
+        seed=5,
+        ks=ks,
+        prm=str(sft_dir),
+        ref=str(ref_dir),
+        prm_beta=BETA,
+        prm_reduce=reduce,
+        prm_step_sep=",",
+        progress=False,
+    )
     samples = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
     sampled = [s for s in samples if s["mode"] == "sample"]
     assert all(s["prm_score"] is None for s in samples if s["mode"] == "greedy")
@@ -102,8 +124,9 @@ def test_prm_scores_and_best_of_n_match_reference(reduce, sft_dir, ref_dir, poli
 
 def processbench_rows(val_rows):
     """Worked demo solutions split at ',' (label -1) and copies with one corrupted step (label = that step)."""
-    from prime_fast.demo.task import make_problem
     import random
+
+    from prime_fast.demo.task import make_problem
 
     rng = random.Random(0)
     rows = []
@@ -111,8 +134,14 @@ def processbench_rows(val_rows):
         q, sol, _ = make_problem(rng)
         steps = sol.split(",")
         steps = [s + "," for s in steps[:-1]] + [steps[-1]]
-        rows.append({"problem": q, "steps": [s.rstrip(",") for s in steps], "label": -1,
-                     "subset": "a" if i % 2 else "b"})
+        rows.append(
+            {
+                "problem": q,
+                "steps": [s.rstrip(",") for s in steps],
+                "label": -1,
+                "subset": "a" if i % 2 else "b",
+            }
+        )
         bad = list(rows[-1]["steps"])
         j = i % len(bad)
         bad[j] = bad[j].replace("=", "=1", 1)
@@ -129,8 +158,12 @@ def test_eval_prm_on_synthetic_processbench(sft_dir, ref_dir, policy, val_rows, 
     # independent step scores: float64 forward, steps joined by ','
     prompts, responses, step_of = [], [], []
     for r in rows:
-        p = tok.apply_chat_template([{"role": "user", "content": r["problem"]}], add_generation_prompt=True,
-                                    tokenize=True, return_dict=True)["input_ids"]
+        p = tok.apply_chat_template(
+            [{"role": "user", "content": r["problem"]}],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+        )["input_ids"]
         ids, st = [], []
         for i, s in enumerate(r["steps"]):
             t = tok(s + ("," if i < len(r["steps"]) - 1 else ""), add_special_tokens=False)["input_ids"]
@@ -166,8 +199,9 @@ def test_eval_prm_on_synthetic_processbench(sft_dir, ref_dir, policy, val_rows, 
         assert got["f1"] == pytest.approx(f1)
     assert "all" in res["subsets"]
     # held-out threshold: fitted on 50% of the rows, reported on the other half only
-    split = evaluate_prm_steps(sft_dir, ref_dir, path, beta=BETA, threshold_split=0.5, template="plain",
-                               step_sep=",")
+    split = evaluate_prm_steps(
+        sft_dir, ref_dir, path, beta=BETA, threshold_split=0.5, template="plain", step_sep=","
+    )
     assert split["reported_rows"] == len(rows) // 2 and "held-out" in split["threshold_rule"]
     n_rep = sum(m["n_error"] + m["n_correct"] for k, m in split["subsets"].items() if k != "all")
     assert n_rep == len(rows) // 2

@@ -50,11 +50,11 @@ def group_answers_fallback(problems: Sequence[Sequence[str | None]]) -> list[lis
         pos = {f: i for i, f in enumerate(forms[p])}
         first_sample: dict[int, int] = {}
         row: list[int | None] = []
-        for j, a in enumerate(answers):
-            if a is None:
+        for j, ans in enumerate(answers):
+            if ans is None:
                 row.append(None)
                 continue
-            root = _find(parents[p], pos[a])
+            root = _find(parents[p], pos[ans])
             row.append(first_sample.setdefault(root, j))
         out.append(row)
     return out
@@ -64,7 +64,7 @@ def group_answers(problems: Sequence[Sequence[str | None]]) -> list[list[int | N
     """Answer groups per problem: the verifier's ``group_equivalent`` when present, else the fallback."""
     import prime_fast.verify as verify
 
-    native = getattr(verify, "group_equivalent", None) if hasattr(verify, "group_equivalent") else None
+    native = getattr(verify, "group_equivalent", None)
     if native is None:
         return group_answers_fallback(problems)
     out: list[list[int | None]] = []

@@ -72,7 +72,9 @@ def model_fingerprint(path: str | Path) -> str:
     return f"{p}@{h.hexdigest()[:16]}"
 
 
-def build_backend(model: str | Path, *, kind: str = "hf", dtype: str = "auto", max_model_len: int = 0) -> tuple[Any, Any]:
+def build_backend(
+    model: str | Path, *, kind: str = "hf", dtype: str = "auto", max_model_len: int = 0
+) -> tuple[Any, Any]:
     """``(backend, tokenizer)`` for a checkpoint directory: HF ``generate`` or a colocated vLLM engine."""
     import torch
 
@@ -102,7 +104,12 @@ def build_backend(model: str | Path, *, kind: str = "hf", dtype: str = "auto", m
 
 
 def encode_problems(
-    problems: Sequence[Problem], tokenizer: Any, template: Template, *, system_prompt: str, max_prompt_length: int,
+    problems: Sequence[Problem],
+    tokenizer: Any,
+    template: Template,
+    *,
+    system_prompt: str,
+    max_prompt_length: int,
     what: str,
 ) -> dict[int, list[int]]:
     """Prompt ids by problem position, through the trainer's ``encode_rows`` (same chat template and
@@ -121,7 +128,9 @@ def encode_problems(
         rows.append({"prompt": msgs, "ability": p.ability, "reward_model": {"ground_truth": ""}})
     limit = max_prompt_length or 1 << 30
     try:
-        prompts, _ = encode_rows(rows, tokenizer, max_prompt_length=limit, system_prompt=system_prompt, what=what)
+        prompts, _ = encode_rows(
+            rows, tokenizer, max_prompt_length=limit, system_prompt=system_prompt, what=what
+        )
     except ConfigError:
         return {}
     return {pr.index: list(pr.ids) for pr in prompts}
@@ -218,19 +227,42 @@ def evaluate(
     samples: list[dict[str, Any]] = []
     generated = 0
     for bench in loaded:
-        ids = encode_problems(bench.problems, tokenizer, tpl, system_prompt=system_prompt,
-                              max_prompt_length=max_prompt_length, what=bench.path)
+        ids = encode_problems(
+            bench.problems,
+            tokenizer,
+            tpl,
+            system_prompt=system_prompt,
+            max_prompt_length=max_prompt_length,
+            what=bench.path,
+        )
         keep = sorted(ids)
         if not keep:
-            raise ConfigError(f"{bench.path}: every prompt is longer than max_prompt_length = {max_prompt_length}")
+            raise ConfigError(
+                f"{bench.path}: every prompt is longer than max_prompt_length = {max_prompt_length}"
+            )
         probs = [bench.problems[i] for i in keep]
         prompt_ids = [ids[i] for i in keep]
         passes: list[_Pass] = []
         modes = (["greedy"] if greedy else []) + (["sample"] if temperature > 0 else [])
         for mode in modes:
             cfg = greedy_cfg if mode == "greedy" else sampled_cfg
-            p = _run_pass(mode, bench, probs, prompt_ids, cfg, backend, tokenizer, cache, model_id, tpl,
-                          batch_size, progress, error_score, prm_model if mode == "sample" else None, timing)
+            p = _run_pass(
+                mode,
+                bench,
+                probs,
+                prompt_ids,
+                cfg,
+                backend,
+                tokenizer,
+                cache,
+                model_id,
+                tpl,
+                batch_size,
+                progress,
+                error_score,
+                prm_model if mode == "sample" else None,
+                timing,
+            )
             generated += p.gen.generated
             passes.append(p)
         per_bench[bench.name] = _bench_metrics(passes, probs, ks, prm_model is not None)
@@ -241,15 +273,37 @@ def evaluate(
     table = report.markdown_table(metrics_only, average)
     timing["total"] = time.perf_counter() - t_start
     config = {
-        "model": str(model) if model is not None else None, "model_id": model_id,
-        "benches": {b.name: {"path": b.path, "sha256": b.digest, "problems": len(b.problems)} for b in loaded},
-        "template": tpl.name, "system_prompt": system_prompt, "n": n, "temperature": temperature,
-        "top_p": top_p, "max_tokens": max_tokens, "seed": seed, "ks": list(ks), "greedy": greedy,
-        "prm": str(prm) if prm is not None else None, "ref": str(ref) if ref is not None else None,
-        "prm_beta": prm_beta, "prm_reduce": prm_reduce, "prm_step_sep": prm_step_sep, "error_score": error_score,
+        "model": str(model) if model is not None else None,
+        "model_id": model_id,
+        "benches": {
+            b.name: {"path": b.path, "sha256": b.digest, "problems": len(b.problems)} for b in loaded
+        },
+        "template": tpl.name,
+        "system_prompt": system_prompt,
+        "n": n,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_tokens": max_tokens,
+        "seed": seed,
+        "ks": list(ks),
+        "greedy": greedy,
+        "prm": str(prm) if prm is not None else None,
+        "ref": str(ref) if ref is not None else None,
+        "prm_beta": prm_beta,
+        "prm_reduce": prm_reduce,
+        "prm_step_sep": prm_step_sep,
+        "error_score": error_score,
     }
-    res = EvalResult(metrics_only, average, table, samples, timing, generated,
-                     str(out) if out is not None else None, config)
+    res = EvalResult(
+        metrics_only,
+        average,
+        table,
+        samples,
+        timing,
+        generated,
+        str(out) if out is not None else None,
+        config,
+    )
     if out is not None:
         _write(out, res, per_bench, charts)
     return res
@@ -270,7 +324,9 @@ def _bench_specs(benches: Mapping[str, str | Path] | Sequence[str]) -> list[tupl
     return specs
 
 
-def _check_sampling(n: int, temperature: float, top_p: float, max_tokens: int, ks: Sequence[int]) -> list[int]:
+def _check_sampling(
+    n: int, temperature: float, top_p: float, max_tokens: int, ks: Sequence[int]
+) -> list[int]:
     if n < 1:
         raise ConfigError(f"--n must be >= 1, got {n}")
     if temperature < 0:
@@ -311,28 +367,60 @@ def _prm(prm: Any, ref: Any, tokenizer: Any, beta: float, reduce: str, sep: str,
 
 
 def _run_pass(
-    mode: str, bench: Bench, probs: list[Problem], prompt_ids: list[list[int]], cfg: Any, backend: Any,
-    tokenizer: Any, cache: Path | None, model_id: str | None, tpl: Template, batch_size: int, progress: bool,
-    error_score: float, prm_model: Any, timing: dict[str, float],
+    mode: str,
+    bench: Bench,
+    probs: list[Problem],
+    prompt_ids: list[list[int]],
+    cfg: Any,
+    backend: Any,
+    tokenizer: Any,
+    cache: Path | None,
+    model_id: str | None,
+    tpl: Template,
+    batch_size: int,
+    progress: bool,
+    error_score: float,
+    prm_model: Any,
+    timing: dict[str, float],
 ) -> _Pass:
     from dataclasses import asdict
 
     from prime_fast.eval.answers import group_answers
     from prime_fast.eval.scoring import Verdict, score_rows
 
-    meta = {"model_id": model_id, "bench": bench.name, "bench_sha256": bench.digest, "template": tpl.name,
-            "sampling": asdict(cfg), "prompts_sha256": hashlib.sha256(repr(prompt_ids).encode()).hexdigest()}
+    meta = {
+        "model_id": model_id,
+        "bench": bench.name,
+        "bench_sha256": bench.digest,
+        "template": tpl.name,
+        "sampling": asdict(cfg),
+        "prompts_sha256": hashlib.sha256(repr(prompt_ids).encode()).hexdigest(),
+    }
     cfile = cache / f"{bench.name}-{mode}-{cache_key(meta)}.jsonl" if cache is not None else None
-    gen = generate(backend, prompt_ids, cfg, cache_file=cfile, batch_size=batch_size, progress=progress,
-                   desc=f"{bench.name} {mode}", meta=meta)
+    gen = generate(
+        backend,
+        prompt_ids,
+        cfg,
+        cache_file=cfile,
+        batch_size=batch_size,
+        progress=progress,
+        desc=f"{bench.name} {mode}",
+        meta=meta,
+    )
     timing["generate"] += gen.seconds
     t0 = time.perf_counter()
     n = gen.n
     texts = tokenizer.batch_decode(gen.response_ids, skip_special_tokens=True)
     rows = [i for i in range(len(texts)) if gen.errors[i // n] is None]
-    verdicts: list[Any] = [Verdict(0.0, False, "generation_error", error=gen.errors[i // n]) for i in range(len(texts))]
-    scored = score_rows([texts[i] for i in rows], [probs[i // n].ground_truth for i in rows],
-                        [probs[i // n].ability for i in rows], error_score=error_score)
+    verdicts: list[Any] = [
+        Verdict(0.0, False, "generation_error", error=gen.errors[i // n]) for i in range(len(texts))
+    ]
+    scored = score_rows(
+        [texts[i] for i in rows],
+        [probs[i // n].ground_truth for i in rows],
+        [probs[i // n].ability for i in rows],
+        error_score=error_score,
+    )
     for i, v in zip(rows, scored, strict=True):
         verdicts[i] = v
     keys = [[_answer_key(verdicts[p * n + j], probs[p]) for j in range(n)] for p in range(len(probs))]
@@ -352,7 +440,9 @@ def _answer_key(v: Any, problem: Problem) -> str | None:
     return v.normalized if v.normalized is not None else v.extracted
 
 
-def _prm_scores(prm_model: Any, tokenizer: Any, prompt_ids: list[list[int]], gen: Generation, n: int) -> list[float | None]:
+def _prm_scores(
+    prm_model: Any, tokenizer: Any, prompt_ids: list[list[int]], gen: Generation, n: int
+) -> list[float | None]:
     from prime_fast.eval.prm import score_responses
 
     rows_prompts = [prompt_ids[i // n] for i in range(len(gen.response_ids))]
@@ -370,7 +460,9 @@ def _prm_scores(prm_model: Any, tokenizer: Any, prompt_ids: list[list[int]], gen
     return out
 
 
-def _bench_metrics(passes: list[_Pass], probs: list[Problem], ks: list[int], with_prm: bool) -> dict[str, float]:
+def _bench_metrics(
+    passes: list[_Pass], probs: list[Problem], ks: list[int], with_prm: bool
+) -> dict[str, float]:
     out: dict[str, float] = {}
     all_math = all(p.ability == "math" for p in probs)
     for ps in passes:
@@ -399,25 +491,52 @@ def _sample_lines(bench: str, probs: list[Problem], passes: list[_Pass]) -> list
         for p, prob in enumerate(probs):
             for j in range(n):
                 v = ps.verdicts[p * n + j]
-                lines.append({
-                    "bench": bench, "prompt_id": prob.pid, "problem_index": p, "mode": ps.mode,
-                    "sample_index": j, "response": ps.texts[p * n + j], "extracted_answer": v.extracted,
-                    "answer_group": ps.groups[p][j], "verdict": v.status, "correct": v.correct,
-                    "score": v.score, "truncated": ps.gen.truncated[p * n + j], "prm_score": ps.prm[p * n + j],
-                    "error": v.error,
-                })
+                lines.append(
+                    {
+                        "bench": bench,
+                        "prompt_id": prob.pid,
+                        "problem_index": p,
+                        "mode": ps.mode,
+                        "sample_index": j,
+                        "response": ps.texts[p * n + j],
+                        "extracted_answer": v.extracted,
+                        "answer_group": ps.groups[p][j],
+                        "verdict": v.status,
+                        "correct": v.correct,
+                        "score": v.score,
+                        "truncated": ps.gen.truncated[p * n + j],
+                        "prm_score": ps.prm[p * n + j],
+                        "error": v.error,
+                    }
+                )
     return lines
 
 
 def _write(out: Path, res: EvalResult, per_bench: dict[str, dict[str, float]], charts: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    report.write_json(out / report.RESULTS_FILE, {
-        "config": res.config, "benchmarks": res.benchmarks, "average": res.average,
-        "skipped_long_prompts": {b: int(m.get("skipped_long", 0)) for b, m in per_bench.items()},
-        "timing_s": res.timing, "generated_prompts": res.generated,
-    })
+    report.write_json(
+        out / report.RESULTS_FILE,
+        {
+            "config": res.config,
+            "benchmarks": res.benchmarks,
+            "average": res.average,
+            "skipped_long_prompts": {b: int(m.get("skipped_long", 0)) for b, m in per_bench.items()},
+            "timing_s": res.timing,
+            "generated_prompts": res.generated,
+        },
+    )
     report.write_samples(out / report.SAMPLES_FILE, res.samples)
     (out / "results.md").write_text(res.table + "\n", encoding="utf-8")
     if charts:
-        report.bar_chart(out / report.CHART_FILE, res.benchmarks, report.metric_order(
-            [k for m in res.benchmarks.values() for k in m if k == "greedy" or k.startswith(("avg@", "maj@"))]))
+        report.bar_chart(
+            out / report.CHART_FILE,
+            res.benchmarks,
+            report.metric_order(
+                [
+                    k
+                    for m in res.benchmarks.values()
+                    for k in m
+                    if k == "greedy" or k.startswith(("avg@", "maj@"))
+                ]
+            ),
+        )

@@ -136,7 +136,9 @@ def adapt_row(row: dict[str, Any], where: str, index: int) -> Problem:
     if "test" in row and "entry_point" in row:
         q = _first(row, CODE_QUESTION_FIELDS)
         if q is None:
-            raise ConfigError(f"{where}: no question field (expected one of {', '.join(CODE_QUESTION_FIELDS)})")
+            raise ConfigError(
+                f"{where}: no question field (expected one of {', '.join(CODE_QUESTION_FIELDS)})"
+            )
         gt = {"test": str(row["test"]), "entry_point": str(row["entry_point"])}
         return Problem(pid, "code", gt, question=str(row[q]), where=where)
     if "input_output" in row or "tests" in row:
@@ -154,7 +156,9 @@ def _trainer_row(row: dict[str, Any], where: str, pid: str) -> Problem:
     prompt = row["prompt"]
     if isinstance(prompt, str):
         msgs: tuple[tuple[str, str], ...] = (("user", prompt),)
-    elif isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt):
+    elif isinstance(prompt, list) and all(
+        isinstance(m, dict) and "role" in m and "content" in m for m in prompt
+    ):
         msgs = tuple((str(m["role"]), str(m["content"])) for m in prompt)
     else:
         raise ConfigError(f"{where}: field 'prompt' must be a chat list of {{role, content}} or a string")
@@ -193,7 +197,9 @@ def _math_row(row: dict[str, Any], where: str, pid: str) -> Problem:
             raise ConfigError(f"{where}: no answer field and field 'solution' has no \\boxed{{}} answer")
         gt = boxed
     else:
-        raise ConfigError(f"{where}: no answer field (expected one of {', '.join(ANSWER_FIELDS)} or solution)")
+        raise ConfigError(
+            f"{where}: no answer field (expected one of {', '.join(ANSWER_FIELDS)} or solution)"
+        )
     return Problem(pid, str(row.get("ability", "math")).lower(), gt, question=str(row[q]), where=where)
 
 
@@ -230,7 +236,9 @@ def decode_lcb_tests(value: Any, where: str, field: str) -> list[dict[str, Any]]
         text = _StrOnlyUnpickler(io.BytesIO(raw)).load()
         return list(json.loads(text))
     except Exception as e:
-        raise ConfigError(f"{where}: field {field!r} is neither JSON nor LiveCodeBench's compressed form ({e})") from None
+        raise ConfigError(
+            f"{where}: field {field!r} is neither JSON nor LiveCodeBench's compressed form ({e})"
+        ) from None
 
 
 def _livecodebench_row(row: dict[str, Any], where: str, pid: str) -> Problem:

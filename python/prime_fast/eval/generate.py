@@ -94,8 +94,13 @@ def _generate_chunk(
     except Exception as e:
         if len(prompts) == 1:
             log.warning("generation failed for prompt %d (%s: %s)", start, type(e).__name__, e)
-            return [{"ids": [[] for _ in range(sampling.n)], "truncated": [False] * sampling.n,
-                     "error": f"{type(e).__name__}: {e}"}]
+            return [
+                {
+                    "ids": [[] for _ in range(sampling.n)],
+                    "truncated": [False] * sampling.n,
+                    "error": f"{type(e).__name__}: {e}",
+                }
+            ]
         out: list[dict[str, Any]] = []
         for j, p in enumerate(prompts):
             out += _generate_chunk(backend, [p], sampling, start + j)
@@ -136,8 +141,14 @@ def generate(
         if meta is not None:
             path.with_suffix(".meta.json").write_text(json.dumps(meta, indent=1, default=str))
     bs = batch_size or max(len(todo), 1)
-    with tqdm(total=len(prompt_ids), initial=len(done), desc=desc, unit="prompt", disable=not progress,
-              file=sys.stderr) as bar:
+    with tqdm(
+        total=len(prompt_ids),
+        initial=len(done),
+        desc=desc,
+        unit="prompt",
+        disable=not progress,
+        file=sys.stderr,
+    ) as bar:
         sink = path.open("a", encoding="utf-8") if (path is not None and todo) else None
         try:
             for s in range(0, len(todo), bs):

@@ -70,15 +70,21 @@ def step_ids_of(pieces: Sequence[str], sep: str) -> list[int]:
 
 
 def token_q(
-    model: ImplicitPRM, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], *, pad: int, eos: int
+    model: ImplicitPRM,
+    prompt_ids: Sequence[Sequence[int]],
+    response_ids: Sequence[Sequence[int]],
+    *,
+    pad: int,
+    eos: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(q, mask)``: ``beta * (log pi_prm - log pi_ref)`` per response token, ``(N, T)`` float32, on the CPU."""
     from prime_fast.ops import implicit_process_rewards
     from prime_fast.trainer.batch import build_batch
     from prime_fast.trainer.models import batched_logprobs
 
-    batch = build_batch([list(p) for p in prompt_ids], [list(r) for r in response_ids], pad_token_id=pad,
-                        eos_token_id=eos)
+    batch = build_batch(
+        [list(p) for p in prompt_ids], [list(r) for r in response_ids], pad_token_id=pad, eos_token_id=eos
+    )
     mb = model.micro_batch_size
     logp = batched_logprobs(model.prm, batch, mb)
     ref = batched_logprobs(model.ref, batch, mb)
@@ -101,7 +107,9 @@ def score_responses(
     rows = [i for i, r in enumerate(response_ids) if r]
     for s in range(0, len(rows), chunk):
         idx = rows[s : s + chunk]
-        q, mask = token_q(model, [prompt_ids[i] for i in idx], [response_ids[i] for i in idx], pad=pad, eos=eos)
+        q, mask = token_q(
+            model, [prompt_ids[i] for i in idx], [response_ids[i] for i in idx], pad=pad, eos=eos
+        )
         if model.reduce == "sum":
             vals = q.sum(1).tolist()
         else:

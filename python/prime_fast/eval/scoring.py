@@ -92,12 +92,16 @@ def score_rows(
             for i, v in zip(idx, res, strict=True):
                 out[i] = v
         except Exception as e:
-            log.warning("batch %s verification failed (%s: %s); scoring row by row", kind, type(e).__name__, e)
+            log.warning(
+                "batch %s verification failed (%s: %s); scoring row by row", kind, type(e).__name__, e
+            )
             for i in idx:
                 out[i] = _one(fn, texts[i], gts[i], error_score)
     for i, a in enumerate(abilities):
         if out[i] is None:
-            out[i] = Verdict(error_score, False, "error", error=f"unknown ability {a!r} (expected math or code)")
+            out[i] = Verdict(
+                error_score, False, "error", error=f"unknown ability {a!r} (expected math or code)"
+            )
     return [v for v in out if v is not None]
 
 

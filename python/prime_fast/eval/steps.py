@@ -50,7 +50,9 @@ def load_processbench(path: str | Path) -> list[StepRow]:
             raise ConfigError(f"{where}: field 'steps' must be a non-empty list of strings")
         label = row["label"]
         if isinstance(label, bool) or not isinstance(label, int) or not -1 <= label < len(steps):
-            raise ConfigError(f"{where}: field 'label' must be -1 or a step index < {len(steps)}, got {label!r}")
+            raise ConfigError(
+                f"{where}: field 'label' must be -1 or a step index < {len(steps)}, got {label!r}"
+            )
         subset = str(row.get("subset") or row.get("source") or Path(path).stem)
         out.append(StepRow(str(row["problem"]), tuple(steps), label, subset))
     return out
@@ -83,8 +85,14 @@ def step_score_table(
     for s in range(0, len(rows), chunk):
         part = rows[s : s + chunk]
         prompts = [
-            list(tokenizer.apply_chat_template(tpl.messages(r.problem, "math"), add_generation_prompt=True,
-                                               tokenize=True, return_dict=True)["input_ids"])
+            list(
+                tokenizer.apply_chat_template(
+                    tpl.messages(r.problem, "math"),
+                    add_generation_prompt=True,
+                    tokenize=True,
+                    return_dict=True,
+                )["input_ids"]
+            )
             for r in part
         ]
         enc = [encode_steps(tokenizer, r.steps, prm_model.step_sep) for r in part]
@@ -149,8 +157,14 @@ def evaluate_prm_steps(
         per[name] = {k: float(v) for k, v in algos.first_error_f1(pred[sel], lab[sel]).items()}
     if len(per) > 1:
         per["all"] = {k: float(v) for k, v in algos.first_error_f1(pred, lab).items()}
-    return {"threshold": threshold, "threshold_rule": rule, "rows": len(rows), "reported_rows": len(report_idx),
-            "beta": beta, "subsets": per}
+    return {
+        "threshold": threshold,
+        "threshold_rule": rule,
+        "rows": len(rows),
+        "reported_rows": len(report_idx),
+        "beta": beta,
+        "subsets": per,
+    }
 
 
 def _load(model: str, ref: str, beta: float, dtype: str, step_sep: str) -> tuple[Any, Any]:
@@ -165,7 +179,10 @@ def _load(model: str, ref: str, beta: float, dtype: str, step_sep: str) -> tuple
 
 def markdown(result: dict[str, Any]) -> str:
     """The per-subset table (percent)."""
-    lines = ["| Subset | acc (erroneous) | acc (correct) | F1 | n_error | n_correct |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| Subset | acc (erroneous) | acc (correct) | F1 | n_error | n_correct |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, m in result["subsets"].items():
         lines.append(
             f"| {name} | {100 * m['acc_error']:.1f} | {100 * m['acc_correct']:.1f} | {100 * m['f1']:.1f} | "

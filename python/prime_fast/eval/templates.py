@@ -97,9 +97,7 @@ def load_template(spec: str) -> Template:
         return _BUILTIN[spec]
     path = Path(spec)
     if not path.is_file():
-        raise ConfigError(
-            f"--template {spec!r}: not a known template ({', '.join(NAMES)}) and not a file"
-        )
+        raise ConfigError(f"--template {spec!r}: not a known template ({', '.join(NAMES)}) and not a file")
     text = path.read_text(encoding="utf-8")
     if not text.strip():
         raise ConfigError(f"--template {path}: the file is empty")
