@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -385,9 +387,6 @@ def _run_pass(
 ) -> _Pass:
     from dataclasses import asdict
 
-    from prime_fast.eval.answers import group_answers
-    from prime_fast.eval.scoring import Verdict, score_rows
-
     meta = {
         "model_id": model_id,
         "bench": bench.name,
@@ -397,41 +396,95 @@ def _run_pass(
         "prompts_sha256": hashlib.sha256(repr(prompt_ids).encode()).hexdigest(),
     }
     cfile = cache / f"{bench.name}-{mode}-{cache_key(meta)}.jsonl" if cache is not None else None
-    gen = generate(
-        backend,
-        prompt_ids,
-        cfg,
-        cache_file=cfile,
-        batch_size=batch_size,
-        progress=progress,
-        desc=f"{bench.name} {mode}",
-        meta=meta,
-    )
+    n = cfg.n
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prime-fast-eval-score")
+    futures: list[Future[tuple[list[int], _Scored]]] = []
+
+    def on_ready(idx: list[int], recs: list[dict[str, Any]]) -> None:
+        # the Rust verifiers release the GIL: scoring runs while the next chunk generates
+        futures.append(pool.submit(_score_chunk, idx, recs, probs, tokenizer, n, error_score))
+
+    try:
+        gen = generate(
+            backend,
+            prompt_ids,
+            cfg,
+            cache_file=cfile,
+            batch_size=batch_size,
+            progress=progress,
+            desc=f"{bench.name} {mode}",
+            meta=meta,
+            on_ready=on_ready,
+        )
+        t0 = time.perf_counter()
+        chunks = [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True)
     timing["generate"] += gen.seconds
-    t0 = time.perf_counter()
-    n = gen.n
-    texts = tokenizer.batch_decode(gen.response_ids, skip_special_tokens=True)
-    rows = [i for i in range(len(texts)) if gen.errors[i // n] is None]
-    verdicts: list[Any] = [
-        Verdict(0.0, False, "generation_error", error=gen.errors[i // n]) for i in range(len(texts))
-    ]
-    scored = score_rows(
-        [texts[i] for i in rows],
-        [probs[i // n].ground_truth for i in rows],
-        [probs[i // n].ability for i in rows],
-        error_score=error_score,
-    )
-    for i, v in zip(rows, scored, strict=True):
-        verdicts[i] = v
-    keys = [[_answer_key(verdicts[p * n + j], probs[p]) for j in range(n)] for p in range(len(probs))]
-    groups = group_answers(keys)
-    timing["verify"] += time.perf_counter() - t0
+    timing["verify_exposed"] = timing.get("verify_exposed", 0.0) + time.perf_counter() - t0
+    texts: list[str] = [""] * len(gen.response_ids)
+    verdicts: list[Any] = [None] * len(gen.response_ids)
+    groups: list[list[int | None]] = [[] for _ in probs]
+    for idx, sc in chunks:
+        timing["verify"] += sc.seconds
+        for k, p in enumerate(idx):
+            texts[p * n : (p + 1) * n] = sc.texts[k * n : (k + 1) * n]
+            verdicts[p * n : (p + 1) * n] = sc.verdicts[k * n : (k + 1) * n]
+            groups[p] = sc.groups[k]
     prm_scores: list[float | None] = [None] * len(texts)
     if prm_model is not None:
         t1 = time.perf_counter()
-        prm_scores = _prm_scores(prm_model, tokenizer, prompt_ids, gen, n)
+        prm_scores = [
+            v if v is not None and math.isfinite(v) else None
+            for v in _prm_scores(prm_model, tokenizer, prompt_ids, gen, n)
+        ]
         timing["prm"] += time.perf_counter() - t1
     return _Pass(mode, gen, verdicts, texts, groups, prm_scores)
+
+
+@dataclass
+class _Scored:
+    """Decoded texts, verdicts and answer groups of a set of prompts (row-major, ``n`` per prompt)."""
+
+    texts: list[str]
+    verdicts: list[Any]
+    groups: list[list[int | None]]
+    seconds: float
+
+
+def _score_chunk(
+    idx: list[int],
+    recs: list[dict[str, Any]],
+    probs: list[Problem],
+    tokenizer: Any,
+    n: int,
+    error_score: float,
+) -> tuple[list[int], _Scored]:
+    """Decode as the trainer does, verify in one batch per ability, group the math answers."""
+    from prime_fast.eval.answers import group_answers
+    from prime_fast.eval.scoring import Verdict, score_rows
+
+    t0 = time.perf_counter()
+    ids = [list(r) for rec in recs for r in rec["ids"]]
+    texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+    verdicts: list[Any] = [None] * len(texts)
+    rows = []
+    for k, rec in enumerate(recs):
+        for j in range(n):
+            if rec.get("error") is None:
+                rows.append(k * n + j)
+            else:
+                verdicts[k * n + j] = Verdict(0.0, False, "generation_error", error=rec["error"])
+    scored = score_rows(
+        [texts[r] for r in rows],
+        [probs[idx[r // n]].ground_truth for r in rows],
+        [probs[idx[r // n]].ability for r in rows],
+        error_score=error_score,
+    )
+    for r, v in zip(rows, scored, strict=True):
+        verdicts[r] = v
+    keys = [[_answer_key(verdicts[k * n + j], probs[p]) for j in range(n)] for k, p in enumerate(idx)]
+    return idx, _Scored(texts, verdicts, group_answers(keys), time.perf_counter() - t0)
 
 
 def _answer_key(v: Any, problem: Problem) -> str | None:

@@ -19,6 +19,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ def generate(
     progress: bool = True,
     desc: str = "generate",
     meta: dict[str, Any] | None = None,
+    on_ready: Callable[[list[int], list[dict[str, Any]]], None] | None = None,
 ) -> Generation:
     """``sampling.n`` responses per prompt through ``backend.generate``, chunk by chunk.
 
@@ -128,6 +130,8 @@ def generate(
         batch_size: prompts per ``backend.generate`` call (0: all at once).
         progress: show a tqdm bar on stderr.
         meta: written next to the cache (``<cache>.meta.json``) to say what it holds.
+        on_ready: called with ``(prompt indices, their records)`` as soon as responses are ready (the
+            cached ones first, then each generated chunk), so scoring can overlap generation.
     """
     from tqdm import tqdm
 
@@ -140,6 +144,9 @@ def generate(
         path.parent.mkdir(parents=True, exist_ok=True)
         if meta is not None:
             path.with_suffix(".meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    if done and on_ready is not None:
+        cached = sorted(done)
+        on_ready(cached, [done[i] for i in cached])
     bs = batch_size or max(len(todo), 1)
     with tqdm(
         total=len(prompt_ids),
@@ -162,6 +169,8 @@ def generate(
                         sink.write(json.dumps(rec) + "\n")
                 if sink is not None:
                     sink.flush()
+                if on_ready is not None:
+                    on_ready(idx, recs)
                 bar.update(len(idx))
         finally:
             if sink is not None:

@@ -67,10 +67,9 @@ def _nan_to_none(x: Any) -> Any:
 
 
 def write_samples(path: Path, samples: Sequence[dict[str, Any]]) -> None:
-    """One JSON line per sample."""
+    """One JSON line per sample (the values are finite or None)."""
     with path.open("w", encoding="utf-8") as f:
-        for s in samples:
-            f.write(json.dumps(_nan_to_none(s), ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
 
 
 def bar_chart(path: Path, benchmarks: dict[str, dict[str, float]], metrics: Sequence[str]) -> None:
