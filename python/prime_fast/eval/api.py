@@ -216,6 +216,7 @@ def evaluate(
     ks = _check_sampling(n, temperature, top_p, max_tokens, ks)
     prm_model = _prm(prm, ref, tokenizer, prm_beta, prm_reduce, prm_step_sep, dtype)
     out = Path(out_dir) if out_dir is not None else None
+    preload = report.preload_matplotlib() if (out is not None and charts) else None
     cache = out / "cache" if (out is not None and model_id) else None
     if out is not None and not model_id:
         log.info("evaluate: live backend without model_id: generations are not cached")
@@ -307,6 +308,8 @@ def evaluate(
         config,
     )
     if out is not None:
+        if preload is not None:
+            preload.join()
         _write(out, res, per_bench, charts)
     return res
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,20 @@ def write_samples(path: Path, samples: Sequence[dict[str, Any]]) -> None:
     """One JSON line per sample (the values are finite or None)."""
     with path.open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+
+
+def preload_matplotlib() -> threading.Thread:
+    """Import matplotlib (Agg) in a background thread, so its import overlaps generation."""
+
+    def load() -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+
+    t = threading.Thread(target=load, name="prime-fast-eval-matplotlib", daemon=True)
+    t.start()
+    return t
 
 
 def bar_chart(path: Path, benchmarks: dict[str, dict[str, float]], metrics: Sequence[str]) -> None:
