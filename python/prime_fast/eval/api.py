@@ -74,35 +74,74 @@ def model_fingerprint(path: str | Path) -> str:
     return f"{p}@{h.hexdigest()[:16]}"
 
 
-def build_backend(
-    model: str | Path, *, kind: str = "hf", dtype: str = "auto", max_model_len: int = 0
-) -> tuple[Any, Any]:
-    """``(backend, tokenizer)`` for a checkpoint directory: HF ``generate`` or a colocated vLLM engine."""
-    import torch
-
-    from prime_fast.trainer.models import load_causal_lm, load_tokenizer
-
+def _check_model_dir(model: str | Path, kind: str) -> str:
     if kind not in ("hf", "vllm"):
         raise ConfigError(f"--backend must be hf or vllm, got {kind!r}")
     path = str(model)
     if not (Path(path) / "config.json").is_file():
         raise ConfigError(f"--model {path}: not an HF checkpoint directory (no config.json)")
-    tok = load_tokenizer(path)
+    return path
+
+
+def build_backend(
+    model: str | Path, tokenizer: Any, *, kind: str = "hf", dtype: str = "auto", max_model_len: int = 0
+) -> Any:
+    """The rollout backend of a checkpoint directory: HF ``generate`` or a colocated vLLM engine."""
+    import torch
+
+    from prime_fast.trainer.models import load_causal_lm
+
+    path = _check_model_dir(model, kind)
+    cuda = torch.cuda.is_available()
     if dtype == "auto":
-        dtype = "bfloat16" if torch.cuda.is_available() else "float32"
+        dtype = "bfloat16" if cuda else "float32"
     if kind == "vllm":
         try:
             from prime_fast.trainer.rollout.vllm import VLLMConfig, VLLMRollout
         except ImportError as e:
             raise ConfigError(f"--backend vllm is not available here: {e}") from None
-        cfg = VLLMConfig(dtype=dtype, max_model_len=max_model_len or None, gpu_memory_utilization=0.85)
-        return VLLMRollout(path, cfg, eos_token_id=int(tok.eos_token_id)), tok
+        cfg = VLLMConfig(
+            dtype=dtype, max_model_len=max_model_len or None, gpu_memory_utilization=0.85 if cuda else 0.3
+        )
+        return VLLMRollout(path, cfg, eos_token_id=int(tokenizer.eos_token_id))
     from prime_fast.trainer.rollout.hf import HFRolloutBackend
 
     lm = load_causal_lm(path, dtype, trainable=False)
-    if torch.cuda.is_available():
+    if cuda:
         lm = lm.cuda()
-    return HFRolloutBackend(lm, eos_token_id=int(tok.eos_token_id), pad_token_id=int(tok.pad_token_id)), tok
+    return HFRolloutBackend(
+        lm, eos_token_id=int(tokenizer.eos_token_id), pad_token_id=int(tokenizer.pad_token_id)
+    )
+
+
+class LazyBackend:
+    """Builds the engine on the first ``generate``: a run served from the cache loads no model."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self.engine: Any = None
+
+    def generate(self, prompt_ids: list[list[int]], sampling: Any) -> Any:
+        """Build the engine if needed, then generate."""
+        if self.engine is None:
+            self.engine = self._build()
+        return self.engine.generate(prompt_ids, sampling)
+
+    def sync_weights(self, named_tensors: Any) -> None:
+        """Forwarded to the engine (built if needed)."""
+        if self.engine is None:
+            self.engine = self._build()
+        self.engine.sync_weights(named_tensors)
+
+    def sleep(self) -> None:
+        """Forwarded when the engine exists."""
+        if self.engine is not None:
+            self.engine.sleep()
+
+    def wake_up(self) -> None:
+        """Forwarded when the engine exists."""
+        if self.engine is not None:
+            self.engine.wake_up()
 
 
 def encode_problems(
@@ -209,7 +248,15 @@ def evaluate(
     specs = _bench_specs(benches)
     loaded = [load_bench(name, path) for name, path in specs]
     if model is not None:
-        backend, tokenizer = build_backend(model, kind=backend_kind, dtype=dtype)
+        from prime_fast.trainer.models import load_tokenizer
+
+        tokenizer = load_tokenizer(_check_model_dir(model, backend_kind))
+        path = model
+
+        def build() -> Any:
+            return build_backend(path, tokenizer, kind=backend_kind, dtype=dtype)
+
+        backend = LazyBackend(build)
         model_id = model_id or model_fingerprint(model)
     elif backend is None or tokenizer is None:
         raise ConfigError("evaluate: pass a model directory, or both backend= and tokenizer=")
