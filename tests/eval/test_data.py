@@ -153,3 +153,60 @@ def test_unknown_template_and_empty_bench_through_evaluate(tmp_path, counting_ba
     with pytest.raises(ConfigError, match=r"z\.jsonl: the file is empty"):
         evaluate(None, [f"z={tmp_path / 'z.jsonl'}"], None, backend=counting_backend, tokenizer=policy[1])
     assert counting_backend.calls == 0
+
+
+def test_code_adapters_score_in_the_sandbox():
+    """LiveCodeBench functional/stdin and LeetCode rows, adapted, judged by the real sandbox."""
+    from prime_fast.eval.data import adapt_row
+    from prime_fast.eval.scoring import score_rows
+
+    functional = adapt_row(
+        {
+            "question_id": "f",
+            "question_content": "Sum.",
+            "starter_code": "class Solution:\n    def s(self, a, b): ...",
+            "public_test_cases": json.dumps(
+                [
+                    {"input": "1\n2", "output": "3", "testtype": "functional"},
+                    {"input": "[1]\n[2]", "output": "[1, 2]", "testtype": "functional"},
+                ]
+            ),
+            "metadata": json.dumps({"func_name": "s"}),
+        },
+        "f.jsonl: line 1",
+        0,
+    )
+    stdin = adapt_row(
+        {
+            "question_id": "s",
+            "question_content": "Double.",
+            "public_test_cases": json.dumps([{"input": "2\n", "output": "4\n", "testtype": "stdin"}]),
+            "metadata": "{}",
+        },
+        "s.jsonl: line 1",
+        1,
+    )
+    leetcode = adapt_row(
+        {
+            "prompt_sft": "Add one.",
+            "test": "def check(candidate):\n    assert candidate(1) == 2\n",
+            "entry_point": "f",
+        },
+        "l.jsonl: line 1",
+        2,
+    )
+    probs = [functional, stdin, leetcode]
+    right = [
+        "```python\nclass Solution:\n    def s(self, a, b):\n        return a + b\n```",
+        "Read it.\n```python\nprint(int(input()) * 2)\n```",
+        "```python\ndef f(x):\n    return x + 1\n```",
+    ]
+    wrong = [r.replace("a + b", "0").replace("* 2", "* 3").replace("x + 1", "x") for r in right]
+    gts, abilities = [p.ground_truth for p in probs], [p.ability for p in probs]
+    assert [v.correct for v in score_rows(right, gts, abilities)] == [True, True, True]
+    got = score_rows(wrong, gts, abilities)
+    assert [(v.correct, v.status) for v in got] == [(False, "wrong_answer")] * 3
+    # tests the verifier cannot read: that row is marked and scores the error score, the others stand
+    broken = score_rows(right[:2], [{"inputs": "nope"}, gts[1]], ["code", "code"], error_score=0.25)
+    assert (broken[0].status, broken[0].score, broken[0].error is not None) == ("invalid_input", 0.25, True)
+    assert broken[1].correct
