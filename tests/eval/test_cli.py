@@ -11,31 +11,10 @@ from prime_fast.cli import main
 
 def test_eval_cli_writes_outputs_and_prints_table(sft_dir, bench_files, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(
-        [
-            "--log-level",
-            "WARNING",
-            "eval",
-            "--model",
-            str(sft_dir),
-            "--bench",
-            f"demo={bench_files['demo']}",
-            "--bench",
-            f"plain={bench_files['plain']}",
-            "--out",
-            str(out),
-            "--n",
-            "2",
-            "--temperature",
-            "0.7",
-            "--k",
-            "1,2",
-            "--max-tokens",
-            "16",
-            "--no-progress",
-        ]
-    )
-    assert rc == 0
+    argv = ["--log-level", "WARNING", "eval", "--model", str(sft_dir), "--out", str(out)]
+    argv += ["--bench", f"demo={bench_files['demo']}", "--bench", f"plain={bench_files['plain']}"]
+    argv += ["--n", "2", "--temperature", "0.7", "--k", "1,2", "--max-tokens", "16", "--no-progress"]
+    assert main(argv) == 0
     text = capsys.readouterr().out
     assert (
         "| Benchmark | greedy | avg@2 | pass@1 | pass@2 | maj@1 | maj@2 |" in text and "**Average**" in text
@@ -44,33 +23,7 @@ def test_eval_cli_writes_outputs_and_prints_table(sft_dir, bench_files, tmp_path
     assert set(res["benchmarks"]) == {"demo", "plain"} and res["config"]["template"] == "auto"
     assert len((out / "samples.jsonl").read_text().splitlines()) == 2 * 24 * 3
     # the rerun generates nothing
-    assert (
-        main(
-            [
-                "--log-level",
-                "WARNING",
-                "eval",
-                "--model",
-                str(sft_dir),
-                "--bench",
-                f"demo={bench_files['demo']}",
-                "--bench",
-                f"plain={bench_files['plain']}",
-                "--out",
-                str(out),
-                "--n",
-                "2",
-                "--temperature",
-                "0.7",
-                "--k",
-                "1,2",
-                "--max-tokens",
-                "16",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(argv) == 0
     assert "generated 0 prompts" in capsys.readouterr().out
 
 
