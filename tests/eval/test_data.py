@@ -152,6 +152,19 @@ def test_unknown_template_and_empty_bench_through_evaluate(tmp_path, counting_ba
     (tmp_path / "z.jsonl").write_text("")
     with pytest.raises(ConfigError, match=r"z\.jsonl: the file is empty"):
         evaluate(None, [f"z={tmp_path / 'z.jsonl'}"], None, backend=counting_backend, tokenizer=policy[1])
+    kw = {"backend": counting_backend, "tokenizer": policy[1]}
+    for bad, pattern in (
+        ({"n": 0}, "--n must be >= 1"),
+        ({"top_p": 0.0}, "--top-p"),
+        ({"ks": (0, 2)}, "--k values"),
+        ({"greedy": False, "temperature": 0.0}, "nothing to evaluate"),
+        ({"prm": "some/dir"}, "--prm needs --ref"),
+        ({"prm_reduce": "mean"}, "--prm-reduce"),
+    ):
+        with pytest.raises(ConfigError, match=pattern):
+            evaluate(None, {"g": str(good)}, None, **kw, **bad)
+    with pytest.raises(ConfigError, match="benchmark names must be unique"):
+        evaluate(None, [f"g={good}", f"g={good}"], None, **kw)
     assert counting_backend.calls == 0
 
 

@@ -261,6 +261,12 @@ def evaluate(
     elif backend is None or tokenizer is None:
         raise ConfigError("evaluate: pass a model directory, or both backend= and tokenizer=")
     ks = _check_sampling(n, temperature, top_p, max_tokens, ks)
+    if not greedy and temperature == 0:
+        raise ConfigError(
+            "nothing to evaluate: --no-greedy with --temperature 0 (the sampled pass is greedy)"
+        )
+    if batch_size < 0:
+        raise ConfigError(f"--batch-size must be >= 0 (0: all prompts at once), got {batch_size}")
     prm_model = _prm(prm, ref, tokenizer, prm_beta, prm_reduce, prm_step_sep, dtype)
     out = Path(out_dir) if out_dir is not None else None
     preload = report.preload_matplotlib() if (out is not None and charts) else None
