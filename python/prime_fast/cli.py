@@ -1,4 +1,4 @@
-"""The ``prime-fast`` command line: ``train``, ``verify``, ``bench`` and ``env``.
+"""The ``prime-fast`` command line: ``train``, ``verify``, ``eval``, ``eval-prm``, ``bench`` and ``env``.
 
 Each subcommand lives in the module that owns its concept and exposes ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only wires them together and sets up logging. Those modules must be
@@ -17,6 +17,14 @@ from collections.abc import Sequence
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("prime_fast.trainer.cli", "run PRIME training (default: a tiny embedded task on the CPU)"),
     "verify": ("prime_fast.verify.cli", "score a JSONL file of math answers or programs"),
+    "eval": (
+        "prime_fast.eval.cli",
+        "evaluate a checkpoint on benchmarks (pass@1, avg@n, pass@k, maj@k, PRM)",
+    ),
+    "eval-prm": (
+        "prime_fast.eval.steps_cli",
+        "step-level evaluation of an implicit PRM (ProcessBench format)",
+    ),
     "bench": ("prime_fast.bench", "run a benchmark from benches/ (kernels, verify, step)"),
     "env": ("prime_fast.env", "print versions, hardware and the sandbox features of this machine"),
 }
@@ -32,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("PRIME_FAST_LOG_LEVEL", "INFO"),
         help="logging level (default: $PRIME_FAST_LOG_LEVEL or INFO)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,verify,bench,env}", required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar="{train,verify,eval,eval-prm,bench,env}", required=True
+    )
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -1,0 +1,115 @@
+"""``prime-fast eval``: argument wiring for :func:`prime_fast.eval.evaluate` (cheap to import)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _ks(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--k expects comma-separated integers like 1,4,16, got {text!r}"
+        ) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``prime-fast eval`` (defaults: the PRIME authors' avg@16, T 0.3, top-p 0.95)."""
+    parser.add_argument("--model", required=True, help="HF checkpoint directory of the policy")
+    parser.add_argument(
+        "--bench",
+        action="append",
+        required=True,
+        metavar="NAME=FILE",
+        help="a benchmark: JSONL or parquet file (repeatable)",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="output directory (results, samples, cache)"
+    )
+    parser.add_argument("--n", type=int, default=16, help="samples per problem (default 16)")
+    parser.add_argument(
+        "--temperature", type=float, default=0.3, help="sampling temperature (0: greedy only)"
+    )
+    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus mass (default 0.95)")
+    parser.add_argument("--max-tokens", type=int, default=1024, help="most response tokens (default 1024)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument(
+        "--k", type=_ks, default=[1, 4, 16], help="k of pass@k, maj@k, best-of-k (default 1,4,16)"
+    )
+    parser.add_argument(
+        "--template", default="auto", help="auto | eurus2 | eurus2-math | eurus2-code | plain | FILE"
+    )
+    parser.add_argument(
+        "--system-prompt", default="", help="replace (or add) the system message of every prompt"
+    )
+    parser.add_argument(
+        "--max-prompt-length", type=int, default=0, help="skip longer prompts (tokens; 0: none)"
+    )
+    parser.add_argument("--no-greedy", action="store_true", help="skip the greedy pass")
+    parser.add_argument("--prm", default=None, metavar="PATH", help="implicit PRM checkpoint (best-of-N)")
+    parser.add_argument("--ref", default=None, metavar="PATH", help="the PRM's reference checkpoint")
+    parser.add_argument(
+        "--prm-beta", type=float, default=0.05, help="implicit PRM reward scale (default 0.05)"
+    )
+    parser.add_argument(
+        "--prm-reduce",
+        choices=("sum", "min"),
+        default="sum",
+        help="PRM score of a response: sum over tokens, or min over steps",
+    )
+    parser.add_argument("--prm-step-sep", default="\n\n", help="text that ends a step (default a blank line)")
+    parser.add_argument(
+        "--backend", choices=("hf", "vllm"), default="hf", help="generation engine (default hf)"
+    )
+    parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
+    parser.add_argument("--batch-size", type=int, default=64, help="prompts per generation call (0: all)")
+    parser.add_argument(
+        "--timeout-score", type=float, default=0.0, help="score of a row whose verifier fails"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the markdown table; a bad input prints one line and exits with 2."""
+    from prime_fast.errors import ConfigError, UnsupportedInputError
+
+    try:
+        from prime_fast.eval.api import evaluate
+
+        res = evaluate(
+            args.model,
+            args.bench,
+            args.out,
+            n=args.n,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            ks=args.k,
+            greedy=not args.no_greedy,
+            template=args.template,
+            system_prompt=args.system_prompt,
+            max_prompt_length=args.max_prompt_length,
+            prm=args.prm,
+            ref=args.ref,
+            prm_beta=args.prm_beta,
+            prm_reduce=args.prm_reduce,
+            prm_step_sep=args.prm_step_sep.encode().decode("unicode_escape"),
+            backend_kind=args.backend,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            error_score=args.timeout_score,
+            progress=not args.no_progress,
+        )
+    except (ConfigError, UnsupportedInputError) as e:
+        print(f"prime-fast eval: {e}", file=sys.stderr)
+        return 2
+    print(res.table)
+    t = res.timing
+    print(
+        f"\ngenerated {res.generated} prompts in {t['generate']:.1f}s; verify {t['verify']:.2f}s, "
+        f"PRM {t['prm']:.1f}s, total {t['total']:.1f}s; outputs in {res.out_dir}"
+    )
+    return 0
