@@ -191,7 +191,7 @@ class AlgoConfig:
         gamma_process, gamma_outcome: discounts of the two reward sources.
         whiten: whiten advantages over the valid tokens of the batch.
         clip_ratio: PPO epsilon.
-        entropy_coeff: entropy bonus weight.
+        entropy_coef: entropy bonus weight.
         filter_accuracy: keep only prompt groups with accuracy in the band (inclusive).
         accuracy_lower_bound, accuracy_upper_bound: the band (0.2, 0.8).
         filter_truncated: drop groups where any response hit ``rollout.max_tokens``.
@@ -204,7 +204,7 @@ class AlgoConfig:
     gamma_outcome: float = 1.0
     whiten: bool = True
     clip_ratio: float = 0.2
-    entropy_coeff: float = 0.0
+    entropy_coef: float = 0.0
     filter_accuracy: bool = True
     accuracy_lower_bound: float = 0.2
     accuracy_upper_bound: float = 0.8
@@ -214,7 +214,7 @@ class AlgoConfig:
         _check(0 <= self.gamma_process <= 1, "algo.gamma_process", "expected in [0, 1]", self.gamma_process)
         _check(0 <= self.gamma_outcome <= 1, "algo.gamma_outcome", "expected in [0, 1]", self.gamma_outcome)
         _pos("algo.clip_ratio", self.clip_ratio)
-        _pos("algo.entropy_coeff", self.entropy_coeff, allow_zero=True)
+        _pos("algo.entropy_coef", self.entropy_coef, allow_zero=True)
         lo, hi = self.accuracy_lower_bound, self.accuracy_upper_bound
         _check(
             0 <= lo <= hi <= 1,

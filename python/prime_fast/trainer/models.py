@@ -116,7 +116,7 @@ def response_logprobs(
     labels = torch.where(batch.response_mask.bool(), batch.responses, torch.full_like(batch.responses, -100))
     args = (batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.position_ids.to(dev), labels.to(dev))
     # An FSDP2-wrapped model carries this computation as a registered forward method, so that its
-    # root parameters (embeddings, final norm, LM head) are gathered around it (trainer/dist_trainer.py).
+    # root parameters (embeddings, final norm, LM head) are gathered around it (FSDPContext in trainer/context.py).
     fsdp_forward = getattr(model, "prime_fast_logprobs", None)
     if fsdp_forward is not None:
         return fsdp_forward(*args, batch.prompt_len, temperature, return_entropy)

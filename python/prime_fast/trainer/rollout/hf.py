@@ -16,7 +16,12 @@ class HFRolloutBackend:
 
     The K samples of a prompt are contiguous rows (``repeat_interleave``). Responses are cut after
     the first EOS (kept) or at ``max_tokens`` (``truncated``). When the backend shares the policy
-    module (the default), :meth:`sync_weights` has nothing to copy.
+    module (one process), :meth:`sync_weights` has nothing to copy; under FSDP it samples from an
+    unsharded replica that :meth:`sync_weights` updates.
+
+    With ``sampling.seed`` set (and a temperature above 0), prompt ``i`` of a call is sampled alone
+    under ``torch.manual_seed(seed + i * n)`` inside a forked RNG, so its samples depend only on its
+    seed, not on which other prompts share the call or the rank (vLLM's per-request seeding).
 
     Args:
         model: the causal LM to sample from (usually the policy itself).
@@ -33,11 +38,27 @@ class HFRolloutBackend:
         self.pad_token_id = int(pad_token_id)
         self.micro_batch_size = micro_batch_size
 
-    @torch.no_grad()
     def generate(self, prompt_ids: list[list[int]], sampling: SamplingConfig) -> RolloutBatch:
-        """Sample ``sampling.n`` responses per prompt (greedy when ``temperature == 0``)."""
-        if not prompt_ids or any(len(p) == 0 for p in prompt_ids):
+        """Sample ``sampling.n`` responses per prompt (greedy when ``temperature == 0``; no prompts,
+        no rows), seeded per prompt when ``sampling.seed`` is set."""
+        if any(len(p) == 0 for p in prompt_ids):
             raise UnsupportedInputError("generate: prompt_ids must be non-empty lists of token ids")
+        if not prompt_ids:
+            return RolloutBatch([], [], [])
+        if sampling.seed is None or sampling.temperature == 0:
+            return self._generate(prompt_ids, sampling)
+        responses: list[list[int]] = []
+        truncated: list[bool] = []
+        for i, p in enumerate(prompt_ids):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sampling.seed + i * sampling.n)
+                one = self._generate([p], sampling)
+            responses += one.response_ids
+            truncated += one.truncated
+        return RolloutBatch([list(p) for p in prompt_ids], responses, truncated)
+
+    @torch.no_grad()
+    def _generate(self, prompt_ids: list[list[int]], sampling: SamplingConfig) -> RolloutBatch:
         n = sampling.n
         rows = [list(p) for p in prompt_ids for _ in range(n)]
         mb = self.micro_batch_size or len(rows)
