@@ -385,7 +385,8 @@ class DemoConfig:
 
 @dataclass(frozen=True, slots=True)
 class VLLMSection:
-    """The vLLM rollout engine (``rollout.backend = "vllm"``; see docs/SCALE.md).
+    """The vLLM rollout engine (``rollout.backend = "vllm"``; see docs/SCALE.md): what
+    ``trainer/rollout/vllm.py``'s ``VLLMRollout`` reads.
 
     Args:
         tensor_parallel_size: GPUs per engine; under torchrun consecutive ranks form one group.
@@ -420,7 +421,12 @@ class VLLMSection:
             "expected in (0, 1]",
             self.gpu_memory_utilization,
         )
-        _pos("vllm.max_model_len", self.max_model_len, allow_zero=True)
+        _check(
+            self.max_model_len == 0 or self.max_model_len >= 2,
+            "vllm.max_model_len",
+            "expected 0 or >= 2",
+            self.max_model_len,
+        )
         _choice("vllm.dtype", self.dtype, ("auto", *DTYPES))
         _choice("vllm.sleep_mode", self.sleep_mode, ("auto", "true", "false"))
         _choice("vllm.sleep_level", str(self.sleep_level), ("1", "2"))
