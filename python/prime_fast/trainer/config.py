@@ -315,14 +315,16 @@ class VerifyConfig:
 
     Args:
         overlap: verify in a background thread while the log-probs are computed (false: serialised).
-        timeout_score: reward given when a verifier raises (PRIME's rows score 0 then).
+        error_score: reward of a row that cannot be scored: its verifier raised, its reference is
+            unparseable or its code tests are malformed (PRIME's rows score 0 then). A program that
+            times out is not an error: it gets its tests' partial credit.
     """
 
     overlap: bool = True
-    timeout_score: float = 0.0
+    error_score: float = 0.0
 
     def __post_init__(self) -> None:
-        _check(0 <= self.timeout_score <= 1, "verify.timeout_score", "expected in [0, 1]", self.timeout_score)
+        _check(0 <= self.error_score <= 1, "verify.error_score", "expected in [0, 1]", self.error_score)
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,7 +226,7 @@ class Trainer:
                 self.prm_model, self.ref_model, p, cfg.rollout.n, self.prm_opt, self.prm_sched
             )
         self.estimator = algos.get_advantage_estimator(cfg.algo.estimator)
-        self.verifier = Verifier(overlap=cfg.verify.overlap, error_score=cfg.verify.timeout_score)
+        self.verifier = Verifier(overlap=cfg.verify.overlap, error_score=cfg.verify.error_score)
         self.shuffle_gen = torch.Generator().manual_seed(cfg.trainer.seed)
         if self.resume:
             self.restore()
@@ -539,7 +539,7 @@ class Trainer:
             texts,
             [p.ground_truth for p in prompts],
             [p.ability for p in prompts],
-            error_score=self.cfg.verify.timeout_score,
+            error_score=self.cfg.verify.error_score,
         )
         return [float(a) for a in acc]
 
