@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from prime_fast.verify import score, verify_code_batch, verify_math_batch
+from prime_fast.verify import CodeResult, score, verify_code_batch, verify_math_batch
 from prime_fast.verify.code import extract_code
 from prime_fast.verify.scoring import CODE_ABILITIES
 
@@ -35,11 +36,26 @@ def score_all(
     out: list[float | None] = [None] * len(texts)
     kinds = [ab.lower() if isinstance(ab, str) else "" for ab in abilities]
     math_rows = [i for i, gt in enumerate(ground_truths) if kinds[i] == "math" and isinstance(gt, str)]
+
+    def texts_of(rows: list[int]) -> list[str]:
+        return [texts[i] for i in rows]
+
+    def golds_of(rows: list[int]) -> list[Any]:
+        return [ground_truths[i] for i in rows]
+
     code_rows = [
         i for i, gt in enumerate(ground_truths) if kinds[i] in CODE_ABILITIES and isinstance(gt, str | dict)
     ]
-    done = _score_math_rows(texts, ground_truths, math_rows, out) | _score_code_rows(
-        texts, ground_truths, code_rows, out
+    done = _score_batch(
+        "math", math_rows, out, lambda r: [v.score for v in verify_math_batch(texts_of(r), golds_of(r))]
+    )
+    done |= _score_batch(
+        "code",
+        code_rows,
+        out,
+        lambda r: [
+            _code_score(c) for c in verify_code_batch([extract_code(t) for t in texts_of(r)], golds_of(r))
+        ],
     )
     for i, (text, gt, ab) in enumerate(zip(texts, ground_truths, abilities)):
         if i in done:
@@ -53,39 +69,29 @@ def score_all(
     return [float(error_score if s is None else s) for s in out], time.perf_counter() - t0
 
 
-def _score_math_rows(
-    texts: list[str], golds: list[Any], rows: list[int], out: list[float | None]
+def _score_batch(
+    kind: str, rows: list[int], out: list[float | None], run: Callable[[list[int]], list[float | None]]
 ) -> set[int]:
-    """One ``verify_math_batch`` call for ``rows``; the rows it scored (none if the batch failed)."""
+    """Score ``rows`` with one batch verifier call ``run``; the rows it handled (none if it failed:
+    they are then scored one by one)."""
     if not rows:
         return set()
     try:
-        verdicts = verify_math_batch([texts[i] for i in rows], [golds[i] for i in rows])
+        scores = run(rows)
     except Exception as e:
-        log.warning("batch math verification failed (%s: %s); scoring row by row", type(e).__name__, e)
+        log.warning("batch %s verification failed (%s: %s); scoring row by row", kind, type(e).__name__, e)
         return set()
-    for i, v in zip(rows, verdicts):
-        out[i] = v.score
+    for i, sc in zip(rows, scores):
+        out[i] = sc
     return set(rows)
 
 
-def _score_code_rows(
-    texts: list[str], tests: list[Any], rows: list[int], out: list[float | None]
-) -> set[int]:
-    """One ``verify_code_batch`` call for ``rows``; the rows it handled (malformed tests stay None)."""
-    if not rows:
-        return set()
-    try:
-        results = verify_code_batch([extract_code(texts[i]) for i in rows], [tests[i] for i in rows])
-    except Exception as e:
-        log.warning("batch code verification failed (%s: %s); scoring row by row", type(e).__name__, e)
-        return set()
-    for i, r in zip(rows, results):
-        if r.status == "invalid_input":
-            log.warning("malformed code tests on one row: %s", r.reason)
-        else:
-            out[i] = float(r.score)
-    return set(rows)
+def _code_score(result: CodeResult) -> float | None:
+    """PRIME's partial credit of a code result; None (an error) for malformed tests."""
+    if result.status == "invalid_input":
+        log.warning("malformed code tests on one row: %s", result.reason)
+        return None
+    return float(result.score)
 
 
 class Verifier:
