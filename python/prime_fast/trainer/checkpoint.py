@@ -92,7 +92,8 @@ def full_state_dict(model: Any) -> dict[str, torch.Tensor]:
     """The model's unsharded state dict on the main rank's CPU (a collective under FSDP)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
 
 
 def save_hf(model: Any, state_dict: dict[str, torch.Tensor], path: Path) -> None:

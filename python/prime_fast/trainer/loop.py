@@ -322,7 +322,6 @@ class Trainer:
             eos_token_id=self.eos,
         )
         old = batched_logprobs(self.policy, batch, self.cfg.optim.micro_batch_size, temperature=r.temperature)
-        assert isinstance(old, torch.Tensor)
         t3 = time.perf_counter()
         acc, verify_s = fut.result() if mine else ([], 0.0)
         t4 = time.perf_counter()
