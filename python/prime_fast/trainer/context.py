@@ -10,6 +10,7 @@ model placement, the weights the rollout engine loads, checkpoints) and is other
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -233,8 +234,6 @@ def _fsdp_logprobs(model: Any, *args: Any) -> Any:
 def make_context(device: str, *, backend: str, mixed_precision: str, reshard_after_forward: bool) -> Context:
     """The context of this process: :class:`FSDPContext` when launched by ``torchrun`` (``WORLD_SIZE``
     set), else :class:`LocalContext` on ``device``."""
-    import os
-
     if "WORLD_SIZE" not in os.environ:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"trainer.device = {device!r} but CUDA is not available here")
