@@ -29,7 +29,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from prime_fast.trainer import checkpoint as ckpt
 from prime_fast.trainer import distributed as D
 from prime_fast.trainer.actor import Actor
 from prime_fast.trainer.batch import Batch, build_batch
-from prime_fast.trainer.config import TrainConfig
+from prime_fast.trainer.config import OptimConfig, PRMConfig, TrainConfig
 from prime_fast.trainer.context import Context, LocalContext, make_context
 from prime_fast.trainer.data import Prompt, PromptSampler, encode_rows, filter_groups, load_rows
 from prime_fast.trainer.metrics import MetricsLogger, plot_curves, truncate_metrics
@@ -195,20 +195,29 @@ class Trainer:
         self.pad = int(tok.pad_token_id)
         self.load_data(train_files, val_files)
         self.backend = self.make_backend(policy_path)
-        w = ctx.world_size
+        self.build_updates()
+        self.estimator = algos.get_advantage_estimator(cfg.algo.estimator)
+        self.verifier = Verifier(overlap=cfg.verify.overlap, error_score=cfg.verify.error_score)
+        self.shuffle_gen = torch.Generator().manual_seed(cfg.trainer.seed)
+        if self.resume:
+            self.restore()
+
+    def build_updates(self) -> None:
+        """Optimizers and schedulers (over this rank's shards), the actor and the PRM trainer; each
+        global mini-batch is split evenly over the ranks."""
+        cfg, w = self.cfg, self.ctx.world_size
         o = cfg.optim
         self.actor_opt = make_optimizer(self.policy, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
         self.actor_sched = make_scheduler(
             self.actor_opt, schedule=o.lr_schedule, warmup_ratio=o.warmup_ratio, total_steps=self.total_steps
         )
-        # Per-rank mini-batches: each global mini-batch is split evenly over the ranks.
-        o = dataclasses.replace(
-            o,
-            mini_batch_size=o.mini_batch_size // w,
-            micro_batch_size=min(o.micro_batch_size, o.mini_batch_size // w),
-        )
         self.actor = Actor(
-            self.policy, o, cfg.algo, self.actor_opt, self.actor_sched, temperature=cfg.rollout.temperature
+            self.policy,
+            per_rank(o, w),
+            cfg.algo,
+            self.actor_opt,
+            self.actor_sched,
+            temperature=cfg.rollout.temperature,
         )
         self.prm: PRMTrainer | None = None
         if self.prm_model is not None:
@@ -217,19 +226,9 @@ class Trainer:
             self.prm_sched = make_scheduler(
                 self.prm_opt, schedule="constant", warmup_ratio=0.0, total_steps=self.total_steps
             )
-            p = dataclasses.replace(
-                p,
-                mini_batch_size=p.mini_batch_size // w,
-                micro_batch_size=min(p.micro_batch_size, p.mini_batch_size // w),
-            )
             self.prm = PRMTrainer(
-                self.prm_model, self.ref_model, p, cfg.rollout.n, self.prm_opt, self.prm_sched
+                self.prm_model, self.ref_model, per_rank(p, w), cfg.rollout.n, self.prm_opt, self.prm_sched
             )
-        self.estimator = algos.get_advantage_estimator(cfg.algo.estimator)
-        self.verifier = Verifier(overlap=cfg.verify.overlap, error_score=cfg.verify.error_score)
-        self.shuffle_gen = torch.Generator().manual_seed(cfg.trainer.seed)
-        if self.resume:
-            self.restore()
 
     def load_data(self, train_files: tuple[str, ...], val_files: tuple[str, ...]) -> None:
         """Encode the training and held-out prompts; the sampler and the number of steps."""
@@ -681,6 +680,17 @@ class Trainer:
                 )
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         return summary
+
+
+S = TypeVar("S", OptimConfig, PRMConfig)
+
+
+def per_rank(section: S, world: int) -> S:
+    """An ``[optim]`` or ``[prm]`` section with its mini-batch split over ``world`` ranks."""
+    mini = section.mini_batch_size // world
+    return dataclasses.replace(
+        section, mini_batch_size=mini, micro_batch_size=min(section.micro_batch_size, mini)
+    )
 
 
 def check_divisible(cfg: TrainConfig, world: int) -> None:
