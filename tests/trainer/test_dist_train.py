@@ -160,7 +160,9 @@ def test_plain_trainer_and_two_fsdp_ranks_agree_and_resume_each_other(
     # The policy of the 2-rank checkpoint is an HF directory that from_pretrained loads.
     from transformers import AutoModelForCausalLM
 
-    AutoModelForCausalLM.from_pretrained(two / "checkpoints" / "step_2" / "policy")
+    policy_dir = two / "checkpoints" / "step_2" / "policy"
+    AutoModelForCausalLM.from_pretrained(policy_dir)
+    assert json.loads((policy_dir / "config.json").read_text())["architectures"] == ["Qwen2ForCausalLM"]
     # 2 ranks -> 1 process: the plain Trainer resumes the 2-rank checkpoint for step 3.
     config_before = (two / "config.json").read_text()
     with caplog.at_level(logging.INFO, logger="prime_fast.trainer.loop"):
