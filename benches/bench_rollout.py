@@ -46,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
+    from prime_fast.trainer.config import VLLMSection
     from prime_fast.trainer.rollout import SamplingConfig
     from prime_fast.trainer.rollout.hf import HFRolloutBackend
-    from prime_fast.trainer.rollout.vllm import VLLMConfig, VLLMRollout
+    from prime_fast.trainer.rollout.vllm import VLLMRollout
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from benches._harness import env_info
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             "hf_generate": HFRolloutBackend(model, eos_token_id=1, pad_token_id=0),
             "vllm": VLLMRollout(
                 tmp,
-                VLLMConfig(
+                VLLMSection(
                     gpu_memory_utilization=0.3,
                     dtype="float32",
                     max_model_len=args.prompt_len + args.tokens + 8,

@@ -206,12 +206,13 @@ def test_masked_whiten_by_hand_and_errors():
     torch.testing.assert_close(out[mask], expected)
     out2 = algos.masked_whiten(vals, mask, shift_mean=False)
     torch.testing.assert_close(out2[mask], expected + 2.5)
-    with pytest.raises(UnsupportedInputError, match="at least 2"):
-        algos.masked_whiten(
-            vals,
-            torch.zeros_like(mask).index_fill_(1, torch.tensor([0]), True)[:1].expand(2, 3)
-            & torch.tensor([[True], [False]]),
-        )
+    # One valid entry: the variance denominator is clamped to 1 (no error); that entry whitens to 0.
+    one = torch.tensor([[True, False, False], [False, False, False]])
+    torch.testing.assert_close(algos.masked_whiten(vals, one)[one], torch.zeros(1))
+    # Float64 accumulation: a float32 input whose mean is far from 0 keeps its small spread.
+    big = torch.tensor([[1e7 + 1.0, 1e7 - 1.0, 1e7 + 3.0]], dtype=torch.float32)
+    ref = (big.double() - big.double().mean()) / big.double().std()
+    torch.testing.assert_close(algos.masked_whiten(big, torch.ones_like(big, dtype=torch.bool)), ref.float())
 
 
 def test_discounted_returns_vs_loop():

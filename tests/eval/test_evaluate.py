@@ -126,7 +126,7 @@ def test_greedy_pass1_equals_trainer_validation_accuracy(
         batch_size=0,
         system_prompt=cfg.data.system_prompt,
         max_prompt_length=cfg.data.max_prompt_length,
-        error_score=cfg.verify.timeout_score,
+        error_score=cfg.verify.error_score,
         progress=False,
     )
     assert sum(acc) > 0, "the SFT model should solve some held-out problems greedily"

@@ -18,15 +18,16 @@ def main() -> None:
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     from safetensors.torch import load_file
 
+    from prime_fast.trainer.config import VLLMSection
     from prime_fast.trainer.rollout import SamplingConfig
-    from prime_fast.trainer.rollout.vllm import VLLMConfig, VLLMRollout
+    from prime_fast.trainer.rollout.vllm import VLLMRollout
 
     model_dir, new_weights, out_path = sys.argv[1:4]
     spec = json.loads(os.environ["PF_VLLM_SPEC"])
     prompts = spec["prompts"]
     t0 = time.perf_counter()
     engine = VLLMRollout(
-        model_dir, VLLMConfig(gpu_memory_utilization=0.3, dtype="float32", max_model_len=128, seed=0)
+        model_dir, VLLMSection(gpu_memory_utilization=0.3, dtype="float32", max_model_len=128), seed=0
     )
     t_engine = time.perf_counter() - t0
     greedy = SamplingConfig(n=2, temperature=0.0, max_tokens=spec["max_tokens"])

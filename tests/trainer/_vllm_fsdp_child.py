@@ -21,8 +21,9 @@ def main() -> None:
     from _scale_models import VOCAB, hf_greedy, save, tiny_qwen2
 
     from prime_fast.trainer import distributed as D
+    from prime_fast.trainer.config import VLLMSection
     from prime_fast.trainer.rollout import SamplingConfig
-    from prime_fast.trainer.rollout.vllm import VLLMConfig, VLLMRollout
+    from prime_fast.trainer.rollout.vllm import VLLMRollout
 
     out_dir, tp = Path(sys.argv[1]), int(sys.argv[2])
     ctx = D.init_distributed("gloo")
@@ -35,7 +36,7 @@ def main() -> None:
     policy = D.shard_model(tiny_qwen2(0, eos_token_id=eos).train(), ctx)
     engine = VLLMRollout(
         model_dir,
-        VLLMConfig(tensor_parallel_size=tp, gpu_memory_utilization=0.3, dtype="float32", max_model_len=64),
+        VLLMSection(tensor_parallel_size=tp, gpu_memory_utilization=0.3, dtype="float32", max_model_len=64),
     )
     g = torch.Generator().manual_seed(5)
     prompts = torch.randint(2, VOCAB - 1, (4, 5), generator=g).tolist()

@@ -1,14 +1,14 @@
-"""``torchrun -m prime_fast.cli train`` end to end: 2 processes (FSDP2, gloo) against 1 process,
-and a 2-process checkpoint resumed on 1 process."""
+"""One Trainer, two contexts: the plain single-process Trainer against ``torchrun -m prime_fast.cli
+train`` on 2 processes (FSDP2, gloo), and checkpoints of either resumed on the other."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,8 @@ import pytest
 from prime_fast.errors import ConfigError
 from prime_fast.trainer import distributed as D
 from prime_fast.trainer.config import load_config
-from prime_fast.trainer.dist_trainer import DistributedTrainer, _shares, check_divisible
-from prime_fast.trainer.loop import Trainer
+from prime_fast.trainer.context import FSDPContext
+from prime_fast.trainer.loop import Trainer, check_divisible, train
 
 # A demo run small enough for CI whose warm-start already solves some prompts (non-zero outcome
 # advantages from step 1), with deterministic mini-batches (no shuffle) so 1 and 2 processes take
@@ -44,6 +44,7 @@ OVERRIDES = [
     "optim.shuffle=false",
     "log.progress=none",
     "log.plot=false",
+    "trainer.num_threads=1",
     "distributed.prm_norm_scope=global",
 ]
 # Metrics that must agree between world sizes (the others are per-rank views: padding widths,
@@ -64,9 +65,15 @@ COMPARED = [
 ]
 
 
+def _rank(rank: int, world: int) -> FSDPContext:
+    # A rank's position without a process group: share() reads it, gather() returns [local].
+    return FSDPContext(D.DistContext(rank=rank, world_size=world))
+
+
 def test_shares_and_divisibility() -> None:
-    assert _shares(5, 2) == [(0, 3), (3, 5)]
-    assert _shares(1, 2) == [(0, 1), (1, 1)]
+    assert [_rank(r, 2).share(5) for r in range(2)] == [(0, 3), (3, 5)]
+    assert [_rank(r, 2).share(1) for r in range(2)] == [(0, 1), (1, 1)]
+    assert [_rank(r, 3).share(7) for r in range(3)] == [(0, 3), (3, 5), (5, 7)]
     cfg = load_config(None, [o for o in OVERRIDES if not o.startswith("distributed.")])
     check_divisible(cfg, 2)
     with pytest.raises(ConfigError, match="train_batch_size"):
@@ -91,14 +98,13 @@ def test_validation_decodes_only_this_ranks_share() -> None:
 
         def __init__(self) -> None:
             self.val_prompts = [Prompt(i) for i in range(5)]
-            self.fctx = types.SimpleNamespace(world_size=2, rank=1)
-            self.dctx = D.DistContext(rank=0, world_size=1)  # no process group: gather gives [local]
+            self.ctx = _rank(1, 2)
 
         def greedy_accuracy(self, prompts: list[Prompt]) -> list[float]:
             seen.extend(p.i for p in prompts)
             return [1.0] * len(prompts)
 
-    out = DistributedTrainer.validate(Rank1())  # type: ignore[arg-type]
+    out = Trainer.validate(Rank1())  # type: ignore[arg-type]
     assert seen == [3, 4]
     # (alone, the gathered list holds only this rank's scores, zipped with the first prompts)
     assert out == {"val/acc": 1.0, "val/acc/even": 1.0, "val/acc/odd": 1.0}
@@ -127,33 +133,60 @@ def _records(run_dir: Path) -> dict[int, dict]:
     return {r["step"]: r for r in rows}
 
 
+def _same_steps(a: dict[int, dict], b: dict[int, dict], steps: tuple[int, ...]) -> None:
+    for step in steps:
+        for key in COMPARED:
+            want, got = a[step][key], b[step][key]
+            assert got == pytest.approx(want, rel=1e-5, abs=1e-7), (step, key, want, got)
+        assert a[step]["adv/abs_sum"] > 0 and a[step]["actor/grad_norm"] > 0
+
+
 @pytest.mark.slow
-def test_torchrun_two_processes_match_one_and_resume_on_one(tmp_path: Path) -> None:
+def test_plain_trainer_and_two_fsdp_ranks_agree_and_resume_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("WORLD_SIZE", raising=False)  # the in-process runs get the LocalContext
     sets = [a for o in OVERRIDES for a in ("--set", o)]
-    one, two = tmp_path / "one", tmp_path / "two"
-    _train(1, ["--run-dir", str(one), *sets, "--set", "trainer.total_steps=3"])
+    one, two, back = tmp_path / "one", tmp_path / "two", tmp_path / "back"
+    # The plain Trainer in this process: 3 steps.
+    train(load_config(None, [*OVERRIDES, f"trainer.run_dir={one}", "trainer.total_steps=3"]), one)
     two.mkdir()
     for shared in ("sft", "data"):  # the same warm-start and prompts, built once
         shutil.copytree(one / shared, two / shared)
+    # 2 FSDP ranks under torchrun: 2 steps.
     _train(2, ["--run-dir", str(two), *sets, "--set", "trainer.total_steps=2"])
     shards = sorted(p.name for p in (two / "checkpoints" / "step_2" / "dcp").glob("*.distcp"))
     assert shards == ["__0_0.distcp", "__1_0.distcp"]
-    log = _train(1, ["--resume", str(two), "--set", "trainer.total_steps=3"])
-    assert "saved by 2 processes, now 1" in log
+    # The policy of the 2-rank checkpoint is an HF directory that from_pretrained loads.
+    from transformers import AutoModelForCausalLM
 
-    a, b = _records(one), _records(two)
-    assert sorted(a) == sorted(b) == [0, 1, 2, 3]
+    policy_dir = two / "checkpoints" / "step_2" / "policy"
+    AutoModelForCausalLM.from_pretrained(policy_dir)
+    assert json.loads((policy_dir / "config.json").read_text())["architectures"] == ["Qwen2ForCausalLM"]
+    # 2 ranks -> 1 process: the plain Trainer resumes the 2-rank checkpoint for step 3.
+    config_before = (two / "config.json").read_text()
+    with caplog.at_level(logging.INFO, logger="prime_fast.trainer.loop"):
+        train(load_config(two / "config.json", ["trainer.total_steps=3"]), two, resume=True)
+    assert "saved by 2 processes, now 1" in caplog.text
+    assert (two / "config.json").read_text() == config_before  # --resume does not rewrite it
+    # 1 process -> 2 ranks: the plain Trainer's step-2 checkpoint resumed under torchrun for step 3.
+    shutil.copytree(one, back)
+    shutil.rmtree(back / "checkpoints" / "step_3")
+    (back / "checkpoints" / "latest").write_text("step_2")
+    assert "saved by 1 processes, now 2" in _train(
+        2, ["--resume", str(back), "--set", "trainer.total_steps=3"]
+    )
+
+    a, b, c = _records(one), _records(two), _records(back)
+    assert sorted(a) == sorted(b) == sorted(c) == [0, 1, 2, 3]
     assert max(a[s]["train/acc"] for s in (1, 2, 3)) > 0  # outcome signal, not only process rewards
     # Warm-start validation: 2 ranks each greedy-decode half of the held-out prompts and gather the
     # scores; the metrics equal the single process's (all of them, per data source too).
     val = sorted(k for k in a[0] if k.startswith("val/acc"))
     assert val and val == sorted(k for k in b[0] if k.startswith("val/acc"))
     assert [b[0][k] for k in val] == [a[0][k] for k in val]
-    for step in (1, 2, 3):  # steps 1-2: 2 processes; step 3: 1 process resumed from their checkpoint
-        for key in COMPARED:
-            want, got = a[step][key], b[step][key]
-            assert got == pytest.approx(want, rel=1e-4, abs=1e-6), (step, key, want, got)
-        assert a[step]["adv/abs_sum"] > 0 and a[step]["actor/grad_norm"] > 0
+    _same_steps(a, b, (1, 2, 3))  # steps 1-2: 2 ranks; step 3: 1 process resumed from their checkpoint
+    _same_steps(a, c, (3,))  # step 3: 2 ranks resumed from the single process's checkpoint
 
 
 def test_example_config_fits_one_and_two_nodes() -> None:

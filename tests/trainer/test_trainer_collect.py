@@ -60,14 +60,14 @@ def test_collect_filters_keeps_first_groups_and_buffers_surplus(tmp_path, tiny_o
     k = cfg.rollout.n
     ro, m = tr.collect({})
     # Exactly B groups, contiguous, each inside the band.
-    assert len(ro.responses) == 2 * k
+    assert len(ro) == 2 * k
     for g in range(2):
-        idx = {p.index for p in ro.prompts[g * k : (g + 1) * k]}
+        idx = {s.prompt.index for s in ro[g * k : (g + 1) * k]}
         assert len(idx) == 1
-        assert 0.2 <= sum(ro.acc[g * k : (g + 1) * k]) / k <= 0.8
+        assert 0.2 <= sum(s.acc for s in ro[g * k : (g + 1) * k]) / k <= 0.8
     drawn = backend.calls[0]
     passing = [i for i in drawn if 1 <= backend.correct(i, k) <= 3]
-    assert [ro.prompts[0].index, ro.prompts[k].index] == passing[:2]
+    assert [ro[0].prompt.index, ro[k].prompt.index] == passing[:2]
     assert m["filter/pass_rate"] == len(passing) / len(drawn)
     # Surplus passing prompts wait in the buffer and are generated first at the next collect.
     assert [tr.sampler.prompts[i].index for i in tr.sampler.buffer] == passing[2:]

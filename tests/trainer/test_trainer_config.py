@@ -61,6 +61,17 @@ def test_resolved_config_round_trips_through_json(tmp_path) -> None:
         pytest.param(
             ["modell.path=x"], r"unknown section 'modell'; valid sections: model, data", id="unknown-section"
         ),
+        pytest.param(  # renamed keys are refused like any unknown key, with the valid ones listed
+            ["algo.entropy_coeff=0.01"],
+            r"unknown key algo\.entropy_coeff; .*entropy_coef",
+            id="old-entropy-key",
+        ),
+        pytest.param(
+            ["verify.timeout_score=0.5"],
+            r"unknown key verify\.timeout_score; .*error_score",
+            id="old-verify-key",
+        ),
+        pytest.param(["vllm.max_model_len=1"], r"vllm\.max_model_len: expected 0 or >= 2", id="vllm-len"),
         pytest.param(["prm.update=sideways"], r"prm\.update: expected one of after, before", id="bad-choice"),
         pytest.param(["rollout.n=1"], r"rollout\.n: expected >= 2", id="n-too-small"),
         pytest.param(["rollout.n=four"], r"rollout\.n: expected an integer", id="not-int"),

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from prime_fast.trainer.batch import build_batch, eos_mask
+from prime_fast.trainer.batch import build_batch
 from prime_fast.trainer.rollout.base import RolloutBackend, SamplingConfig
 from prime_fast.trainer.rollout.hf import HFRolloutBackend, cut_at_eos
-
-
-def test_eos_mask_includes_the_first_eos_only() -> None:
-    eos = 1
-    resp = torch.tensor([[5, 6, 1, 0, 0], [5, 1, 7, 1, 0], [5, 6, 7, 8, 9], [1, 0, 0, 0, 0]])
-    want = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
-    assert torch.equal(eos_mask(resp, eos), want)
 
 
 def test_cut_at_eos() -> None:
@@ -21,7 +14,7 @@ def test_cut_at_eos() -> None:
     assert cut_at_eos([4, 5, 6], 1, 3) == ([4, 5, 6], True)
 
 
-def test_build_batch_layout_and_mask_match_eos_mask() -> None:
+def test_build_batch_layout_and_mask() -> None:
     prompts = [[7, 8, 9], [7]]
     responses = [[5, 1], [5, 6, 6, 6]]  # the second is truncated (no EOS)
     b = build_batch(prompts, responses, pad_token_id=0, eos_token_id=1)
@@ -31,7 +24,6 @@ def test_build_batch_layout_and_mask_match_eos_mask() -> None:
     assert b.position_ids[1, 2:].tolist() == [0, 1, 2, 3, 4]
     assert b.position_ids[0, :5].tolist() == [0, 1, 2, 3, 4]
     assert b.response_mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
-    assert torch.equal(b.response_mask, eos_mask(b.responses, 1))
 
 
 def test_hf_backend_groups_are_contiguous(tiny_model, tok) -> None:
@@ -54,6 +46,23 @@ def test_hf_backend_groups_are_contiguous(tiny_model, tok) -> None:
     torch.manual_seed(0)
     sampled = backend.generate(prompts, SamplingConfig(n=4, temperature=1.0, max_tokens=6))
     assert len(sampled.response_ids) == 12 and len(sampled.truncated) == 12
+
+
+def test_hf_backend_seeds_each_prompt_alone(tiny_model, tok) -> None:
+    # Prompt i samples under seed + i * n whatever else shares the call (so a rank's share, or one
+    # process's whole list, gives the same samples), and the global RNG is left untouched.
+    backend = HFRolloutBackend(tiny_model, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    prompts = [[2, 7, 15, 8, 3], [2, 9, 3], [2, 12, 16, 6, 13, 3]]
+    seeded = SamplingConfig(n=4, temperature=1.0, max_tokens=8, seed=100)
+    rng = torch.get_rng_state()
+    whole = backend.generate(prompts, seeded).response_ids
+    assert torch.equal(torch.get_rng_state(), rng)
+    tail = backend.generate(prompts[1:], SamplingConfig(n=4, temperature=1.0, max_tokens=8, seed=104))
+    assert tail.response_ids == whole[4:]
+    assert len({tuple(r) for r in whole[:4]}) > 1  # K distinct samples of one prompt
+    other = backend.generate(prompts, SamplingConfig(n=4, temperature=1.0, max_tokens=8, seed=7))
+    assert other.response_ids != whole
+    assert backend.generate([], seeded).response_ids == []
 
 
 def test_sync_weights_copies_into_a_separate_model(tiny_model, tok) -> None:

@@ -16,6 +16,7 @@ import torch
 
 from prime_fast.algos._utils import as_float, as_mask, check_groups, last_token_mask, masked_mean
 from prime_fast.algos.core import discounted_returns, masked_whiten, normalize_process_rewards
+from prime_fast.algos.estimator import Discounts
 from prime_fast.errors import UnsupportedInputError
 
 PRIME_FORMS = ("code", "paper")
@@ -85,6 +86,7 @@ def prime_advantages(
     form: str = "code",
     process_norm: str = "none",
     whiten: bool = True,
+    discounts: Discounts | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PRIME's RLOO advantage on outcome and process rewards (docs/ALGORITHM.md 7.1).
 
@@ -102,10 +104,14 @@ def prime_advantages(
         process_norm: ``"none"`` or ``"batch_norm"`` (:func:`normalize_process_rewards`) applied to
             the process rewards first.
         whiten: apply :func:`masked_whiten` (PRIME always does).
+        discounts: when given, replaces ``gamma_process`` and ``gamma_outcome`` (the
+            :class:`~prime_fast.algos.estimator.AdvantageEstimator` call form).
 
     Returns:
         ``(advantages, returns)``, float32 ``(B, T)``, zero outside ``mask``.
     """
+    if discounts is not None:
+        gamma_process, gamma_outcome = discounts.process, discounts.outcome
     if form not in PRIME_FORMS:
         raise UnsupportedInputError(f"form must be one of {', '.join(PRIME_FORMS)}, got {form!r}")
     m = _check_mask(mask)
@@ -135,12 +141,15 @@ def rloo_advantages(
     process_rewards: torch.Tensor | None = None,
     gamma: float = 1.0,
     whiten: bool = False,
+    discounts: Discounts | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """RLOO (paper Eq. 5; Table 4 "RLOO"): ``A_t = sum_{s>=t} gamma^{s-t} (r_s - LOO mean of the
     other rows' mean process reward) + r_o - mean_{j != i} r_o(j)``.
 
     Without ``process_rewards`` it is the classic outcome RLOO broadcast to every valid token.
+    ``discounts.process`` (when given) replaces ``gamma``; the outcome term is not discounted.
     """
+    gamma = discounts.process if discounts is not None else gamma
     m = _check_mask(mask)
     k = check_groups(m.shape[0], n_samples)
     acc, _ = _outcome(outcome_rewards, m)
@@ -167,13 +176,16 @@ def grpo_advantages(
     gamma: float = 1.0,
     eps: float = 1e-6,
     whiten: bool = False,
+    discounts: Discounts | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GRPO (paper Eq. 7): group-normalised outcome plus discounted group-normalised process rewards.
 
     ``(r_o(i) - mean_j r_o(j)) / (std_j r_o(j) + eps)`` broadcast to valid tokens, plus
     ``sum_{s>=t} gamma^{s-t} (r_s - mean_j c_j) / (std_j c_j + eps)`` with ``c_j`` row j's mean
     process reward. ``std`` is unbiased (``torch.std``); a group of one gets mean 0, std 1 (verl).
+    ``discounts.process`` (when given) replaces ``gamma``.
     """
+    gamma = discounts.process if discounts is not None else gamma
     m = _check_mask(mask)
     k = check_groups(m.shape[0], n_samples)
     acc, _ = _outcome(outcome_rewards, m)
@@ -208,11 +220,14 @@ def reinforce_advantages(
     process_rewards: torch.Tensor | None = None,
     gamma: float = 1.0,
     whiten: bool = False,
+    discounts: Discounts | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """REINFORCE (paper Eq. 8): ``A_t = r_o + sum_{s>=t} gamma^{s-t} r_s``, no baseline.
 
-    ``n_samples`` is accepted for a uniform estimator signature and only checked.
+    ``n_samples`` is accepted for a uniform estimator signature and only checked;
+    ``discounts.process`` (when given) replaces ``gamma``.
     """
+    gamma = discounts.process if discounts is not None else gamma
     m = _check_mask(mask)
     check_groups(m.shape[0], n_samples)
     acc, _ = _outcome(outcome_rewards, m)

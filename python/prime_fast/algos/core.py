@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from prime_fast.algos._utils import as_float, as_mask, masked_mean
+from prime_fast.algos._utils import as_float, as_mask
 from prime_fast.errors import UnsupportedInputError
 from prime_fast.ops import reverse_affine_scan
 
@@ -12,31 +14,38 @@ PROCESS_NORMS = ("none", "batch_norm")
 
 
 def masked_whiten(
-    values: torch.Tensor, mask: torch.Tensor, *, shift_mean: bool = True, eps: float = 1e-8
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    shift_mean: bool = True,
+    eps: float = 1e-8,
+    all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Whiten ``values`` with the mean and unbiased variance of its entries where ``mask`` is set.
 
     verl's ``masked_whiten``: ``(values - mean) * rsqrt(var + eps)`` with Bessel's correction,
     applied to every entry (the caller masks the result); ``shift_mean=False`` adds the mean back.
+    The sums are accumulated in float64 (the result has ``values``' dtype); with fewer than two
+    valid entries the variance denominator ``count - 1`` is clamped to 1 (no error).
 
-    Raises:
-        UnsupportedInputError: fewer than two entries are set (the unbiased variance is undefined).
+    Args:
+        all_reduce: sums a tensor over every data-parallel rank (in place or not; its return value
+            is used). With it the statistics are those of all ranks' valid entries together: the
+            same result as whitening the unsplit batch in one process.
     """
     if not isinstance(values, torch.Tensor):
         raise UnsupportedInputError(f"values must be a torch.Tensor, got {type(values).__name__}")
-    m = as_mask(mask, values.shape, values.device)
-    count = int(m.sum())
-    if count < 2:
-        raise UnsupportedInputError(
-            f"masked_whiten needs at least 2 valid entries for an unbiased variance, got {count}"
-        )
-    mean = masked_mean(values, m)
-    centered = values - mean
-    var = (torch.where(m, centered, torch.zeros_like(centered)) ** 2).sum() / (count - 1)
-    out = centered * torch.rsqrt(var + eps)
+    reduce = all_reduce or (lambda t: t)
+    m = as_mask(mask, values.shape, values.device).to(torch.float64)
+    x = values.to(torch.float64)
+    stats = reduce(torch.stack([m.sum(), (x * m).sum()]))
+    count, mean = stats[0], stats[1] / stats[0].clamp_min(1.0)
+    sq = reduce(((x - mean) ** 2 * m).sum())
+    var = sq / (count - 1).clamp_min(1.0)
+    out = (x - mean) * torch.rsqrt(var + eps)
     if not shift_mean:
         out = out + mean
-    return out
+    return out.to(values.dtype)
 
 
 def discounted_returns(
@@ -67,12 +76,17 @@ def discounted_returns(
 
 
 def normalize_process_rewards(
-    scores: torch.Tensor, mask: torch.Tensor, method: str = "batch_norm"
+    scores: torch.Tensor,
+    mask: torch.Tensor,
+    method: str = "batch_norm",
+    *,
+    all_reduce_max: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """PRIME's ``prime_norm`` (docs/ALGORITHM.md 6.3) over the rows given (one data-parallel rank).
 
     ``batch_norm``: ``scores / (max |reverse_cumsum(scores)| + 1e-6)`` with scores zeroed outside the
-    mask; ``none``: the masked scores unchanged.
+    mask; ``none``: the masked scores unchanged. ``all_reduce_max`` (a max over every rank) takes
+    the peak over the whole batch instead of these rows (the same result as one process).
     """
     if method not in PROCESS_NORMS:
         raise UnsupportedInputError(
@@ -84,4 +98,7 @@ def normalize_process_rewards(
     if method == "none":
         return s
     ret = reverse_affine_scan(s, 1.0)
-    return s / (ret.abs().max() + 1e-6)
+    peak = ret.abs().max() if ret.numel() else torch.zeros((), dtype=s.dtype, device=s.device)
+    if all_reduce_max is not None:
+        peak = all_reduce_max(peak.detach().clone())
+    return s / (peak + 1e-6)

@@ -21,8 +21,8 @@ def build_tokenizer() -> Any:
     from transformers import PreTrainedTokenizerFast
 
     vocab: dict[str, int] = {}
-    for tok in SPECIAL + CHARS:
-        vocab.setdefault(tok, len(vocab))
+    for piece in SPECIAL + CHARS:
+        vocab.setdefault(piece, len(vocab))
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"\\boxed\{|<u>|<a>|<eos>|<pad>|."), behavior="isolated")
     core.decoder = decoders.Fuse()

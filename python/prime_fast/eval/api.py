@@ -241,7 +241,7 @@ def evaluate(
         prm_beta, prm_reduce, prm_step_sep: the PRM reward scale, ``sum`` | ``min`` (over steps), and
             the text that ends a step (for ``min``).
         batch_size: prompts per generation call (0: all at once).
-        error_score: the score of a row whose verifier fails (the trainer's ``verify.timeout_score``).
+        error_score: the score of a row whose verifier fails (the trainer's ``verify.error_score``).
     """
     t_start = time.perf_counter()
     tpl = template if isinstance(template, Template) else load_template(template)

@@ -3,7 +3,7 @@
 Math: every (response, acceptable answer) pair goes through one ``verify_math_batch`` call; a row is
 correct when any answer matches, scores ``error_score`` when no reference can be read (as
 ``prime_fast.verify.score`` returns None and the trainer's ``score_all`` then gives
-``verify.timeout_score``). Code: one ``verify_code_batch`` call on the extracted programs; ``score``
+``verify.error_score``). Code: one ``verify_code_batch`` call on the extracted programs; ``score``
 is PRIME's partial credit, ``correct`` means every test passed; tests the verifier cannot read
 score ``error_score``. A row whose verification raises is marked with its error and scores
 ``error_score``; the other rows are unaffected.

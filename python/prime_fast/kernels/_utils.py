@@ -29,7 +29,3 @@ def dot_in_fp32(dtype: torch.dtype) -> bool:
     what the tensor cores compute (up to summation order).
     """
     return interpreting() and dtype == torch.bfloat16
-
-
-def next_pow2(n: int) -> int:
-    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()

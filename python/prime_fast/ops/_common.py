@@ -99,8 +99,3 @@ def check_temperature(temperature: object) -> float:
     if not (t > 0.0 and t < float("inf")):
         raise UnsupportedInputError(f"temperature must be a positive finite float, got {temperature!r}")
     return t
-
-
-def compute_dtype(*ts: torch.Tensor) -> torch.dtype:
-    """float64 if any input is float64, else float32 (outputs and statistics are never low precision)."""
-    return torch.float64 if any(t.dtype == torch.float64 for t in ts) else torch.float32

@@ -10,6 +10,7 @@ from prime_fast import algos
 from prime_fast.trainer.batch import Batch
 from prime_fast.trainer.config import AlgoConfig, OptimConfig
 from prime_fast.trainer.models import response_logprobs
+from prime_fast.trainer.optim import accumulate_steps
 
 
 class Actor:
@@ -50,41 +51,40 @@ class Actor:
         """One RL step of policy updates. Returns mean metrics (``actor/*``)."""
         n = batch.size
         mini = min(self.cfg.mini_batch_size, n)
-        micro = min(self.cfg.micro_batch_size, mini)
         sums: dict[str, float] = {}
         count = 0
-        norms = []
-        self.model.train()
+
+        def micro_loss(j: torch.Tensor) -> torch.Tensor:
+            nonlocal count
+            sub = batch.rows(j)
+            logp, ent = response_logprobs(self.model, sub, temperature=self.temperature, return_entropy=True)
+            dev = logp.device
+            loss, m = self.loss_fn(
+                logp,
+                old_logp[j].to(dev),
+                advantages[j].to(dev),
+                sub.response_mask.to(dev),
+                clip_ratio=self.algo.clip_ratio,
+                entropy=ent,
+                entropy_coef=self.algo.entropy_coef,
+            )
+            for k, v in m.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            count += 1
+            return loss
+
+        norms: list[float] = []
         for _ in range(self.cfg.ppo_epochs):
             order = torch.randperm(n, generator=generator) if self.cfg.shuffle else torch.arange(n)
-            for s in range(0, n, mini):
-                idx = order[s : s + mini]
-                accum = -(-len(idx) // micro)
-                self.optimizer.zero_grad(set_to_none=True)
-                for ms in range(0, len(idx), micro):
-                    j = idx[ms : ms + micro]
-                    sub = batch.rows(j)
-                    logp, ent = response_logprobs(
-                        self.model, sub, temperature=self.temperature, return_entropy=True
-                    )
-                    dev = logp.device
-                    loss, m = self.loss_fn(
-                        logp,
-                        old_logp[j].to(dev),
-                        advantages[j].to(dev),
-                        sub.response_mask.to(dev),
-                        clip_ratio=self.algo.clip_ratio,
-                        entropy=ent,
-                        entropy_coef=self.algo.entropy_coeff,
-                    )
-                    (loss / accum).backward()
-                    for k, v in m.items():
-                        sums[k] = sums.get(k, 0.0) + float(v)
-                    count += 1
-                gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-                norms.append(float(gn))
-                self.optimizer.step()
-        self.model.eval()
+            norms += accumulate_steps(
+                self.model,
+                self.optimizer,
+                order,
+                mini=mini,
+                micro=min(self.cfg.micro_batch_size, mini),
+                grad_clip=self.cfg.grad_clip,
+                micro_loss=micro_loss,
+            )
         out = {f"actor/{k}": v / max(count, 1) for k, v in sums.items()}
         out["actor/grad_norm"] = sum(norms) / max(len(norms), 1)
         out["actor/lr"] = float(self.optimizer.param_groups[0]["lr"])

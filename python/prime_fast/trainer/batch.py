@@ -49,13 +49,6 @@ class Batch:
         )
 
 
-def eos_mask(responses: torch.Tensor, eos_token_id: int) -> torch.Tensor:
-    """1 up to and including the first EOS of each row, 0 after; all ones for a row without EOS."""
-    is_eos = responses == eos_token_id
-    after = torch.cumsum(is_eos.long(), dim=1) - is_eos.long()  # EOS tokens strictly before t
-    return (after == 0).long()
-
-
 def build_batch(
     prompts: list[list[int]], responses: list[list[int]], *, pad_token_id: int, eos_token_id: int
 ) -> Batch:

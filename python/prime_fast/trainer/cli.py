@@ -63,14 +63,10 @@ def _run(args: argparse.Namespace) -> int:
             run_dir = default_run_dir()
     from prime_fast.trainer.loop import train
 
-    if "WORLD_SIZE" in os.environ:  # launched by torchrun: FSDP2 data parallelism (docs/SCALE.md)
-        from prime_fast.trainer.dist_trainer import train_distributed
-
-        summary = train_distributed(cfg, run_dir, resume=bool(args.resume))
-        if int(os.environ.get("RANK", "0")) != 0:
-            return 0
-    else:
-        summary = train(cfg, run_dir, resume=bool(args.resume))
+    # Under torchrun (WORLD_SIZE set) the run is FSDP2 data-parallel (docs/SCALE.md); rank 0 reports.
+    summary = train(cfg, run_dir, resume=bool(args.resume))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     w, f = summary.get("warmstart_val_acc"), summary.get("final_val_acc")
     if w is not None:
         print(f"warm-start greedy accuracy (held out): {w:.3f}")

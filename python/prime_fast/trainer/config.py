@@ -191,7 +191,7 @@ class AlgoConfig:
         gamma_process, gamma_outcome: discounts of the two reward sources.
         whiten: whiten advantages over the valid tokens of the batch.
         clip_ratio: PPO epsilon.
-        entropy_coeff: entropy bonus weight.
+        entropy_coef: entropy bonus weight.
         filter_accuracy: keep only prompt groups with accuracy in the band (inclusive).
         accuracy_lower_bound, accuracy_upper_bound: the band (0.2, 0.8).
         filter_truncated: drop groups where any response hit ``rollout.max_tokens``.
@@ -204,7 +204,7 @@ class AlgoConfig:
     gamma_outcome: float = 1.0
     whiten: bool = True
     clip_ratio: float = 0.2
-    entropy_coeff: float = 0.0
+    entropy_coef: float = 0.0
     filter_accuracy: bool = True
     accuracy_lower_bound: float = 0.2
     accuracy_upper_bound: float = 0.8
@@ -214,7 +214,7 @@ class AlgoConfig:
         _check(0 <= self.gamma_process <= 1, "algo.gamma_process", "expected in [0, 1]", self.gamma_process)
         _check(0 <= self.gamma_outcome <= 1, "algo.gamma_outcome", "expected in [0, 1]", self.gamma_outcome)
         _pos("algo.clip_ratio", self.clip_ratio)
-        _pos("algo.entropy_coeff", self.entropy_coeff, allow_zero=True)
+        _pos("algo.entropy_coef", self.entropy_coef, allow_zero=True)
         lo, hi = self.accuracy_lower_bound, self.accuracy_upper_bound
         _check(
             0 <= lo <= hi <= 1,
@@ -315,14 +315,16 @@ class VerifyConfig:
 
     Args:
         overlap: verify in a background thread while the log-probs are computed (false: serialised).
-        timeout_score: reward given when a verifier raises (PRIME's rows score 0 then).
+        error_score: reward of a row that cannot be scored: its verifier raised, its reference is
+            unparseable or its code tests are malformed (PRIME's rows score 0 then). A program that
+            times out is not an error: it gets its tests' partial credit.
     """
 
     overlap: bool = True
-    timeout_score: float = 0.0
+    error_score: float = 0.0
 
     def __post_init__(self) -> None:
-        _check(0 <= self.timeout_score <= 1, "verify.timeout_score", "expected in [0, 1]", self.timeout_score)
+        _check(0 <= self.error_score <= 1, "verify.error_score", "expected in [0, 1]", self.error_score)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +391,8 @@ class DemoConfig:
 
 @dataclass(frozen=True, slots=True)
 class VLLMSection:
-    """The vLLM rollout engine (``rollout.backend = "vllm"``; see docs/SCALE.md).
+    """The vLLM rollout engine (``rollout.backend = "vllm"``; see docs/SCALE.md): what
+    ``trainer/rollout/vllm.py``'s ``VLLMRollout`` reads.
 
     Args:
         tensor_parallel_size: GPUs per engine; under torchrun consecutive ranks form one group.
@@ -424,7 +427,12 @@ class VLLMSection:
             "expected in (0, 1]",
             self.gpu_memory_utilization,
         )
-        _pos("vllm.max_model_len", self.max_model_len, allow_zero=True)
+        _check(
+            self.max_model_len == 0 or self.max_model_len >= 2,
+            "vllm.max_model_len",
+            "expected 0 or >= 2",
+            self.max_model_len,
+        )
         _choice("vllm.dtype", self.dtype, ("auto", *DTYPES))
         _choice("vllm.sleep_mode", self.sleep_mode, ("auto", "true", "false"))
         _choice("vllm.sleep_level", str(self.sleep_level), ("1", "2"))

@@ -171,7 +171,7 @@ class PromptSampler:
 
     def pop_buffer(self, k: int) -> list[Prompt]:
         """Up to ``k`` buffered surplus prompts, oldest first."""
-        out = []
+        out: list[Prompt] = []
         while self.buffer and len(out) < k:
             out.append(self.prompts[self.buffer.popleft()])
         return out

@@ -10,10 +10,8 @@ Every rank runs the same program (SPMD). The pieces:
   bf16 parameters / fp32 gradient reduction on GPUs (fp32 everywhere on the CPU).
 - :func:`split_groups` gives each rank whole K-sample groups (a group never spans two ranks), so
   leave-one-out baselines stay rank-local; :func:`gather_objects` collects per-rank results.
-- Reductions that must see the whole batch: :func:`global_token_mean` (a loss normalised by the
-  global valid-token count, scaled for FSDP's gradient averaging), :func:`masked_whiten` (batch
-  statistics over every rank's valid tokens), :func:`process_reward_norm` (PRIME's ``batch_norm``,
-  per rank as the authors did or global), :func:`reduce_metrics`.
+- :func:`minibatch_groups` gives each rank its groups of every optimizer mini-batch, so that a run on
+  ``W`` processes takes the same optimizer steps as one process.
 - :func:`full_named_parameters` gathers unsharded weights (for the vLLM weight sync);
   :func:`save_checkpoint` / :func:`load_checkpoint` write and read sharded DCP checkpoints that load
   on any number of processes.
@@ -21,13 +19,15 @@ Every rank runs the same program (SPMD). The pieces:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -41,12 +41,8 @@ __all__ = [
     "destroy_distributed",
     "full_named_parameters",
     "gather_objects",
-    "global_token_mean",
     "init_distributed",
     "load_checkpoint",
-    "masked_whiten",
-    "process_reward_norm",
-    "reduce_metrics",
     "save_checkpoint",
     "shard_model",
     "split_groups",
@@ -54,6 +50,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class Ranked(Protocol):
+    """Anything with a data-parallel position (a :class:`DistContext` or a trainer context)."""
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def world_size(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +230,7 @@ def full_named_parameters(
 # -- splitting and reductions ------------------------------------------------------------------------------
 
 
-def split_groups(items: Sequence[T], group_size: int, ctx: DistContext) -> list[T]:
+def split_groups(items: Sequence[T], group_size: int, ctx: Ranked) -> list[T]:
     """This rank's contiguous share of ``items``, made of whole groups of ``group_size``.
 
     ``items`` holds ``G * group_size`` entries (e.g. the ``P * K`` responses of a rollout, or prompts
@@ -245,7 +251,7 @@ def split_groups(items: Sequence[T], group_size: int, ctx: DistContext) -> list[
     return list(items[ctx.rank * per : (ctx.rank + 1) * per])
 
 
-def minibatch_groups(n_groups: int, n_minibatches: int, ctx: DistContext) -> list[list[int]]:
+def minibatch_groups(n_groups: int, n_minibatches: int, ctx: Ranked) -> list[list[int]]:
     """Group indices this rank trains on in each optimizer mini-batch.
 
     Mini-batch ``j`` is the same set of groups whatever the world size (the ``j``-th contiguous
@@ -277,89 +283,6 @@ def gather_objects(obj: T, ctx: DistContext) -> list[T]:
     return out
 
 
-def _all_reduce(t: torch.Tensor, ctx: DistContext, op: Any = None) -> torch.Tensor:
-    if ctx.distributed:
-        dist.all_reduce(t, op=op if op is not None else dist.ReduceOp.SUM)
-    return t
-
-
-def global_token_mean(values: torch.Tensor, mask: torch.Tensor, ctx: DistContext) -> torch.Tensor:
-    """A token-mean over every rank's valid tokens, shaped for FSDP's gradient averaging.
-
-    Returns ``world * sum_local(values*mask) / count_global``: FSDP averages gradients over ranks, so
-    the gradient equals that of ``sum_global / count_global`` in one process. Its value on one rank
-    is a share of the global mean; :func:`reduce_metrics` (mean over ranks) reports the global mean.
-    """
-    if values.shape != mask.shape:
-        raise UnsupportedInputError(f"values {tuple(values.shape)} and mask {tuple(mask.shape)} must match")
-    m = mask.to(values.dtype)
-    count = _all_reduce(m.sum().detach().clone(), ctx)
-    return (values * m).sum() * ctx.world_size / count.clamp_min(1.0)
-
-
-def masked_whiten(
-    values: torch.Tensor, mask: torch.Tensor, ctx: DistContext, *, shift_mean: bool = True
-) -> torch.Tensor:
-    """``(x - mean) / sqrt(var + 1e-8)`` with mean and Bessel-corrected variance over all ranks' valid tokens.
-
-    The same statistics as whitening the whole (unsplit) batch in one process, which is what PRIME's
-    advantage whitening does on the driver. Masked-out positions come back as they were whitened
-    (callers multiply by the mask).
-    """
-    m = mask.to(torch.float64)
-    x = values.to(torch.float64)
-    stats = torch.stack([m.sum(), (x * m).sum()])
-    stats = _all_reduce(stats, ctx)
-    count, total = stats[0], stats[1]
-    mean = total / count
-    sq = _all_reduce(((x - mean) ** 2 * m).sum(), ctx)
-    var = sq / (count - 1).clamp_min(1.0)
-    out = (x - mean) * torch.rsqrt(var + 1e-8)
-    if not shift_mean:
-        out = out + mean
-    return out.to(values.dtype)
-
-
-def process_reward_norm(
-    scores: torch.Tensor, mask: torch.Tensor, ctx: DistContext, *, scope: Literal["rank", "global"] = "rank"
-) -> torch.Tensor:
-    """PRIME's ``batch_norm`` of process scores: divide by ``max |reverse cumsum| + 1e-6``.
-
-    ``scope="rank"`` takes the max over this rank's rows only, as the authors' code does (so the
-    result depends on the world size); ``"global"`` takes it over every rank (same result as one
-    process on the whole batch).
-    """
-    if scope not in ("rank", "global"):
-        raise ConfigError(f"prm norm scope must be 'rank' or 'global', got {scope!r}")
-    s = scores * mask.to(scores.dtype)
-    returns = torch.flip(torch.cumsum(torch.flip(s, [-1]), -1), [-1])
-    peak = returns.abs().max().detach().clone() if returns.numel() else torch.zeros((), dtype=s.dtype)
-    if scope == "global":
-        peak = _all_reduce(peak, ctx, dist.ReduceOp.MAX)
-    return s / (peak + 1e-6)
-
-
-def reduce_metrics(
-    metrics: Mapping[str, float], ctx: DistContext, *, op: Literal["mean", "sum", "max"] = "mean"
-) -> dict[str, float]:
-    """Reduce scalar metrics over ranks in one collective (mean by default)."""
-    keys = sorted(metrics)
-    if not ctx.distributed or not keys:
-        return {k: float(metrics[k]) for k in keys}
-    t = torch.tensor(
-        [float(metrics[k]) for k in keys],
-        dtype=torch.float64,
-        device=ctx.device if ctx.backend == "nccl" else "cpu",
-    )
-    if op == "max":
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    else:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        if op == "mean":
-            t /= ctx.world_size
-    return {k: float(v) for k, v in zip(keys, t.tolist())}
-
-
 # -- checkpoints ---------------------------------------------------------------------------------------------
 
 
@@ -376,11 +299,18 @@ def _state(
     return state
 
 
+@contextlib.contextmanager
+def _single_process_quiet() -> Iterator[None]:
+    """DCP warns on every save/load without a process group; one process is a supported case here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+        yield
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     models: Mapping[str, nn.Module],
     optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
-    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a sharded ``torch.distributed.checkpoint`` checkpoint (every rank writes its shards).
 
@@ -388,7 +318,6 @@ def save_checkpoint(
         path: checkpoint directory (created).
         models: e.g. ``{"policy": ..., "prm": ...}`` (FSDP2-wrapped or plain).
         optimizers: optimizers keyed like their models.
-        extra: small picklable state (step, data position, RNG...), stored by DCP as well.
 
     The checkpoint stores global tensor shapes, so :func:`load_checkpoint` reshards it onto any
     number of processes (including one, without a process group).
@@ -397,10 +326,8 @@ def save_checkpoint(
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
-    state = _state(models, optimizers or {})
-    if extra is not None:
-        state["extra"] = dict(extra)
-    dcp.save(state, checkpoint_id=str(out))
+    with _single_process_quiet():
+        dcp.save(_state(models, optimizers or {}), checkpoint_id=str(out), no_dist=not dist.is_initialized())
     return out
 
 
@@ -408,13 +335,11 @@ def load_checkpoint(
     path: str | os.PathLike[str],
     models: Mapping[str, nn.Module],
     optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> None:
     """Load a checkpoint written by :func:`save_checkpoint` into the given models and optimizers in place.
 
     Works on a different number of processes than the one that saved. Optimizers must have the
-    same parameter groups as at save time (build them the same way). ``extra`` gives the keys and
-    template values to read back; the loaded values are returned.
+    same parameter groups as at save time (build them the same way).
     """
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
@@ -424,11 +349,9 @@ def load_checkpoint(
         raise ConfigError(f"not a DCP checkpoint directory (no .metadata): {src}")
     optimizers = optimizers or {}
     state = _state(models, optimizers)
-    if extra is not None:
-        state["extra"] = dict(extra)
-    dcp.load(state, checkpoint_id=str(src))
+    with _single_process_quiet():
+        dcp.load(state, checkpoint_id=str(src), no_dist=not dist.is_initialized())
     for name, model in models.items():
         set_model_state_dict(model, state[f"model.{name}"])
         if name in optimizers:
             set_optimizer_state_dict(model, optimizers[name], state[f"optim.{name}"])
-    return dict(state.get("extra", {}))

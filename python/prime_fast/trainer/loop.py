@@ -1,22 +1,35 @@
-"""The PRIME training loop (docs/ALGORITHM.md section 2) on one process.
+"""The PRIME training loop (docs/ALGORITHM.md section 2), one class for one process and for
+``torchrun`` ranks: every method is rank-aware and calls its :class:`~prime_fast.trainer.context.Context`
+(a :class:`~prime_fast.trainer.context.LocalContext` by default, an
+:class:`~prime_fast.trainer.context.FSDPContext` under ``torchrun``; docs/SCALE.md).
 
-Each piece is a separate method so a distributed context can extend it: :meth:`Trainer.setup`
-(model construction), :meth:`Trainer.collect` (rollout rounds, verification overlapping the old
-log-probs, filtering and the buffer), :meth:`Trainer.train_step` (PRM, advantages, actor),
-:meth:`Trainer.validate`, :meth:`Trainer.save` / :meth:`Trainer.restore` (checkpoints).
+- **Rollouts.** Each generation round's prompt list is identical on every rank (same sampler and
+  buffer state); rank ``r`` generates, verifies and scores old log-probs for its contiguous share
+  (all of it with one process), and the rows are gathered back so that filtering, the buffer and the
+  batch cut run identically everywhere. Sampling is seeded per prompt from its position in the round,
+  so the samples do not depend on the number of processes.
+- **Update.** The kept groups are split over ranks so that each optimizer mini-batch covers the same
+  groups as on one process (:func:`~prime_fast.trainer.distributed.minibatch_groups`); K-sample groups
+  never span ranks. Advantages are whitened over the whole batch; PRIME's process-reward ``batch_norm``
+  is per rank (as the authors) or global (``distributed.prm_norm_scope``). The new weights go into the
+  rollout engine after every step (one parameter at a time under FSDP).
+- **Validation.** Each rank greedy-decodes and scores a contiguous share of the held-out prompts;
+  the scores are gathered, so every rank reports the same ``val/acc`` metrics.
+- **Checkpoints.** One layout for any world size (``trainer/checkpoint.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -24,10 +37,11 @@ import torch
 from prime_fast import algos
 from prime_fast.errors import ConfigError
 from prime_fast.trainer import checkpoint as ckpt
+from prime_fast.trainer import distributed as D
 from prime_fast.trainer.actor import Actor
 from prime_fast.trainer.batch import Batch, build_batch
-from prime_fast.trainer.config import TrainConfig
-from prime_fast.trainer.context import LocalContext
+from prime_fast.trainer.config import OptimConfig, PRMConfig, TrainConfig
+from prime_fast.trainer.context import Context, LocalContext, make_context
 from prime_fast.trainer.data import Prompt, PromptSampler, encode_rows, filter_groups, load_rows
 from prime_fast.trainer.metrics import MetricsLogger, plot_curves, truncate_metrics
 from prime_fast.trainer.models import batched_logprobs, build_models
@@ -41,14 +55,26 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Rollouts:
-    """Row-aligned rollouts of one or more generation rounds (contiguous groups of K)."""
+class Sample:
+    """One response of a rollout with what the step needs from it.
 
-    prompts: list[Prompt]
-    responses: list[list[int]]
-    truncated: list[bool]
-    acc: list[float]
-    old_logp: list[torch.Tensor]
+    Args:
+        prompt: the prompt it answers.
+        response: its token ids (up to and including EOS).
+        truncated: it hit ``rollout.max_tokens`` without EOS.
+        acc: the verifier's score.
+        old_logp: the rollout policy's log-probs of its tokens.
+    """
+
+    prompt: Prompt
+    response: list[int]
+    truncated: bool
+    acc: float
+    old_logp: torch.Tensor
+
+
+# The samples of one or more generation rounds, in contiguous groups of K per prompt.
+Rollouts = list[Sample]
 
 
 def quiet_third_party() -> None:
@@ -121,50 +147,100 @@ def prepare_demo(cfg: TrainConfig, run_dir: Path) -> tuple[str, tuple[str, ...],
 
 
 class Trainer:
-    """One PRIME run.
+    """One PRIME run, on one process or on one ``torchrun`` rank (every rank runs the same methods).
 
     Args:
         cfg: the resolved configuration.
-        run_dir: the run directory (created).
-        ctx: execution context (one process by default).
-        resume: continue from the newest checkpoint in ``run_dir``.
+        run_dir: the run directory (created; the same path on every rank).
+        ctx: execution context (a :class:`LocalContext` on ``trainer.device`` by default).
+        resume: continue from the newest checkpoint in ``run_dir`` (written by any world size).
     """
 
     def __init__(
-        self, cfg: TrainConfig, run_dir: Path, *, ctx: LocalContext | None = None, resume: bool = False
+        self, cfg: TrainConfig, run_dir: Path, *, ctx: Context | None = None, resume: bool = False
     ) -> None:
+        self.ctx: Context = ctx or LocalContext(cfg.trainer.device)
+        if not self.ctx.is_main:  # one progress display, one tensorboard writer, one plot
+            cfg = dataclasses.replace(
+                cfg, log=dataclasses.replace(cfg.log, progress="none", tensorboard=False, plot=False)
+            )
+        check_divisible(cfg, self.ctx.world_size)
         self.cfg = cfg
         self.run_dir = run_dir
-        self.ctx = ctx or LocalContext()
         self.resume = resume
         self.step = 0
+        self.round = 0
         self.history: dict[str, list[tuple[int, float]]] = {}
 
     # ----------------------------------------------------------------------------- setup
     def setup(self) -> None:
-        """Demo assets, models, data, rollout backend, optimizers, PRM and actor; restore on resume."""
-        cfg = self.cfg
+        """Demo assets (main rank first), models, data, rollout backend, optimizers, PRM and actor;
+        restore on resume."""
+        cfg, ctx = self.cfg, self.ctx
         quiet_third_party()
         if cfg.trainer.num_threads:
             torch.set_num_threads(cfg.trainer.num_threads)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.ctx.is_main and not self.resume:
+        if ctx.is_main and not self.resume:
             cfg.save(self.run_dir / "config.json")
+        if not ctx.is_main:
+            ctx.barrier()  # the main rank builds the demo assets first; the others then read them
         seed_everything(cfg.trainer.seed)
         policy_path, train_files, val_files = prepare_demo(cfg, self.run_dir)
+        if ctx.is_main:
+            ctx.barrier()
         seed_everything(cfg.trainer.seed)
         self.models = build_models(cfg, policy_path)
         tok = self.tokenizer = self.models.tokenizer
-        self.policy = self.ctx.prepare_model(self.models.policy, trainable=True)
+        self.policy = ctx.prepare_model(self.models.policy, trainable=True)
         self.prm_model = (
-            self.ctx.prepare_model(self.models.prm, trainable=True) if self.models.prm is not None else None
+            ctx.prepare_model(self.models.prm, trainable=True) if self.models.prm is not None else None
         )
         self.ref_model = (
-            self.ctx.prepare_model(self.models.ref, trainable=False) if self.models.ref is not None else None
+            ctx.prepare_model(self.models.ref, trainable=False) if self.models.ref is not None else None
         )
         self.eos = int(tok.eos_token_id)
         self.pad = int(tok.pad_token_id)
+        self.load_data(train_files, val_files)
+        self.backend = self.make_backend(policy_path)
+        self.build_updates()
+        self.estimator = algos.get_advantage_estimator(cfg.algo.estimator)
+        self.verifier = Verifier(overlap=cfg.verify.overlap, error_score=cfg.verify.error_score)
+        self.shuffle_gen = torch.Generator().manual_seed(cfg.trainer.seed)
+        if self.resume:
+            self.restore()
 
+    def build_updates(self) -> None:
+        """Optimizers and schedulers (over this rank's shards), the actor and the PRM trainer; each
+        global mini-batch is split evenly over the ranks."""
+        cfg, w = self.cfg, self.ctx.world_size
+        o = cfg.optim
+        self.actor_opt = make_optimizer(self.policy, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.actor_sched = make_scheduler(
+            self.actor_opt, schedule=o.lr_schedule, warmup_ratio=o.warmup_ratio, total_steps=self.total_steps
+        )
+        self.actor = Actor(
+            self.policy,
+            per_rank(o, w),
+            cfg.algo,
+            self.actor_opt,
+            self.actor_sched,
+            temperature=cfg.rollout.temperature,
+        )
+        self.prm: PRMTrainer | None = None
+        if self.prm_model is not None:
+            p = cfg.prm
+            self.prm_opt = make_optimizer(self.prm_model, lr=p.lr, weight_decay=p.weight_decay)
+            self.prm_sched = make_scheduler(
+                self.prm_opt, schedule="constant", warmup_ratio=0.0, total_steps=self.total_steps
+            )
+            self.prm = PRMTrainer(
+                self.prm_model, self.ref_model, per_rank(p, w), cfg.rollout.n, self.prm_opt, self.prm_sched
+            )
+
+    def load_data(self, train_files: tuple[str, ...], val_files: tuple[str, ...]) -> None:
+        """Encode the training and held-out prompts; the sampler and the number of steps."""
+        cfg, tok = self.cfg, self.tokenizer
         rows = load_rows(train_files, "data.train_files")
         self.train_prompts, dropped = encode_rows(
             rows, tok, max_prompt_length=cfg.data.max_prompt_length, system_prompt=cfg.data.system_prompt
@@ -179,9 +255,8 @@ class Trainer:
         self.prompts_dropped = dropped
         self.val_prompts: list[Prompt] = []
         if val_files:
-            vrows = load_rows(val_files, "data.val_files")
-            self.val_prompts, _vdrop = encode_rows(
-                vrows,
+            self.val_prompts, _ = encode_rows(
+                load_rows(val_files, "data.val_files"),
                 tok,
                 max_prompt_length=cfg.data.max_prompt_length,
                 system_prompt=cfg.data.system_prompt,
@@ -195,112 +270,101 @@ class Trainer:
             1, cfg.trainer.epochs * len(self.train_prompts) // b
         )
 
-        self.backend = self.make_backend()
-        o = cfg.optim
-        self.actor_opt = make_optimizer(self.policy, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-        self.actor_sched = make_scheduler(
-            self.actor_opt, schedule=o.lr_schedule, warmup_ratio=o.warmup_ratio, total_steps=self.total_steps
-        )
-        self.actor = Actor(
-            self.policy, o, cfg.algo, self.actor_opt, self.actor_sched, temperature=cfg.rollout.temperature
-        )
-        self.prm: PRMTrainer | None = None
-        if self.prm_model is not None:
-            p = cfg.prm
-            self.prm_opt = make_optimizer(self.prm_model, lr=p.lr, weight_decay=p.weight_decay)
-            self.prm_sched = make_scheduler(
-                self.prm_opt, schedule="constant", warmup_ratio=0.0, total_steps=self.total_steps
-            )
-            self.prm = PRMTrainer(
-                self.prm_model, self.ref_model, p, cfg.rollout.n, self.prm_opt, self.prm_sched
-            )
-        self.estimator = algos.get_advantage_estimator(cfg.algo.estimator)
-        self.verifier = Verifier(overlap=cfg.verify.overlap, error_score=cfg.verify.timeout_score)
-        self.shuffle_gen = torch.Generator().manual_seed(cfg.trainer.seed)
-        if self.resume:
-            self.restore()
-
-    def make_backend(self) -> Any:
-        """The rollout engine (HF generate sharing the policy module; ``vllm`` from trainer.rollout.vllm)."""
+    def make_backend(self, policy_path: str) -> Any:
+        """The rollout engine: ``vllm`` (trainer/rollout/vllm.py) on the policy's checkpoint directory,
+        or HF generate on the context's rollout model (the policy itself on one process, an
+        unsharded replica under FSDP)."""
         if self.cfg.rollout.backend == "vllm":
             try:
-                from prime_fast.trainer.rollout import vllm as vllm_backend  # type: ignore[attr-defined]
+                from prime_fast.trainer.rollout import vllm as vllm_backend
             except ImportError as e:
                 raise ConfigError(f"rollout.backend = 'vllm' is not available here: {e}") from None
-            return vllm_backend.make_backend(self.cfg, self.policy, self.tokenizer)
-        return HFRolloutBackend(self.policy, eos_token_id=self.eos, pad_token_id=self.pad)
+            return vllm_backend.make_backend(self.cfg, self.policy, self.tokenizer, model_path=policy_path)
+        model = self.ctx.rollout_model(self.policy, policy_path, self.cfg.model.dtype)
+        return HFRolloutBackend(model, eos_token_id=self.eos, pad_token_id=self.pad)
+
+    def sync_rollout_weights(self) -> None:
+        """Put the policy's current weights into the rollout engine (all ranks: a collective under FSDP)."""
+        self.backend.sync_weights(self.ctx.full_named_parameters(self.policy))
 
     # ----------------------------------------------------------------------------- collect
     def generate_round(self, prompts: list[Prompt], timings: dict[str, float]) -> Rollouts:
-        """Generate K samples per prompt, then compute old log-probs while the verifier runs."""
-        r = self.cfg.rollout
+        """Generate K samples for this rank's share of ``prompts``, compute their old log-probs while
+        the verifier scores them; return every rank's samples, in prompt order."""
+        r, ctx = self.cfg.rollout, self.ctx
+        self.round += 1
+        base_seed = zlib.crc32(f"{self.cfg.trainer.seed}/{self.round}".encode()) & 0x3FFFFFFF
+        start, stop = ctx.share(len(prompts))
+        mine = prompts[start:stop]
         t0 = time.perf_counter()
         self.backend.wake_up()
+        # Called even with no prompts: tensor-parallel vLLM peers gather their prompts inside.
         roll = self.backend.generate(
-            [list(p.ids) for p in prompts],
-            SamplingConfig(n=r.n, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens),
+            [list(p.ids) for p in mine],
+            SamplingConfig(
+                n=r.n,
+                temperature=r.temperature,
+                top_p=r.top_p,
+                max_tokens=r.max_tokens,
+                seed=base_seed + start * r.n,
+            ),
         )
         self.backend.sleep()
         t1 = time.perf_counter()
-        row_prompts = [prompts[i // r.n] for i in range(len(roll.response_ids))]
-        texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True)
+        row_prompts = [mine[i // r.n] for i in range(len(roll.response_ids))]
+        texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True) if mine else []
         t1b = time.perf_counter()
         fut = self.verifier.submit(
             texts, [p.ground_truth for p in row_prompts], [p.ability for p in row_prompts]
         )
         t2 = time.perf_counter()
+        # Old log-probs on the (sharded) policy: every rank runs the same number of micro-batches, so
+        # shorter shares are padded with copies of a row (dropped afterwards).
+        most = -(-len(prompts) // ctx.world_size) * r.n
+        fill = most - len(row_prompts)
         batch = build_batch(
-            [list(p.ids) for p in row_prompts],
-            roll.response_ids,
+            [list(p.ids) for p in row_prompts + (row_prompts[:1] or [prompts[0]]) * fill],
+            roll.response_ids + (roll.response_ids[:1] or [[self.eos]]) * fill,
             pad_token_id=self.pad,
             eos_token_id=self.eos,
         )
         old = batched_logprobs(self.policy, batch, self.cfg.optim.micro_batch_size, temperature=r.temperature)
         t3 = time.perf_counter()
-        acc, verify_s = fut.result()
+        acc, verify_s = fut.result() if mine else ([], 0.0)
         t4 = time.perf_counter()
-        lengths = batch.response_mask.sum(1).tolist()
+        lengths = [len(x) for x in roll.response_ids]
+        local = [
+            Sample(p, resp, trunc, float(a), old[i, :n].clone())
+            for i, (p, resp, trunc, a, n) in enumerate(
+                zip(row_prompts, roll.response_ids, roll.truncated, acc, lengths)
+            )
+        ]
         timings["rollout"] = timings.get("rollout", 0.0) + (t1 - t0)
         timings["decode"] = timings.get("decode", 0.0) + (t1b - t1)
         timings["old_logprob"] = timings.get("old_logprob", 0.0) + (t3 - t2)
         timings["verify"] = timings.get("verify", 0.0) + verify_s
         # What the step waits for verification: the inline call when serialised (t2 - t1b), only
         # the final wait when it runs in the background while the old log-probs are computed.
-        exposed = (t2 - t1b) + (t4 - t3)
-        timings["verify_exposed"] = timings.get("verify_exposed", 0.0) + exposed
+        timings["verify_exposed"] = timings.get("verify_exposed", 0.0) + (t2 - t1b) + (t4 - t3)
         timings["gen_tokens"] = timings.get("gen_tokens", 0.0) + float(sum(lengths))
-        return Rollouts(
-            row_prompts,
-            roll.response_ids,
-            roll.truncated,
-            acc,
-            [old[i, : int(n)].clone() for i, n in enumerate(lengths)],
-        )
+        return [s for part in ctx.gather(local) for s in part]
 
     def collect(self, timings: dict[str, float]) -> tuple[Rollouts, dict[str, float]]:
         """Rounds of generation until B prompt groups pass the filter; surplus prompts go to the buffer."""
         cfg = self.cfg
         b, k = cfg.data.train_batch_size, cfg.rollout.n
-        kept = Rollouts([], [], [], [], [])
-        all_acc: list[float] = []
-        by_ability: dict[str, list[float]] = {}
-        n_groups = n_pass = 0
-        lengths: list[int] = []
-        trunc = 0
-        rounds = 0
+        kept: Rollouts = []
+        seen: Rollouts = []
+        n_groups = n_pass = rounds = 0
         prompts = self.sampler.pop_buffer(b)
-        while len(kept.responses) < b * k:
+        while len(kept) < b * k:
             prompts = prompts + self.sampler.take(math.ceil(b * cfg.data.oversample_factor))
             ro = self.generate_round(prompts, timings)
             rounds += 1
-            all_acc += ro.acc
-            for p, a in zip(ro.prompts, ro.acc):
-                by_ability.setdefault(p.ability, []).append(a)
-            lengths += [len(x) for x in ro.responses]
-            trunc += sum(ro.truncated)
+            seen += ro
             keep = filter_groups(
-                ro.acc,
-                ro.truncated,
+                [s.acc for s in ro],
+                [s.truncated for s in ro],
                 k,
                 lower=cfg.algo.accuracy_lower_bound,
                 upper=cfg.algo.accuracy_upper_bound,
@@ -309,22 +373,13 @@ class Trainer:
             )
             n_groups += len(keep)
             n_pass += sum(keep)
-            for g, ok in enumerate(keep):
-                if not ok:
-                    continue
-                sl = slice(g * k, (g + 1) * k)
-                kept.prompts += ro.prompts[sl]
-                kept.responses += ro.responses[sl]
-                kept.truncated += ro.truncated[sl]
-                kept.acc += ro.acc[sl]
-                kept.old_logp += ro.old_logp[sl]
+            kept += [s for g, ok in enumerate(keep) if ok for s in ro[g * k : (g + 1) * k]]
             prompts = []
-            if rounds >= cfg.trainer.max_rounds_per_step and kept.responses:
+            if rounds >= cfg.trainer.max_rounds_per_step and kept:
                 log.warning(
-                    "step %d: only %d of %d prompt groups passed the filter after %d rounds; "
-                    "training on them",
+                    "step %d: only %d of %d prompt groups passed the filter after %d rounds; training on them",
                     self.step + 1,
-                    len(kept.responses) // k,
+                    len(kept) // k,
                     b,
                     rounds,
                 )
@@ -334,75 +389,65 @@ class Trainer:
                     f"no prompt group passed the accuracy filter in {rounds} generation rounds; "
                     "widen algo.accuracy_lower_bound/upper_bound or set algo.filter_accuracy=false"
                 )
-        if len(kept.responses) > b * k:
-            surplus = kept.prompts[b * k :: k]
-            self.sampler.push_buffer(surplus)
-            cut = b * k
-            kept = Rollouts(
-                kept.prompts[:cut],
-                kept.responses[:cut],
-                kept.truncated[:cut],
-                kept.acc[:cut],
-                kept.old_logp[:cut],
-            )
+        if len(kept) > b * k:
+            self.sampler.push_buffer([s.prompt for s in kept[b * k :: k]])
+            kept = kept[: b * k]
+        lengths = [len(s.response) for s in seen]
         m: dict[str, float] = {
-            "train/acc": float(np.mean(all_acc)),
+            "train/acc": float(np.mean([s.acc for s in seen])),
             "filter/pass_rate": n_pass / max(n_groups, 1),
             "filter/rounds": float(rounds),
             "filter/buffer_size": float(len(self.sampler.buffer)),
             "response/length_mean": float(np.mean(lengths)),
             "response/length_max": float(np.max(lengths)),
-            "response/truncated_frac": trunc / max(len(lengths), 1),
+            "response/truncated_frac": sum(s.truncated for s in seen) / max(len(seen), 1),
             "data/epoch": float(self.sampler.epoch),
         }
-        for ab, vals in sorted(by_ability.items()):
-            m[f"train/acc/{ab}"] = float(np.mean(vals))
+        for ab in sorted({s.prompt.ability for s in seen}):
+            m[f"train/acc/{ab}"] = float(np.mean([s.acc for s in seen if s.prompt.ability == ab]))
         return kept, m
 
     # ----------------------------------------------------------------------------- step
-    def estimate(
-        self, acc: torch.Tensor, mask: torch.Tensor, process: torch.Tensor | None, *, whiten: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(advantages, returns)`` of the configured estimator from ``prime_fast.algos``."""
-        a = self.cfg.algo
-        k = self.cfg.rollout.n
-        if a.estimator == "prime":
-            return self.estimator(
-                acc,
-                mask,
-                k,
-                process_rewards=process,
-                gamma_process=a.gamma_process,
-                gamma_outcome=a.gamma_outcome,
-                whiten=whiten,
-            )
-        return self.estimator(acc, mask, k, process_rewards=process, gamma=a.gamma_process, whiten=whiten)
+    def local_rows(self, n_groups: int) -> list[int]:
+        """This rank's rows of a batch of ``n_groups`` kept groups (whole groups, mini-batch aligned;
+        all rows in order on one process)."""
+        cfg, k = self.cfg, self.cfg.rollout.n
+        mini = min(cfg.optim.mini_batch_size, cfg.prm.mini_batch_size if self.prm is not None else 10**12)
+        big = max(cfg.optim.mini_batch_size, cfg.prm.mini_batch_size if self.prm is not None else 0)
+        n_mini = (n_groups * k) // mini if (n_groups * k) % mini == 0 and big % mini == 0 else 1
+        try:
+            groups = D.minibatch_groups(n_groups, n_mini, self.ctx)
+        except ConfigError:
+            groups = [D.split_groups(list(range(n_groups)), 1, self.ctx)]
+        return [g * k + j for part in groups for g in part for j in range(k)]
 
     def advantages(self, acc: torch.Tensor, mask: torch.Tensor, process: torch.Tensor | None) -> torch.Tensor:
-        """The configured estimator on outcome (and process) rewards, whitened per ``algo.whiten``."""
-        adv, _ = self.estimate(acc, mask, process, whiten=self.cfg.algo.whiten)
-        return adv
+        """The configured estimator on this rank's groups, whitened over the whole batch (``algo.whiten``)."""
+        a = self.cfg.algo
+        _, ret = self.estimator(
+            acc,
+            mask,
+            self.cfg.rollout.n,
+            process_rewards=process,
+            discounts=algos.Discounts(process=a.gamma_process, outcome=a.gamma_outcome),
+            whiten=False,
+        )
+        return self.ctx.whiten(ret, mask) if a.whiten else ret
 
-    def tensorize(
-        self, ro: Rollouts, rows: Sequence[int]
-    ) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(batch, old_logp, acc, mask)`` for the given rows of a step's rollouts."""
+    def tensorize(self, ro: Rollouts) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(batch, old_logp, acc, mask)`` of the given samples."""
         batch = build_batch(
-            [list(ro.prompts[i].ids) for i in rows],
-            [ro.responses[i] for i in rows],
+            [list(s.prompt.ids) for s in ro],
+            [s.response for s in ro],
             pad_token_id=self.pad,
             eos_token_id=self.eos,
         )
         old_logp = torch.zeros(batch.responses.shape, dtype=torch.float32)
-        for j, i in enumerate(rows):
-            old_logp[j, : ro.old_logp[i].shape[0]] = ro.old_logp[i]
-        acc = torch.tensor([ro.acc[i] for i in rows], dtype=torch.float32)
-        batch.extra["data_source"] = [ro.prompts[i].data_source for i in rows]
+        for j, s in enumerate(ro):
+            old_logp[j, : s.old_logp.shape[0]] = s.old_logp
+        acc = torch.tensor([s.acc for s in ro], dtype=torch.float32)
+        batch.extra["data_source"] = [s.prompt.data_source for s in ro]
         return batch, old_logp, acc, batch.response_mask.bool()
-
-    def normalize_process(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Process-reward normalisation (``prm.norm``) of the PRM's token scores."""
-        return algos.normalize_process_rewards(scores, mask, self.cfg.prm.norm)
 
     def score_process(
         self,
@@ -425,7 +470,9 @@ class Trainer:
         metrics.update(pm)
         metrics.update(self.prm_quality(batch, scores, acc, mask))
         metrics["prm/process_reward_mean"] = float(algos.masked_mean(scores, mask))
-        return self.normalize_process(scores, mask)
+        return self.ctx.normalize_process(
+            scores, mask, self.cfg.prm.norm, scope=self.cfg.distributed.prm_norm_scope
+        )
 
     def prm_quality(
         self, batch: Batch, scores: torch.Tensor, acc: torch.Tensor, mask: torch.Tensor
@@ -457,31 +504,49 @@ class Trainer:
         metrics["perf/verify_exposed_frac"] = timings.get("verify_exposed", 0.0) / step_s
 
     def train_step(self) -> dict[str, Any]:
-        """One PRIME step: collect, PRM score + update, advantages, PPO update. Returns the step's metrics."""
+        """One PRIME step: collect (every rank's rows), keep this rank's groups, PRM score + update,
+        advantages, PPO update, rollout-engine sync. Returns this rank's metrics."""
+        k, w = self.cfg.rollout.n, self.ctx.world_size
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
         ro, metrics = self.collect(timings)
-        batch, old_logp, acc, mask = self.tensorize(ro, range(len(ro.responses)))
+        n_groups = len(ro) // k
+        usable = n_groups - n_groups % w
+        if usable == 0:
+            raise RuntimeError(f"only {n_groups} prompt groups passed the filter: fewer than the {w} ranks")
+        if usable < n_groups:
+            log.warning(
+                "step %d: training on %d of %d kept prompt groups (a multiple of the %d ranks)",
+                self.step + 1,
+                usable,
+                n_groups,
+                w,
+            )
+        batch, old_logp, acc, mask = self.tensorize([ro[i] for i in self.local_rows(usable)])
         process = self.score_process(batch, old_logp, acc, mask, metrics, timings)
         t0 = time.perf_counter()
         adv = self.advantages(acc, mask, process)
         timings["adv"] = time.perf_counter() - t0
         metrics["adv/mean"] = float(algos.masked_mean(adv, mask))
+        metrics["adv/abs_sum"] = float(adv.abs().sum()) * w  # x world: the mean over ranks is the global sum
         t0 = time.perf_counter()
         metrics.update(self.actor.update(batch, old_logp, adv, self.shuffle_gen))
-        self.backend.sync_weights(self.policy.named_parameters())
+        self.sync_rollout_weights()
         timings["actor"] = time.perf_counter() - t0
-        metrics["batch/responses"] = float(batch.size)
+        metrics["batch/responses"] = float(usable * k)
         self.finish_metrics(metrics, timings, t_start, response_len=batch.responses.shape[1])
         return metrics
 
     # ----------------------------------------------------------------------------- validation
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Greedy pass@1 on the held-out prompts, overall and per data source."""
+        """Greedy pass@1 on the held-out prompts, overall and per data source: each rank decodes and
+        scores a contiguous share, the scores are gathered, every rank returns the same metrics."""
         if not self.val_prompts:
             return {}
-        return self.val_metrics(self.val_prompts, self.greedy_accuracy(self.val_prompts))
+        start, stop = self.ctx.share(len(self.val_prompts))
+        parts = self.ctx.gather(self.greedy_accuracy(self.val_prompts[start:stop]))
+        return self.val_metrics(self.val_prompts, [a for part in parts for a in part])
 
     def greedy_accuracy(self, prompts: list[Prompt]) -> list[float]:
         """Generate one greedy response per prompt and score it (calls the engine even with none)."""
@@ -497,7 +562,7 @@ class Trainer:
             texts,
             [p.ground_truth for p in prompts],
             [p.ability for p in prompts],
-            error_score=self.cfg.verify.timeout_score,
+            error_score=self.cfg.verify.error_score,
         )
         return [float(a) for a in acc]
 
@@ -513,11 +578,21 @@ class Trainer:
         return out
 
     # ----------------------------------------------------------------------------- checkpoints
+    def models_and_optimizers(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The trained models and their optimizers, keyed ``policy`` (and ``prm``)."""
+        models: dict[str, Any] = {"policy": self.policy}
+        optims: dict[str, Any] = {"policy": self.actor_opt}
+        if self.prm is not None:
+            models["prm"] = self.prm_model
+            optims["prm"] = self.prm_opt
+        return models, optims
+
     def state(self) -> dict[str, Any]:
-        """Everything but the weights needed to continue exactly."""
+        """Everything but the model and optimizer states needed to continue exactly (the same on every rank)."""
         st: dict[str, Any] = {
             "step": self.step,
-            "actor_optimizer": self.actor_opt.state_dict(),
+            "round": self.round,
+            "world_size": self.ctx.world_size,
             "actor_scheduler": self.actor_sched.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": ckpt.rng_state(),
@@ -525,39 +600,50 @@ class Trainer:
             "history": self.history,
         }
         if self.prm is not None:
-            st["prm_optimizer"] = self.prm_opt.state_dict()
             st["prm_scheduler"] = self.prm_sched.state_dict()
         return st
 
     def save(self) -> Path:
-        """Write a checkpoint of the current step."""
-        models = {"policy": self.policy}
-        if self.prm_model is not None:
-            models["prm"] = self.prm_model
+        """Write a checkpoint of the current step (every rank)."""
+        models, optims = self.models_and_optimizers()
         return ckpt.save_checkpoint(
-            self.run_dir, self.step, models=models, tokenizer=self.tokenizer, state=self.state()
+            self.ctx,
+            self.run_dir,
+            self.step,
+            models=models,
+            optimizers=optims,
+            tokenizer=self.tokenizer,
+            state=self.state(),
         )
 
     def restore(self) -> None:
-        """Load the newest checkpoint of the run directory."""
+        """Load the newest checkpoint of the run directory (written by any world size) and re-sync
+        the rollout engine."""
         path = ckpt.latest_checkpoint(self.run_dir)
         if path is None:
             raise ConfigError(f"--resume: no checkpoint under {self.run_dir / 'checkpoints'}")
         st = ckpt.load_state(path)
-        ckpt.load_weights_into(self.policy, path / "policy")
-        self.actor_opt.load_state_dict(st["actor_optimizer"])
+        models, optims = self.models_and_optimizers()
+        self.ctx.load_checkpoint(path / "dcp", models, optims)
         self.actor_sched.load_state_dict(st["actor_scheduler"])
         if self.prm is not None:
-            ckpt.load_weights_into(self.prm_model, path / "prm")
-            self.prm_opt.load_state_dict(st["prm_optimizer"])
             self.prm_sched.load_state_dict(st["prm_scheduler"])
         self.sampler.load_state_dict(st["sampler"])
         self.shuffle_gen.set_state(st["shuffle_gen"])
         ckpt.set_rng_state(st["rng"])
         self.step = int(st["step"])
-        self.history = st.get("history", {})
-        truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
-        log.info("resumed from %s at step %d", path, self.step)
+        self.round = int(st["round"])
+        self.history = st["history"]
+        if self.ctx.is_main:
+            truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
+        self.sync_rollout_weights()
+        log.info(
+            "resumed from %s at step %d (saved by %d processes, now %d)",
+            path,
+            self.step,
+            st["world_size"],
+            self.ctx.world_size,
+        )
 
     # ----------------------------------------------------------------------------- fit
     def fit(self) -> dict[str, Any]:
@@ -621,17 +707,64 @@ class Trainer:
         return summary
 
 
+S = TypeVar("S", OptimConfig, PRMConfig)
+
+
+def per_rank(section: S, world: int) -> S:
+    """An ``[optim]`` or ``[prm]`` section with its mini-batch split over ``world`` ranks."""
+    mini = section.mini_batch_size // world
+    return dataclasses.replace(
+        section, mini_batch_size=mini, micro_batch_size=min(section.micro_batch_size, mini)
+    )
+
+
+def check_divisible(cfg: TrainConfig, world: int) -> None:
+    """Batch sizes must split evenly over ``world`` ranks in whole K-sample groups (any size fits one)."""
+    if world == 1:
+        return
+    k = cfg.rollout.n
+    if cfg.data.train_batch_size % world:
+        raise ConfigError(
+            f"data.train_batch_size = {cfg.data.train_batch_size} must be a multiple of the world size {world}"
+        )
+    for key, size in (("optim", cfg.optim.mini_batch_size), ("prm", cfg.prm.mini_batch_size)):
+        if size % (k * world) and (key == "optim" or cfg.uses_prm):
+            raise ConfigError(
+                f"{key}.mini_batch_size = {size} must be a multiple of rollout.n x world size = {k * world}"
+            )
+    if cfg.rollout.backend == "vllm" and world % cfg.vllm.tensor_parallel_size:
+        raise ConfigError(
+            f"vllm.tensor_parallel_size = {cfg.vllm.tensor_parallel_size} must divide the world size {world}"
+        )
+
+
 def train(
-    cfg: TrainConfig, run_dir: Path, *, resume: bool = False, ctx: LocalContext | None = None
+    cfg: TrainConfig, run_dir: Path, *, resume: bool = False, ctx: Context | None = None
 ) -> dict[str, Any]:
-    """Build a :class:`Trainer`, run it, return its summary."""
+    """Build a :class:`Trainer` in the context of this process (``torchrun``'s environment: an
+    :class:`FSDPContext`, else a :class:`LocalContext`), run it, return its summary."""
+    own = ctx is None
     if ctx is None:
-        if cfg.trainer.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"trainer.device = {cfg.trainer.device!r} but CUDA is not available here")
-        ctx = LocalContext(device=torch.device(cfg.trainer.device))
-    trainer = Trainer(cfg, run_dir, ctx=ctx, resume=resume)
-    trainer.setup()
-    return trainer.fit()
+        d = cfg.distributed
+        ctx = make_context(
+            cfg.trainer.device,
+            backend=d.backend,
+            mixed_precision=d.mixed_precision,
+            reshard_after_forward=d.reshard_after_forward,
+        )
+    try:
+        run_dir = Path(ctx.gather(str(run_dir))[0])  # the main rank's choice (default names hold a time)
+        trainer = Trainer(cfg, run_dir, ctx=ctx, resume=resume)
+        trainer.setup()
+        summary = trainer.fit()
+        ctx.barrier()
+        close = getattr(trainer.backend, "close", None)
+        if close is not None:  # vLLM: shut down while its process groups still exist
+            close()
+        return summary
+    finally:
+        if own:
+            ctx.close()
 
 
 def default_run_dir() -> Path:
@@ -639,4 +772,4 @@ def default_run_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
 
-__all__ = ["Batch", "Trainer", "default_run_dir", "prepare_demo", "train"]
+__all__ = ["Batch", "Rollouts", "Sample", "Trainer", "default_run_dir", "prepare_demo", "train"]

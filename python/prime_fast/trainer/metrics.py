@@ -14,18 +14,6 @@ log = logging.getLogger(__name__)
 TIME_PREFIXES = ("time/", "perf/")
 
 
-def reduce_metrics(parts: list[dict[str, float]]) -> dict[str, float]:
-    """Mean of each key over the dicts that have it (the one-process reduction; a distributed
-    context all-reduces the result)."""
-    out: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for d in parts:
-        for k, v in d.items():
-            out[k] = out.get(k, 0.0) + float(v)
-            counts[k] = counts.get(k, 0) + 1
-    return {k: v / counts[k] for k, v in out.items()}
-
-
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """All step records of a ``metrics.jsonl``."""
     p = Path(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 
@@ -103,6 +103,18 @@ def build_models(cfg: TrainConfig, policy_path: str) -> Models:
     return Models(policy=policy, tokenizer=tok, prm=prm, ref=ref)
 
 
+@overload
+def response_logprobs(
+    model: Any, batch: Batch, *, temperature: float = ..., return_entropy: Literal[False] = ...
+) -> torch.Tensor: ...
+
+
+@overload
+def response_logprobs(
+    model: Any, batch: Batch, *, temperature: float = ..., return_entropy: Literal[True]
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
 def response_logprobs(
     model: Any, batch: Batch, *, temperature: float = 1.0, return_entropy: bool = False
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +128,7 @@ def response_logprobs(
     labels = torch.where(batch.response_mask.bool(), batch.responses, torch.full_like(batch.responses, -100))
     args = (batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.position_ids.to(dev), labels.to(dev))
     # An FSDP2-wrapped model carries this computation as a registered forward method, so that its
-    # root parameters (embeddings, final norm, LM head) are gathered around it (trainer/dist_trainer.py).
+    # root parameters (embeddings, final norm, LM head) are gathered around it (FSDPContext in trainer/context.py).
     fsdp_forward = getattr(model, "prime_fast_logprobs", None)
     if fsdp_forward is not None:
         return fsdp_forward(*args, batch.prompt_len, temperature, return_entropy)
@@ -149,23 +161,14 @@ def logprobs_forward(
 
 @torch.no_grad()
 def batched_logprobs(
-    model: Any, batch: Batch, micro_batch_size: int, *, temperature: float = 1.0, return_entropy: bool = False
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    model: Any, batch: Batch, micro_batch_size: int, *, temperature: float = 1.0
+) -> torch.Tensor:
     """:func:`response_logprobs` without gradients, in micro-batches; results on the CPU."""
-    outs = []
-    ents = []
-    for s in range(0, batch.size, micro_batch_size):
-        r = response_logprobs(
-            model,
-            batch.rows(slice(s, s + micro_batch_size)),
-            temperature=temperature,
-            return_entropy=return_entropy,
-        )
-        if return_entropy:
-            outs.append(r[0].float().cpu())
-            ents.append(r[1].float().cpu())
-        else:
-            outs.append(r.float().cpu())
-    if return_entropy:
-        return torch.cat(outs), torch.cat(ents)
-    return torch.cat(outs)
+    return torch.cat(
+        [
+            response_logprobs(model, batch.rows(slice(s, s + micro_batch_size)), temperature=temperature)
+            .float()
+            .cpu()
+            for s in range(0, batch.size, micro_batch_size)
+        ]
+    )

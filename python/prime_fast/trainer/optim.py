@@ -1,8 +1,10 @@
-"""AdamW and the per-RL-step learning-rate schedules of the policy and the PRM."""
+"""AdamW, the per-RL-step learning-rate schedules of the policy and the PRM, and the mini/micro-batch
+gradient-accumulation loop both updates share."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -34,3 +36,35 @@ def make_scheduler(
         return 1.0 - frac
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def accumulate_steps(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    order: torch.Tensor,
+    *,
+    mini: int,
+    micro: int,
+    grad_clip: float,
+    micro_loss: Callable[[torch.Tensor], torch.Tensor],
+) -> list[float]:
+    """One optimizer step per mini-batch of ``order`` with gradients accumulated over micro-batches.
+
+    ``order`` holds row indices; each consecutive block of ``mini`` is one mini-batch, split into
+    micro-batches of ``micro`` rows. ``micro_loss(rows)`` returns a micro-batch's loss; its backward
+    is scaled by ``1 / micro-batches in the mini-batch``. The gradients are norm-clipped to
+    ``grad_clip`` before each step. The model is in train mode inside and eval mode after (no
+    dropout in any forward either way). Returns the grad norms before clipping, one per step.
+    """
+    norms: list[float] = []
+    model.train()
+    for s in range(0, len(order), mini):
+        idx = order[s : s + mini]
+        accum = -(-len(idx) // micro)
+        optimizer.zero_grad(set_to_none=True)
+        for ms in range(0, len(idx), micro):
+            (micro_loss(idx[ms : ms + micro]) / accum).backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)))
+        optimizer.step()
+    model.eval()
+    return norms

@@ -4,8 +4,8 @@ Modes: ``after`` (single forward: the training forward's scores, taken before ea
 optimizer step) and ``before`` (all mini-batch updates first, then a fresh no-grad forward).
 Reference: ``freeze`` (a frozen SFT copy) or ``policy`` (the rollout policy's old log-probs).
 Granularity ``token``/``whole`` shapes the returned scores; the BCE loss always uses
-``beta * sum_t m q``. Normalisation (``batch_norm``) is applied by the loop through
-``prime_fast.algos.normalize_process_rewards``.
+``beta * sum_t m q``. Normalisation (``batch_norm``) is applied by the loop through its
+context (``Context.normalize_process``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from prime_fast.ops import implicit_process_rewards
 from prime_fast.trainer.batch import Batch
 from prime_fast.trainer.config import PRMConfig
 from prime_fast.trainer.models import batched_logprobs, response_logprobs
+from prime_fast.trainer.optim import accumulate_steps
 
 
 class PRMTrainer:
@@ -74,27 +75,27 @@ class PRMTrainer:
         micro = min(self.cfg.micro_batch_size, mini)
         scores_before = torch.zeros(batch.responses.shape, dtype=torch.float32)
         losses: list[float] = []
-        norms: list[float] = []
-        self.model.train()
-        for s in range(0, n_rows, mini):
-            e = min(n_rows, s + mini)
-            accum = -(-(e - s) // micro)
-            self.optimizer.zero_grad(set_to_none=True)
-            for ms in range(s, e, micro):
-                me = min(e, ms + micro)
-                sub = batch.rows(slice(ms, me))
-                logp = response_logprobs(self.model, sub)
-                dev = logp.device
-                ref_mb, mask_mb = ref_logp[ms:me].to(dev), sub.response_mask.to(dev)
-                q = implicit_process_rewards(logp, ref_mb, mask_mb)
-                loss = self.loss_fn(q, mask_mb, acc[ms:me].to(dev), beta=self.cfg.beta_train)
-                (loss / accum).backward()
-                losses.append(float(loss.detach()) * (me - ms))
-                scores_before[ms:me] = self._scores(q, logp, ref_mb, mask_mb).float().cpu()
-            gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-            norms.append(float(gn))
-            self.optimizer.step()
-        self.model.eval()
+
+        def micro_loss(j: torch.Tensor) -> torch.Tensor:
+            sub = batch.rows(j)
+            logp = response_logprobs(self.model, sub)
+            dev = logp.device
+            ref_mb, mask_mb = ref_logp[j].to(dev), sub.response_mask.to(dev)
+            q = implicit_process_rewards(logp, ref_mb, mask_mb)
+            loss = self.loss_fn(q, mask_mb, acc[j].to(dev), beta=self.cfg.beta_train)
+            losses.append(float(loss.detach()) * len(j))
+            scores_before[j] = self._scores(q, logp, ref_mb, mask_mb).float().cpu()
+            return loss
+
+        norms = accumulate_steps(
+            self.model,
+            self.optimizer,
+            torch.arange(n_rows),
+            mini=mini,
+            micro=micro,
+            grad_clip=self.cfg.grad_clip,
+            micro_loss=micro_loss,
+        )
         metrics = {
             "prm/loss": sum(losses) / n_rows,
             "prm/acc_before": float(algos.prm_pairwise_accuracy(scores_before, acc, self.n, mask)),

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+
+from prime_fast.verify import CodeResult, score, verify_code_batch, verify_math_batch
+from prime_fast.verify.code import extract_code
+from prime_fast.verify.scoring import CODE_ABILITIES
 
 log = logging.getLogger(__name__)
 
@@ -20,28 +25,38 @@ def score_all(
     """Score every response; returns ``(scores, seconds)``.
 
     Math rows with a single string reference go through one ``verify_math_batch`` call (Rust, GIL
-    released, parallel); every other row through ``prime_fast.verify.score`` by ability. A row whose
-    verifier raises, or whose reference cannot be parsed (``None``), scores ``error_score`` and is
-    logged; one bad row never changes the others (unlike PRIME's whole-batch 0.5).
+    released, parallel); code rows with dict or JSON-string tests through one ``verify_code_batch``
+    call (one pool of sandboxed workers for the whole round); every other row through
+    ``prime_fast.verify.score`` by ability. A row whose verifier raises, whose reference cannot be
+    parsed (``None``) or whose tests are malformed scores ``error_score`` (``verify.error_score``)
+    and is logged; one bad row never changes the others (unlike PRIME's whole-batch 0.5). A code
+    row whose program times out is not an error: it gets its tests' partial credit like any failure.
     """
-    from prime_fast.verify import score, verify_math_batch
-
     t0 = time.perf_counter()
     out: list[float | None] = [None] * len(texts)
-    math_rows = [
-        i
-        for i, (gt, ab) in enumerate(zip(ground_truths, abilities))
-        if ab.lower() == "math" and isinstance(gt, str)
+    kinds = [ab.lower() if isinstance(ab, str) else "" for ab in abilities]
+    math_rows = [i for i, gt in enumerate(ground_truths) if kinds[i] == "math" and isinstance(gt, str)]
+
+    def texts_of(rows: list[int]) -> list[str]:
+        return [texts[i] for i in rows]
+
+    def golds_of(rows: list[int]) -> list[Any]:
+        return [ground_truths[i] for i in rows]
+
+    code_rows = [
+        i for i, gt in enumerate(ground_truths) if kinds[i] in CODE_ABILITIES and isinstance(gt, str | dict)
     ]
-    if math_rows:
-        try:
-            verdicts = verify_math_batch([texts[i] for i in math_rows], [ground_truths[i] for i in math_rows])
-            for i, v in zip(math_rows, verdicts):
-                out[i] = v.score
-        except Exception as e:
-            log.warning("batch math verification failed (%s: %s); scoring row by row", type(e).__name__, e)
-            math_rows = []
-    done = set(math_rows)
+    done = _score_batch(
+        "math", math_rows, out, lambda r: [v.score for v in verify_math_batch(texts_of(r), golds_of(r))]
+    )
+    done |= _score_batch(
+        "code",
+        code_rows,
+        out,
+        lambda r: [
+            _code_score(c) for c in verify_code_batch([extract_code(t) for t in texts_of(r)], golds_of(r))
+        ],
+    )
     for i, (text, gt, ab) in enumerate(zip(texts, ground_truths, abilities)):
         if i in done:
             continue
@@ -52,6 +67,31 @@ def score_all(
                 "verifier failed on one row (%s: %s); scoring it %.2f", type(e).__name__, e, error_score
             )
     return [float(error_score if s is None else s) for s in out], time.perf_counter() - t0
+
+
+def _score_batch(
+    kind: str, rows: list[int], out: list[float | None], run: Callable[[list[int]], list[float | None]]
+) -> set[int]:
+    """Score ``rows`` with one batch verifier call ``run``; the rows it handled (none if it failed:
+    they are then scored one by one)."""
+    if not rows:
+        return set()
+    try:
+        scores = run(rows)
+    except Exception as e:
+        log.warning("batch %s verification failed (%s: %s); scoring row by row", kind, type(e).__name__, e)
+        return set()
+    for i, sc in zip(rows, scores):
+        out[i] = sc
+    return set(rows)
+
+
+def _code_score(result: CodeResult) -> float | None:
+    """PRIME's partial credit of a code result; None (an error) for malformed tests."""
+    if result.status == "invalid_input":
+        log.warning("malformed code tests on one row: %s", result.reason)
+        return None
+    return float(result.score)
 
 
 class Verifier:

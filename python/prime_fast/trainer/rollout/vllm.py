@@ -21,77 +21,19 @@ import dataclasses
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prime_fast.errors import ConfigError, UnsupportedInputError
+from prime_fast.trainer.config import VLLMSection
 from prime_fast.trainer.rollout.base import RolloutBatch, SamplingConfig
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["VLLMConfig", "VLLMRollout", "sampling_params"]
+__all__ = ["VLLMRollout", "make_backend", "sampling_params"]
 
 log = logging.getLogger(__name__)
-
-_LOGPROBS_MODES = ("raw_logprobs", "processed_logprobs")
-
-
-@dataclass(slots=True)
-class VLLMConfig:
-    """Engine settings of the vLLM rollout backend (the ``[rollout.vllm]`` config section).
-
-    Args:
-        tensor_parallel_size: GPUs per vLLM engine; under torchrun it must divide the world size,
-            and consecutive ranks form one tensor-parallel group.
-        gpu_memory_utilization: fraction of accelerator memory vLLM may take (weights + KV cache).
-        max_model_len: longest prompt + response (None: the model's own limit).
-        dtype: ``"auto"``, ``"bfloat16"``, ``"float16"`` or ``"float32"``.
-        enforce_eager: no CUDA graphs / torch.compile (faster start, what PRIME's authors used).
-        enable_sleep_mode: free weights and KV cache between phases; None = on when CUDA is used.
-        sleep_level: 1 keeps a host copy of the weights while asleep; 2 drops them, which is only
-            valid when every rollout is preceded by :meth:`VLLMRollout.sync_weights` (PRIME's
-            filter can need several generation rounds per step, so the default is 1).
-        enable_prefix_caching: share KV blocks between the K samples of one prompt.
-        logprobs_mode: ``"processed_logprobs"`` (after temperature/top-p: the sampling
-            distribution) or ``"raw_logprobs"`` (the model's own).
-        seed: engine seed (per-request seeds come from :class:`SamplingConfig`).
-        max_num_seqs: most sequences in one scheduler batch (None: vLLM's default).
-    """
-
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.5
-    max_model_len: int | None = None
-    dtype: str = "auto"
-    enforce_eager: bool = True
-    enable_sleep_mode: bool | None = None
-    sleep_level: int = 1
-    enable_prefix_caching: bool = True
-    logprobs_mode: str = "processed_logprobs"
-    seed: int = 0
-    max_num_seqs: int | None = None
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid key."""
-        if self.tensor_parallel_size < 1:
-            raise ConfigError(
-                f"rollout.vllm.tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}"
-            )
-        if not 0.0 < self.gpu_memory_utilization <= 1.0:
-            raise ConfigError(
-                f"rollout.vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}"
-            )
-        if self.max_model_len is not None and self.max_model_len < 2:
-            raise ConfigError(f"rollout.vllm.max_model_len must be >= 2 or None, got {self.max_model_len}")
-        if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
-            raise ConfigError(f"rollout.vllm.dtype must be auto|bfloat16|float16|float32, got {self.dtype!r}")
-        if self.sleep_level not in (1, 2):
-            raise ConfigError(f"rollout.vllm.sleep_level must be 1 or 2, got {self.sleep_level}")
-        if self.logprobs_mode not in _LOGPROBS_MODES:
-            raise ConfigError(
-                f"rollout.vllm.logprobs_mode must be one of {_LOGPROBS_MODES}, got {self.logprobs_mode!r}"
-            )
 
 
 def sampling_params(
@@ -152,8 +94,10 @@ class VLLMRollout:
 
     Args:
         model_path: an HF checkpoint directory (config + safetensors); vLLM loads it once.
-        config: engine settings (:class:`VLLMConfig`).
+        config: engine settings: the config's ``[vllm]`` section (:class:`~prime_fast.trainer.config.VLLMSection`;
+            ``max_model_len = 0``: the model's own limit, ``dtype = "auto"``: the checkpoint's).
         eos_token_id: id(s) that end a response (None: read from the checkpoint).
+        seed: the engine's seed (per-request seeds come from :class:`SamplingConfig`).
         tp_group: the torch.distributed group of this rank's tensor-parallel peers, when
             ``tensor_parallel_size > 1`` under torchrun (None: built from consecutive ranks).
     """
@@ -161,13 +105,13 @@ class VLLMRollout:
     def __init__(
         self,
         model_path: str | os.PathLike[str],
-        config: VLLMConfig | None = None,
+        config: VLLMSection | None = None,
         *,
         eos_token_id: int | list[int] | None = None,
+        seed: int = 0,
         tp_group: Any = None,
     ) -> None:
-        self.config = config or VLLMConfig()
-        self.config.validate()
+        self.config = config or VLLMSection()
         path = Path(model_path)
         if not (path / "config.json").is_file():
             raise ConfigError(
@@ -184,14 +128,10 @@ class VLLMRollout:
         from vllm import LLM
 
         self._on_cuda = torch.cuda.is_available()
-        sleep_mode = self.config.enable_sleep_mode
-        if sleep_mode is None:
-            sleep_mode = self._on_cuda
-        if sleep_mode and not self._on_cuda:
-            raise ConfigError(
-                "rollout.vllm.enable_sleep_mode needs CUDA; set it false (or leave unset) on the CPU"
-            )
-        self._sleep_mode = bool(sleep_mode)
+        mode = self.config.sleep_mode
+        if mode == "true" and not self._on_cuda:
+            raise ConfigError("vllm.sleep_mode = 'true' needs CUDA; set it 'false' or 'auto' on the CPU")
+        self._sleep_mode = mode == "true" or (mode == "auto" and self._on_cuda)
         # "awake" | "asleep" (weights and KV cache released) | "weights" (weights back, KV cache not)
         self._state = "awake"
 
@@ -203,19 +143,17 @@ class VLLMRollout:
         if distributed:
             world = dist.get_world_size()
             if world % tp:
-                raise ConfigError(
-                    f"rollout.vllm.tensor_parallel_size={tp} must divide the world size {world}"
-                )
+                raise ConfigError(f"vllm.tensor_parallel_size = {tp} must divide the world size {world}")
             # One engine per rank; ranks of a TP group run one sharded engine together.
             kwargs["distributed_executor_backend"] = "external_launcher"
             if tp > 1:
                 self._tp_group = tp_group if tp_group is not None else _consecutive_groups(tp)
                 self._tp_rank = dist.get_rank() % tp
         elif tp > 1 and not self._on_cuda:
-            raise ConfigError("rollout.vllm.tensor_parallel_size > 1 needs GPUs")
-        if self.config.max_model_len is not None:
+            raise ConfigError("vllm.tensor_parallel_size > 1 needs GPUs")
+        if self.config.max_model_len:
             kwargs["max_model_len"] = self.config.max_model_len
-        if self.config.max_num_seqs is not None:
+        if self.config.max_num_seqs:
             kwargs["max_num_seqs"] = self.config.max_num_seqs
         self.llm: Any = LLM(
             model=self.model_path,
@@ -227,7 +165,7 @@ class VLLMRollout:
             enable_sleep_mode=self._sleep_mode,
             enable_prefix_caching=self.config.enable_prefix_caching,
             logprobs_mode=self.config.logprobs_mode,
-            seed=self.config.seed,
+            seed=seed,
             **kwargs,
         )
 
@@ -383,26 +321,6 @@ def _consecutive_groups(tp: int) -> Any:
     return mine
 
 
-def vllm_config_from(cfg: Any) -> VLLMConfig:
-    """The :class:`VLLMConfig` of a trainer ``TrainConfig`` (its ``[vllm]`` section)."""
-    v = cfg.vllm
-    max_len = v.max_model_len or (cfg.data.max_prompt_length + cfg.rollout.max_tokens)
-    sleep = {"auto": None, "true": True, "false": False}[v.sleep_mode]
-    return VLLMConfig(
-        tensor_parallel_size=v.tensor_parallel_size,
-        gpu_memory_utilization=v.gpu_memory_utilization,
-        max_model_len=max_len,
-        dtype=v.dtype if v.dtype != "auto" else cfg.model.dtype,
-        enforce_eager=v.enforce_eager,
-        enable_sleep_mode=sleep,
-        sleep_level=v.sleep_level,
-        enable_prefix_caching=v.enable_prefix_caching,
-        logprobs_mode=v.logprobs_mode,
-        seed=cfg.trainer.seed,
-        max_num_seqs=v.max_num_seqs or None,
-    )
-
-
 def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | None = None) -> VLLMRollout:
     """The trainer's hook: a :class:`VLLMRollout` on the policy's checkpoint directory.
 
@@ -415,4 +333,10 @@ def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | Non
             f"rollout.backend = 'vllm' needs the policy's HF checkpoint directory; got {path!r} "
             "(load the policy with from_pretrained from a local directory)"
         )
-    return VLLMRollout(path, vllm_config_from(cfg), eos_token_id=int(tokenizer.eos_token_id))
+    v = cfg.vllm
+    engine_cfg = dataclasses.replace(
+        v,
+        max_model_len=v.max_model_len or (cfg.data.max_prompt_length + cfg.rollout.max_tokens),
+        dtype=v.dtype if v.dtype != "auto" else cfg.model.dtype,
+    )
+    return VLLMRollout(path, engine_cfg, eos_token_id=int(tokenizer.eos_token_id), seed=cfg.trainer.seed)

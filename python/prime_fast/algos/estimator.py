@@ -1,0 +1,36 @@
+"""The call form every advantage estimator in :data:`prime_fast.algos.ADVANTAGE_ESTIMATORS` accepts,
+so the trainer calls whichever ``algo.estimator`` names without branching on the name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+
+@dataclass(frozen=True, slots=True)
+class Discounts:
+    """Discounts of the two reward sources (``algo.gamma_process``, ``algo.gamma_outcome``).
+
+    Estimators that do not discount a source ignore its entry.
+    """
+
+    process: float = 1.0
+    outcome: float = 1.0
+
+
+class AdvantageEstimator(Protocol):
+    """``(advantages, returns)``, float ``(B, T)`` and zero outside ``mask``, from ``(B,)`` outcome
+    rewards, ``(B, T)`` process rewards (or None), groups of ``n_samples`` contiguous rows."""
+
+    def __call__(
+        self,
+        outcome_rewards: torch.Tensor,
+        mask: torch.Tensor,
+        n_samples: int,
+        *,
+        process_rewards: torch.Tensor | None = None,
+        whiten: bool = ...,
+        discounts: Discounts | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
