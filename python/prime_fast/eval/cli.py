@@ -65,9 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per generation call (0: all)")
-    parser.add_argument(
-        "--error-score", type=float, default=0.0, help="score of a row whose verifier fails"
-    )
+    parser.add_argument("--error-score", type=float, default=0.0, help="score of a row whose verifier fails")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 

@@ -23,6 +23,8 @@ PRM_UPDATE_MODES = ("after", "before")
 PRM_REF_TYPES = ("freeze", "policy")
 PRM_GRANULARITIES = ("token", "whole")
 PRM_NORMS = ("batch_norm", "none")
+PRM_MODES = ("separate", "self")
+PROCESS_CREDITS = ("sum", "min")
 LR_SCHEDULES = ("constant", "cosine", "linear")
 PROGRESS = ("tqdm", "rich", "lines", "none")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -151,6 +153,12 @@ class PRMConfig:
         lr, weight_decay, grad_clip: AdamW and grad-norm clipping of the PRM.
         mini_batch_size: responses per PRM optimizer step (a multiple of ``rollout.n``).
         micro_batch_size: responses per forward/backward (gradient accumulation in between).
+        mode: ``separate`` (a PRM model of its own, updated online) or ``self`` (the policy is its own
+            implicit PRM: ``q_t = log pi_old - log pi_ref`` on the rollout, no PRM model or update;
+            needs ``ref_type = freeze``).
+        freeze: never update the PRM during RL (after ``warmup_steps``): the offline-PRM ablation.
+        warmup_steps: generation rounds before RL that only train the PRM, on the warm-start
+            policy's rollouts (0: none).
     """
 
     update: str = "after"
@@ -164,9 +172,14 @@ class PRMConfig:
     grad_clip: float = 10.0
     mini_batch_size: int = 256
     micro_batch_size: int = 8
+    mode: str = "separate"
+    freeze: bool = False
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         _choice("prm.update", self.update, PRM_UPDATE_MODES)
+        _choice("prm.mode", self.mode, PRM_MODES)
+        _pos("prm.warmup_steps", self.warmup_steps, allow_zero=True)
         _choice("prm.ref_type", self.ref_type, PRM_REF_TYPES)
         _choice("prm.granularity", self.granularity, PRM_GRANULARITIES)
         _choice("prm.norm", self.norm, PRM_NORMS)
@@ -195,6 +208,11 @@ class AlgoConfig:
         filter_accuracy: keep only prompt groups with accuracy in the band (inclusive).
         accuracy_lower_bound, accuracy_upper_bound: the band (0.2, 0.8).
         filter_truncated: drop groups where any response hit ``rollout.max_tokens``.
+        process_credit: how process rewards become returns: ``sum`` (PRIME: the sum of future
+            rewards) or ``min`` (PURE's min-form credit, arXiv 2504.15275: each row's rewards are
+            reweighted by ``softmax(-q / (T * std))`` first, so a row's return tends to its worst token).
+        process_credit_temperature: ``T`` of the min-form reweighting, in units of the batch's
+            standard deviation of ``q`` (smaller: closer to the minimum).
     """
 
     estimator: str = "prime"
@@ -209,8 +227,12 @@ class AlgoConfig:
     accuracy_lower_bound: float = 0.2
     accuracy_upper_bound: float = 0.8
     filter_truncated: bool = False
+    process_credit: str = "sum"
+    process_credit_temperature: float = 0.1
 
     def __post_init__(self) -> None:
+        _choice("algo.process_credit", self.process_credit, PROCESS_CREDITS)
+        _pos("algo.process_credit_temperature", self.process_credit_temperature)
         _check(0 <= self.gamma_process <= 1, "algo.gamma_process", "expected in [0, 1]", self.gamma_process)
         _check(0 <= self.gamma_outcome <= 1, "algo.gamma_outcome", "expected in [0, 1]", self.gamma_outcome)
         _pos("algo.clip_ratio", self.clip_ratio)
@@ -510,6 +532,19 @@ class TrainConfig:
             )
         algos.get_policy_loss(self.algo.policy_loss)
         algos.get_prm_loss(self.prm.loss)
+        if self.prm.mode == "self" and self.algo.process_rewards:
+            _check(
+                self.prm.ref_type == "freeze",
+                "prm.ref_type",
+                "expected 'freeze' with prm.mode = 'self' (against the policy's own old log-probs every q is 0)",
+                self.prm.ref_type,
+            )
+            _check(
+                self.optim.lr > 0,
+                "optim.lr",
+                "expected > 0 with prm.mode = 'self' (a frozen policy gives a PRM that never learns)",
+                self.optim.lr,
+            )
 
     @property
     def uses_prm(self) -> bool:

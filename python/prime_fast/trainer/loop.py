@@ -237,6 +237,8 @@ class Trainer:
             self.prm = PRMTrainer(
                 self.prm_model, self.ref_model, per_rank(p, w), cfg.rollout.n, self.prm_opt, self.prm_sched
             )
+        elif cfg.uses_prm:  # prm.mode = "self": the policy's own implicit rewards, nothing to train
+            self.prm = PRMTrainer(None, self.ref_model, per_rank(cfg.prm, w), cfg.rollout.n)
 
     def load_data(self, train_files: tuple[str, ...], val_files: tuple[str, ...]) -> None:
         """Encode the training and held-out prompts; the sampler and the number of steps."""
@@ -457,19 +459,29 @@ class Trainer:
         mask: torch.Tensor,
         metrics: dict[str, Any],
         timings: dict[str, float],
+        *,
+        update: bool | None = None,
     ) -> torch.Tensor | None:
-        """Reference log-probs, PRM scoring and update; the normalised process rewards (None without a PRM)."""
+        """Reference log-probs, PRM scoring and update (``update``: default ``not prm.freeze``); the
+        normalised process rewards, after min-form credit where ``algo.process_credit = "min"``
+        (None without process rewards)."""
         if self.prm is None:
             return None
         t0 = time.perf_counter()
         ref_logp = self.prm.ref_logprobs(batch, old_logp)
         t1 = time.perf_counter()
-        scores, pm = self.prm.step(batch, acc, ref_logp)
+        do_update = not self.cfg.prm.freeze if update is None else update
+        scores, pm = self.prm.step(batch, acc, ref_logp, old_logp, update=do_update)
         timings["ref"] = t1 - t0
         timings["prm"] = time.perf_counter() - t1
         metrics.update(pm)
         metrics.update(self.prm_quality(batch, scores, acc, mask))
         metrics["prm/process_reward_mean"] = float(algos.masked_mean(scores, mask))
+        a = self.cfg.algo
+        if a.process_credit == "min":
+            spread = float(scores[mask].double().std()) if int(mask.sum()) > 1 else 0.0
+            t = a.process_credit_temperature * max(spread, 1e-6)
+            scores = algos.min_form_credit(scores, mask, temperature=t)
         return self.ctx.normalize_process(
             scores, mask, self.cfg.prm.norm, scope=self.cfg.distributed.prm_norm_scope
         )
@@ -582,7 +594,7 @@ class Trainer:
         """The trained models and their optimizers, keyed ``policy`` (and ``prm``)."""
         models: dict[str, Any] = {"policy": self.policy}
         optims: dict[str, Any] = {"policy": self.actor_opt}
-        if self.prm is not None:
+        if self.prm_model is not None:
             models["prm"] = self.prm_model
             optims["prm"] = self.prm_opt
         return models, optims
@@ -599,7 +611,7 @@ class Trainer:
             "shuffle_gen": self.shuffle_gen.get_state(),
             "history": self.history,
         }
-        if self.prm is not None:
+        if self.prm_model is not None:
             st["prm_scheduler"] = self.prm_sched.state_dict()
         return st
 
@@ -626,7 +638,7 @@ class Trainer:
         models, optims = self.models_and_optimizers()
         self.ctx.load_checkpoint(path / "dcp", models, optims)
         self.actor_sched.load_state_dict(st["actor_scheduler"])
-        if self.prm is not None:
+        if self.prm_model is not None:
             self.prm_sched.load_state_dict(st["prm_scheduler"])
         self.sampler.load_state_dict(st["sampler"])
         self.shuffle_gen.set_state(st["shuffle_gen"])
@@ -646,6 +658,23 @@ class Trainer:
         )
 
     # ----------------------------------------------------------------------------- fit
+    def warmup_prm(self, logger: MetricsLogger) -> None:
+        """``prm.warmup_steps`` generation rounds on the warm-start policy that train only the PRM."""
+        k, w = self.cfg.rollout.n, self.ctx.world_size
+        last: dict[str, Any] = {}
+        for _ in range(self.cfg.prm.warmup_steps):
+            timings: dict[str, float] = {}
+            ro, last = self.collect(timings)
+            usable = len(ro) // k - (len(ro) // k) % w
+            batch, old_logp, acc, mask = self.tensorize([ro[i] for i in self.local_rows(usable)])
+            self.score_process(batch, old_logp, acc, mask, last, timings, update=True)
+        last = self.ctx.reduce_metrics(last)
+        logger.message(
+            f"PRM warm-up ({self.cfg.prm.warmup_steps} rounds): loss {last.get('prm/loss', float('nan')):.3f}, "
+            f"pairwise accuracy {last.get('prm/pairwise_acc', float('nan')):.3f}, "
+            f"AUC {last.get('prm/auc', float('nan')):.3f}"
+        )
+
     def fit(self) -> dict[str, Any]:
         """Run to ``total_steps``; returns a summary (also written to ``summary.json``)."""
         cfg = self.cfg
@@ -659,6 +688,8 @@ class Trainer:
         )
         summary: dict[str, Any] = {"run_dir": str(self.run_dir)}
         try:
+            if self.step == 0 and cfg.prm.warmup_steps and self.prm is not None:
+                self.warmup_prm(logger)
             if self.step == 0:
                 v0 = self.validate()
                 if v0:

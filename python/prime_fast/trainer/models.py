@@ -84,8 +84,9 @@ def load_causal_lm(path: str, dtype: str, *, trainable: bool, gradient_checkpoin
 
 
 def build_models(cfg: TrainConfig, policy_path: str) -> Models:
-    """Policy, PRM (if process rewards are on) and PRM reference (if ``ref_type = freeze``), all
-    loaded from their paths (the PRM and reference default to the policy's SFT weights)."""
+    """Policy, PRM (if process rewards are on and ``prm.mode = "separate"``) and PRM reference (if
+    ``ref_type = freeze``), all loaded from their paths (the PRM and reference default to the policy's
+    SFT weights)."""
     tok = load_tokenizer(policy_path)
     prm_path = cfg.model.prm_path or policy_path
     ref_path = cfg.model.ref_path or prm_path
@@ -95,7 +96,8 @@ def build_models(cfg: TrainConfig, policy_path: str) -> Models:
     if cfg.uses_prm:
         if prm_path != policy_path:
             check_same_tokenizer(tok, load_tokenizer(prm_path), f"model.prm_path = {prm_path!r}")
-        prm = load_causal_lm(prm_path, cfg.model.dtype, trainable=True, gradient_checkpointing=gc)
+        if cfg.prm.mode == "separate":
+            prm = load_causal_lm(prm_path, cfg.model.dtype, trainable=True, gradient_checkpointing=gc)
         if cfg.prm.ref_type == "freeze":
             if ref_path != policy_path:
                 check_same_tokenizer(tok, load_tokenizer(ref_path), f"model.ref_path = {ref_path!r}")

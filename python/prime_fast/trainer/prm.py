@@ -26,21 +26,21 @@ class PRMTrainer:
     """Scores a filtered batch with the implicit PRM and updates it on the verifier's labels.
 
     Args:
-        model: the trainable PRM (an HF causal LM).
+        model: the trainable PRM (an HF causal LM); None with ``prm.mode = "self"``.
         ref: the frozen reference model (``ref_type = freeze``) or None (``policy``).
         cfg: the ``[prm]`` section.
         n_samples: K (mini-batches keep whole groups).
-        optimizer, scheduler: the PRM's AdamW and schedule.
+        optimizer, scheduler: the PRM's AdamW and schedule (None without a PRM model).
     """
 
     def __init__(
         self,
-        model: Any,
+        model: Any | None,
         ref: Any | None,
         cfg: PRMConfig,
         n_samples: int,
-        optimizer: torch.optim.Optimizer,
-        scheduler: Any,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
     ) -> None:
         self.model = model
         self.ref = ref
@@ -64,11 +64,50 @@ class PRMTrainer:
         return implicit_process_rewards(logp.detach(), ref_logp, mask, granularity="whole")
 
     def step(
+        self,
+        batch: Batch,
+        acc: torch.Tensor,
+        ref_logp: torch.Tensor,
+        old_logp: torch.Tensor | None = None,
+        *,
+        update: bool = True,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Score (and, with ``update`` and a trainable PRM, update). Returns the ``(N, T)`` raw process
+        scores (un-normalised) and metrics: ``prm/loss``, ``prm/acc_before`` (pairwise accuracy of the
+        scores the PRM gave before its update on each row) and, when it updated, ``prm/grad_norm``,
+        ``prm/lr`` (and ``prm/acc_after`` in ``before`` mode).
+
+        Without a PRM model (``prm.mode = "self"``) the scores are the rollout policy's own implicit
+        rewards ``old_logp - ref_logp``; with ``prm.freeze`` (or ``update=False``) the PRM only scores.
+        """
+        if self.model is None or not update:
+            return self._score_only(batch, acc, ref_logp, old_logp)
+        return self._score_and_update(batch, acc, ref_logp)
+
+    def _score_only(
+        self, batch: Batch, acc: torch.Tensor, ref_logp: torch.Tensor, old_logp: torch.Tensor | None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        mask = batch.response_mask.bool()
+        if self.model is None:
+            if old_logp is None:
+                raise ValueError("prm.mode = 'self' scores need the rollout policy's old log-probs")
+            logp = old_logp
+        else:
+            with torch.no_grad():
+                logp = batched_logprobs(self.model, batch, self.cfg.micro_batch_size)
+        q = implicit_process_rewards(logp.float(), ref_logp.float(), batch.response_mask)
+        scores = self._scores(q, logp, ref_logp, batch.response_mask).float()
+        loss = self.loss_fn(q, batch.response_mask, acc, beta=self.cfg.beta_train)
+        return scores, {
+            "prm/loss": float(loss),
+            "prm/acc_before": float(algos.prm_pairwise_accuracy(scores, acc, self.n, mask)),
+        }
+
+    def _score_and_update(
         self, batch: Batch, acc: torch.Tensor, ref_logp: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Score and update. Returns the ``(N, T)`` raw process scores (un-normalised) and metrics:
-        ``prm/loss``, ``prm/acc_before`` (pairwise accuracy of the scores the PRM gave before its
-        update on each row), ``prm/grad_norm``, ``prm/lr`` and, in ``before`` mode, ``prm/acc_after``."""
+        model, optimizer = self.model, self.optimizer
+        assert model is not None and optimizer is not None
         mask = batch.response_mask.bool()
         n_rows = batch.size
         mini = min(self.cfg.mini_batch_size, n_rows)
@@ -78,7 +117,7 @@ class PRMTrainer:
 
         def micro_loss(j: torch.Tensor) -> torch.Tensor:
             sub = batch.rows(j)
-            logp = response_logprobs(self.model, sub)
+            logp = response_logprobs(model, sub)
             dev = logp.device
             ref_mb, mask_mb = ref_logp[j].to(dev), sub.response_mask.to(dev)
             q = implicit_process_rewards(logp, ref_mb, mask_mb)
@@ -88,8 +127,8 @@ class PRMTrainer:
             return loss
 
         norms = accumulate_steps(
-            self.model,
-            self.optimizer,
+            model,
+            optimizer,
             torch.arange(n_rows),
             mini=mini,
             micro=micro,
@@ -100,12 +139,12 @@ class PRMTrainer:
             "prm/loss": sum(losses) / n_rows,
             "prm/acc_before": float(algos.prm_pairwise_accuracy(scores_before, acc, self.n, mask)),
             "prm/grad_norm": sum(norms) / len(norms),
-            "prm/lr": float(self.optimizer.param_groups[0]["lr"]),
+            "prm/lr": float(optimizer.param_groups[0]["lr"]),
         }
         self.scheduler.step()
         if self.cfg.update == "after":
             return scores_before, metrics
-        logp = batched_logprobs(self.model, batch, micro)
+        logp = batched_logprobs(model, batch, micro)
         q = implicit_process_rewards(logp, ref_logp, batch.response_mask)
         scores = self._scores(q, logp, ref_logp, batch.response_mask).float()
         metrics["prm/acc_after"] = float(algos.prm_pairwise_accuracy(scores, acc, self.n, mask))
