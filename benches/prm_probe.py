@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sft-steps", type=int, default=600)
     ap.add_argument("--direct-frac", type=float, default=0.6)
     ap.add_argument("--slip", type=float, default=0.0)
+    ap.add_argument("--slip-kind", default="result", choices=["result", "copy"])
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--prompts", type=int, default=256, help="training prompts (x K responses)")
@@ -168,13 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     from prime_fast.trainer.models import load_causal_lm, load_tokenizer
 
     size = f"_h{args.hidden}l{args.layers}" if (args.hidden, args.layers) != (128, 2) else ""
-    key = f"t{args.n_terms}_m{args.max_operand}_d{args.direct_frac}_p{args.slip}_s{args.sft_steps}{size}"
+    key = f"t{args.n_terms}_m{args.max_operand}_d{args.direct_frac}_p{args.slip}{args.slip_kind[0]}_s{args.sft_steps}{size}"
     work = Path(args.work) / key
     sft = work / "sft"
     if not (sft / "config.json").exists():
         t0 = time.perf_counter()
         rows = make_rows(
-            4000, 0, "sft", args.n_terms, args.max_operand, direct_frac=args.direct_frac, slip_prob=args.slip
+            4000,
+            0,
+            "sft",
+            args.n_terms,
+            args.max_operand,
+            direct_frac=args.direct_frac,
+            slip_prob=args.slip,
+            slip_kind=args.slip_kind,
         )
         build_sft_checkpoint(
             sft,

@@ -17,27 +17,35 @@ DATA_SOURCE = "demo_arith"
 
 
 def make_problem(
-    rng: random.Random, n_terms: int = 3, max_operand: int = 9, slip_prob: float = 0.0
+    rng: random.Random,
+    n_terms: int = 3,
+    max_operand: int = 9,
+    slip_prob: float = 0.0,
+    slip_kind: str = "result",
 ) -> tuple[str, str, str]:
     """One problem: ``(question, worked_solution, answer)``.
 
     The question chains ``n_terms`` operands in 1..max_operand with ``+``/``-``; the worked solution
     writes each partial result, then the final answer in ``\\boxed{}``. With ``slip_prob``, each
-    step's written result is off by 1-3 with that probability and the chain goes on from the written
-    value (so a slip makes the final answer wrong; ``answer`` is always the true one).
+    step slips with that probability and the chain goes on from what was written (so a slip makes the
+    final answer wrong; ``answer`` is always the true one): ``slip_kind = "result"`` writes a result
+    off by 1-3, ``"copy"`` starts a step (after the first) from a miscopied running value.
     """
     values = [rng.randint(1, max_operand) for _ in range(n_terms)]
     ops = [rng.choice("+-") for _ in range(n_terms - 1)]
     question = str(values[0]) + "".join(op + str(v) for op, v in zip(ops, values[1:]))
     acc = values[0]
-    steps = []
+    steps: list[str] = []
     written = acc
     for op, v in zip(ops, values[1:]):
         acc = acc + v if op == "+" else acc - v
-        nxt = written + v if op == "+" else written - v
-        if slip_prob and rng.random() < slip_prob:
+        lhs = written
+        if slip_prob and slip_kind == "copy" and steps and rng.random() < slip_prob:
+            lhs += rng.choice((-3, -2, -1, 1, 2, 3))  # miscopies the running value
+        nxt = lhs + v if op == "+" else lhs - v
+        if slip_prob and slip_kind == "result" and rng.random() < slip_prob:
             nxt += rng.choice((-3, -2, -1, 1, 2, 3))
-        steps.append(f"{written}{op}{v}={nxt}")
+        steps.append(f"{lhs}{op}{v}={nxt}")
         written = nxt
     solution = ",".join(steps) + ".\\boxed{" + str(written) + "}"
     return question + "=?", solution, str(acc)
@@ -56,6 +64,7 @@ def make_rows(
     max_operand: int = 9,
     direct_frac: float = 0.0,
     slip_prob: float = 0.0,
+    slip_kind: str = "result",
 ) -> list[dict[str, Any]]:
     """``n`` rows in the Eurus-2-RL-Data schema, deterministic in ``seed``.
 
@@ -73,7 +82,9 @@ def make_rows(
     want_held_out = split == "val"
     for i in range(n):
         while True:
-            q, sol, ans = make_problem(rng, n_terms=n_terms, max_operand=max_operand, slip_prob=slip_prob)
+            q, sol, ans = make_problem(
+                rng, n_terms=n_terms, max_operand=max_operand, slip_prob=slip_prob, slip_kind=slip_kind
+            )
             if is_held_out(q) == want_held_out:
                 break
         if direct_frac and rng.random() < direct_frac:

@@ -97,11 +97,12 @@ def build_backend(
         dtype = "bfloat16" if cuda else "float32"
     if kind == "vllm":
         try:
-            from prime_fast.trainer.rollout.vllm import VLLMConfig, VLLMRollout
+            from prime_fast.trainer.config import VLLMSection
+            from prime_fast.trainer.rollout.vllm import VLLMRollout
         except ImportError as e:
             raise ConfigError(f"--backend vllm is not available here: {e}") from None
-        cfg = VLLMConfig(
-            dtype=dtype, max_model_len=max_model_len or None, gpu_memory_utilization=0.85 if cuda else 0.3
+        cfg = VLLMSection(
+            dtype=dtype, max_model_len=max_model_len or 0, gpu_memory_utilization=0.85 if cuda else 0.3
         )
         return VLLMRollout(path, cfg, eos_token_id=int(tokenizer.eos_token_id))
     from prime_fast.trainer.rollout.hf import HFRolloutBackend

@@ -350,6 +350,51 @@ class VerifyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EvalConfig:
+    """Benchmark evaluation during training (``prime_fast.eval``; docs/EVAL.md).
+
+    Args:
+        every: evaluate every this many RL steps and after the last (0: never).
+        benches: ``NAME=FILE`` benchmarks (local JSONL/parquet in any format ``prime-fast eval`` reads).
+        n: samples per problem (avg@n, pass@k, maj@k), besides the greedy one.
+        temperature, top_p: sampling of the ``n`` samples (the authors' avg@16 setting: 0.3, 0.95).
+        max_tokens: new tokens per response (0: ``rollout.max_tokens``).
+        ks: the k of pass@k and maj@k.
+        template: a named prompt template or a template file (``auto``: the row's own chat prompt).
+    """
+
+    every: int = 0
+    benches: tuple[str, ...] = ()
+    n: int = 4
+    temperature: float = 0.3
+    top_p: float = 0.95
+    max_tokens: int = 0
+    ks: tuple[int, ...] = (1, 4)
+    template: str = "auto"
+
+    def __post_init__(self) -> None:
+        _pos("eval.every", self.every, allow_zero=True)
+        _pos("eval.n", self.n)
+        _pos("eval.max_tokens", self.max_tokens, allow_zero=True)
+        for b in self.benches:
+            name, _, path = b.partition("=")
+            _check(
+                bool(name and path),
+                "eval.benches",
+                "expected NAME=FILE items",
+                b,
+            )
+        _check(
+            not self.every or bool(self.benches),
+            "eval.benches",
+            "expected at least one NAME=FILE with eval.every > 0",
+            self.benches,
+        )
+        for k in self.ks:
+            _check(isinstance(k, int) and k >= 1, "eval.ks", "expected positive integers", self.ks)
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """Logging sinks.
 
@@ -379,6 +424,8 @@ class DemoConfig:
             steps): the shortcut behaviour the warm-start mixes in and RL learns to avoid.
         sft_slip_prob: per-step probability that an SFT worked solution slips (a result off by 1-3,
             the chain continuing from it): errors inside the chain that RL learns to avoid.
+        sft_slip_kind: ``result`` (a wrong result) or ``copy`` (a step starting from a miscopied
+            running value).
         hidden_size, num_layers: the tiny Qwen2 model (head_dim 64).
     """
 
@@ -391,6 +438,7 @@ class DemoConfig:
     sft_lr: float = 3e-3
     sft_direct_frac: float = 0.6
     sft_slip_prob: float = 0.0
+    sft_slip_kind: str = "result"
     hidden_size: int = 128
     num_layers: int = 2
 
@@ -403,6 +451,7 @@ class DemoConfig:
         )
         _check(self.n_terms >= 2, "demo.n_terms", "expected >= 2", self.n_terms)
         _check(0 <= self.sft_slip_prob < 1, "demo.sft_slip_prob", "expected in [0, 1)", self.sft_slip_prob)
+        _choice("demo.sft_slip_kind", self.sft_slip_kind, ("result", "copy"))
         _check(
             self.hidden_size % 64 == 0,
             "demo.hidden_size",
@@ -498,6 +547,7 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     vllm: VLLMSection = field(default_factory=VLLMSection)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)

@@ -130,6 +130,7 @@ def prepare_demo(cfg: TrainConfig, run_dir: Path) -> tuple[str, tuple[str, ...],
                 d.max_operand,
                 direct_frac=d.sft_direct_frac,
                 slip_prob=d.sft_slip_prob,
+                slip_kind=d.sft_slip_kind,
             )
             build_sft_checkpoint(
                 sft_dir,
@@ -560,6 +561,38 @@ class Trainer:
         parts = self.ctx.gather(self.greedy_accuracy(self.val_prompts[start:stop]))
         return self.val_metrics(self.val_prompts, [a for part in parts for a in part])
 
+    def evaluate_benchmarks(self) -> dict[str, float]:
+        """``eval.benches`` through :func:`prime_fast.eval.evaluate` on the live rollout engine (main
+        rank; the others wait): ``eval/<bench>/<metric>`` metrics, files under ``run_dir/eval/step_N``."""
+        from prime_fast.eval import evaluate
+
+        e, t0 = self.cfg.eval, time.perf_counter()
+        out: dict[str, float] = {}
+        if self.ctx.is_main:
+            res = evaluate(
+                None,
+                list(e.benches),
+                self.run_dir / "eval" / f"step_{self.step}",
+                backend=self.backend,
+                tokenizer=self.tokenizer,
+                n=e.n,
+                temperature=e.temperature,
+                top_p=e.top_p,
+                max_tokens=e.max_tokens or self.cfg.rollout.max_tokens,
+                seed=self.cfg.trainer.seed,
+                ks=e.ks,
+                template=e.template,
+                system_prompt=self.cfg.data.system_prompt,
+                max_prompt_length=self.cfg.data.max_prompt_length,
+                error_score=self.cfg.verify.error_score,
+                progress=False,
+                charts=False,
+            )
+            out = res.flat("eval")
+            out["time/eval"] = time.perf_counter() - t0
+        self.ctx.barrier()
+        return out
+
     def greedy_accuracy(self, prompts: list[Prompt]) -> list[float]:
         """Generate one greedy response per prompt and score it (calls the engine even with none)."""
         r = self.cfg.rollout
@@ -709,6 +742,9 @@ class Trainer:
                         metrics.update(v)
                         metrics["time/val"] = time.perf_counter() - t0
                         self.history.setdefault("val/acc", []).append((self.step, v["val/acc"]))
+                ev = cfg.eval.every
+                if ev and (self.step % ev == 0 or last):
+                    metrics.update(self.evaluate_benchmarks())
                 metrics = self.ctx.reduce_metrics(metrics)
                 if self.ctx.is_main:
                     logger.log(self.step, metrics)
@@ -754,6 +790,12 @@ def check_divisible(cfg: TrainConfig, world: int) -> None:
     if world == 1:
         return
     k = cfg.rollout.n
+    if cfg.eval.every and cfg.rollout.backend == "vllm" and cfg.vllm.tensor_parallel_size > 1:
+        raise ConfigError(
+            "eval.every > 0 runs on the main rank alone, which a tensor-parallel engine "
+            f"(vllm.tensor_parallel_size = {cfg.vllm.tensor_parallel_size}) cannot; set eval.every = 0 "
+            "and run `prime-fast eval` on a checkpoint"
+        )
     if cfg.data.train_batch_size % world:
         raise ConfigError(
             f"data.train_batch_size = {cfg.data.train_batch_size} must be a multiple of the world size {world}"
