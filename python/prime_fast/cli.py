@@ -1,4 +1,4 @@
-"""The ``prime-fast`` command line: ``train``, ``verify``, ``bench`` and ``env``.
+"""The ``prime-fast`` command line: ``train``, ``export``, ``verify``, ``bench`` and ``env``.
 
 Each subcommand lives in the module that owns its concept and exposes ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only wires them together and sets up logging. Those modules must be
@@ -16,6 +16,10 @@ from collections.abc import Sequence
 
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("prime_fast.trainer.cli", "run PRIME training (default: a tiny embedded task on the CPU)"),
+    "export": (
+        "prime_fast.trainer.export",
+        "write a run's policy as an HF model (LoRA runs: merged, or as a peft adapter)",
+    ),
     "verify": ("prime_fast.verify.cli", "score a JSONL file of math answers or programs"),
     "bench": ("prime_fast.bench", "run a benchmark from benches/ (kernels, verify, step)"),
     "env": ("prime_fast.env", "print versions, hardware and the sandbox features of this machine"),
@@ -32,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("PRIME_FAST_LOG_LEVEL", "INFO"),
         help="logging level (default: $PRIME_FAST_LOG_LEVEL or INFO)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,verify,bench,env}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{train,export,verify,bench,env}", required=True)
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -403,7 +403,7 @@ def vllm_config_from(cfg: Any) -> VLLMConfig:
     )
 
 
-def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | None = None) -> VLLMRollout:
+def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | None = None) -> Any:
     """The trainer's hook: a :class:`VLLMRollout` on the policy's checkpoint directory.
 
     ``model_path`` defaults to the directory the policy was loaded from (``policy.name_or_path``);
@@ -415,4 +415,7 @@ def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | Non
             f"rollout.backend = 'vllm' needs the policy's HF checkpoint directory; got {path!r} "
             "(load the policy with from_pretrained from a local directory)"
         )
-    return VLLMRollout(path, vllm_config_from(cfg), eos_token_id=int(tokenizer.eos_token_id))
+    from prime_fast.trainer.lora import wrap_rollout_engine
+
+    engine = VLLMRollout(path, vllm_config_from(cfg), eos_token_id=int(tokenizer.eos_token_id))
+    return wrap_rollout_engine(engine, policy)  # a LoRA policy syncs merged weights
