@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 SETUPS = ("full", "lora", "self")
 SHAPE = {
@@ -60,9 +60,7 @@ def _batch(args: argparse.Namespace, vocab: int) -> Any:
     rows = args.prompts * args.k
     prompts = [torch.randint(2, vocab, (args.prompt_len,), generator=g).tolist() for _ in range(args.prompts)]
     responses = [torch.randint(2, vocab, (args.new_tokens,), generator=g).tolist() for _ in range(rows)]
-    return build_batch(
-        [prompts[i // args.k] for i in range(rows)], responses, pad_token_id=0, eos_token_id=1
-    )
+    return build_batch([prompts[i // args.k] for i in range(rows)], responses, pad_token_id=0, eos_token_id=1)
 
 
 def _models(setup: str, layers: int, rank: int) -> tuple[Any, Any, Any]:
@@ -108,8 +106,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         return make_scheduler(o, schedule="constant", warmup_ratio=0.0, total_steps=1)
 
     t0 = time.perf_counter()
-    old = batched_logprobs(policy, batch, micro)
-    ref_logp = batched_logprobs(ref, batch, micro)
+    old = cast(torch.Tensor, batched_logprobs(policy, batch, micro))
+    ref_logp = cast(torch.Tensor, batched_logprobs(ref, batch, micro))
     if prm is not None:
         p_opt = make_optimizer(prm, lr=1e-6)
         cfg = PRMConfig(mini_batch_size=rows, micro_batch_size=micro)
@@ -122,7 +120,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     adv = (scores + acc[:, None]) * batch.response_mask
     actor.update(batch, old, adv, torch.Generator().manual_seed(0))
     t_step = time.perf_counter() - t0
-    n_train = sum(p.numel() for o in (policy, prm) if o is not None for p in o.parameters() if p.requires_grad)
+    n_train = sum(
+        p.numel() for o in (policy, prm) if o is not None for p in o.parameters() if p.requires_grad
+    )
     return {
         "setup": args.child,
         "layers": args.layers,
@@ -182,11 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     for setup in SETUPS:
         for layers in args.fit_layers:
             points[setup].append(run_child(args, setup, layers))
-            print(f"  measured {setup:5s} @ {layers:2d} layers: {points[setup][-1]['peak_mib']:8.0f} MiB", flush=True)
+            print(
+                f"  measured {setup:5s} @ {layers:2d} layers: {points[setup][-1]['peak_mib']:8.0f} MiB",
+                flush=True,
+            )
     direct = {}
     for setup in args.direct:
         direct[setup] = run_child(args, setup, args.layers)
-        print(f"  measured {setup:5s} @ {args.layers} layers: {direct[setup]['peak_mib']:8.0f} MiB", flush=True)
+        print(
+            f"  measured {setup:5s} @ {args.layers} layers: {direct[setup]['peak_mib']:8.0f} MiB", flush=True
+        )
     fitted = {s: fit(points[s], args.layers) for s in SETUPS}
     full = fitted["full"]
     print(
@@ -194,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.prompts} prompts x K={args.k} x {args.new_tokens} new tokens (prompt {args.prompt_len}), "
         f"LoRA rank {args.rank} on all linear layers"
     )
-    print(f"{'setup':8s} {'peak MiB (fit)':>15s} {'measured':>10s} {'x full':>8s} {'trainable':>12s} {'step s':>8s}")
+    print(
+        f"{'setup':8s} {'peak MiB (fit)':>15s} {'measured':>10s} {'x full':>8s} {'trainable':>12s} {'step s':>8s}"
+    )
     table = []
     for s in SETUPS:
         d = direct.get(s)
@@ -210,11 +217,23 @@ def main(argv: list[str] | None = None) -> int:
         table.append(row)
         meas = f"{d['peak_mib']:10.0f}" if d else f"{'-':>10s}"
         step = f"{d['step_s']:8.1f}" if d else f"{'-':>8s}"
-        print(f"{s:8s} {fitted[s]:15.0f} {meas} {row['ratio_to_full']:8.3f} {row['trainable_params']:12d} {step}")
+        print(
+            f"{s:8s} {fitted[s]:15.0f} {meas} {row['ratio_to_full']:8.3f} {row['trainable_params']:12d} {step}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        info = {"machine": platform.node(), "cpu": platform.processor() or platform.machine(), "python": platform.python_version()}
-        blob = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "env": info, "points": points, "direct": direct, "table": table}
+        info = {
+            "machine": platform.node(),
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        }
+        blob = {
+            "args": {k: v for k, v in vars(args).items() if k != "json"},
+            "env": info,
+            "points": points,
+            "direct": direct,
+            "table": table,
+        }
         args.json.write_text(json.dumps(blob, indent=2, default=str) + "\n", encoding="utf-8")
     return 0
 

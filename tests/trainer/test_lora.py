@@ -265,7 +265,10 @@ def test_unknown_target_module_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"model\.lora\.target_modules: 'c_attn'.*down_proj.*all-linear"):
         views(target_modules=("q_proj", "c_attn"))
     policy, _, _ = build_lora_views(
-        tiny_qwen2(), LoraSettings(rank=2, target_modules=("q_proj", "v_proj")), with_prm=False, with_ref=False
+        tiny_qwen2(),
+        LoraSettings(rank=2, target_modules=("q_proj", "v_proj")),
+        with_prm=False,
+        with_ref=False,
     )
     assert {n.split(".")[-4] for n, _ in policy.shared.adapter_parameters(POLICY)} == {"q_proj", "v_proj"}
     assert policy.shared.adapters == (POLICY,)
@@ -325,7 +328,10 @@ def test_lora_training_run_resumes_exactly_and_exports(tmp_path: Path, tiny_over
     full, split = tmp_path / "full", tmp_path / "split"
     train(full, 2)
     train(split, 1)
-    assert main(["--log-level", "WARNING", "train", "--resume", str(split), "--set", "trainer.total_steps=2"]) == 0
+    assert (
+        main(["--log-level", "WARNING", "train", "--resume", str(split), "--set", "trainer.total_steps=2"])
+        == 0
+    )
     assert _metrics(split) == _metrics(full)
     step = full / "checkpoints" / "step_2"
     for name in ("policy", "prm"):
@@ -338,7 +344,9 @@ def test_lora_training_run_resumes_exactly_and_exports(tmp_path: Path, tiny_over
     sft = full / "sft"
     batch = make_batch(vocab=merged_vocab(sft))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
-    adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(sft), tmp_path / "adapter").eval()
+    adapter = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(sft), tmp_path / "adapter"
+    ).eval()
     base = AutoModelForCausalLM.from_pretrained(sft).eval()
     got, want = logp(merged, batch), logp(adapter.base_model.model, batch)
     assert_close(got, want.double(), torch.float32, reduce_dim=64, name="merged export")
@@ -348,10 +356,9 @@ def test_lora_training_run_resumes_exactly_and_exports(tmp_path: Path, tiny_over
 
 
 def test_export_copies_a_full_weight_policy(tmp_path: Path) -> None:
+    from prime_fast.demo.tokenizer import build_tokenizer
     from prime_fast.trainer.checkpoint import save_checkpoint
     from prime_fast.trainer.export import export_policy, find_checkpoint
-
-    from prime_fast.demo.tokenizer import build_tokenizer
 
     model = tiny_qwen2()
     save_checkpoint(tmp_path, 3, models={"policy": model}, tokenizer=build_tokenizer(), state={"step": 3})
@@ -386,20 +393,31 @@ def test_vllm_generates_with_the_merged_policy(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from _scale_models import hf_greedy, save, tiny_qwen2 as scale_qwen2
+    from _scale_models import hf_greedy, save
+    from _scale_models import tiny_qwen2 as scale_qwen2
 
     here = Path(__file__).parent
     prompts, max_tokens = [[5, 6, 7, 8], [9, 10], [11, 12, 13, 14, 15, 16], [3, 4, 20, 21, 22]], 12
     lora = {"rank": 4, "alpha": 8.0}
     model_dir = save(scale_qwen2(0, tie=True), tmp_path / "base")
-    policy, _, _ = build_lora_views(scale_qwen2(0, tie=True), LoraSettings(**lora), with_prm=True, with_ref=False)
+    policy, _, _ = build_lora_views(
+        scale_qwen2(0, tie=True), LoraSettings(**lora), with_prm=True, with_ref=False
+    )
     randomize_adapter(policy.shared, POLICY, 1, scale=0.3)
     randomize_adapter(policy.shared, PRM, 2, scale=0.3)
     policy.save_pretrained(tmp_path / "adapter")
     out = tmp_path / "out.json"
-    env = dict(os.environ, PF_VLLM_SPEC=json.dumps({"prompts": prompts, "max_tokens": max_tokens, "lora": lora}))
+    env = dict(
+        os.environ, PF_VLLM_SPEC=json.dumps({"prompts": prompts, "max_tokens": max_tokens, "lora": lora})
+    )
     proc = subprocess.run(
-        [sys.executable, str(here / "_vllm_lora_child.py"), str(model_dir), str(tmp_path / "adapter"), str(out)],
+        [
+            sys.executable,
+            str(here / "_vllm_lora_child.py"),
+            str(model_dir),
+            str(tmp_path / "adapter"),
+            str(out),
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -81,7 +81,9 @@ def _merge_adapter(src: Path, dst: Path) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--run DIR``, ``--out PATH``, ``--merge``, ``--step N``."""
-    parser.add_argument("--run", required=True, metavar="DIR", help="the run directory (from prime-fast train)")
+    parser.add_argument(
+        "--run", required=True, metavar="DIR", help="the run directory (from prime-fast train)"
+    )
     parser.add_argument("--out", required=True, metavar="PATH", help="output directory (new or empty)")
     parser.add_argument(
         "--merge",

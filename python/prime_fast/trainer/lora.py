@@ -94,7 +94,7 @@ class SharedBase:
         model.requires_grad_(False)
         lc = peft.LoraConfig(
             r=settings.rank,
-            lora_alpha=settings.alpha,
+            lora_alpha=settings.alpha,  # type: ignore[arg-type]  # peft scales by alpha / r, floats work
             lora_dropout=settings.dropout,
             target_modules=resolve_targets(model, settings),
             bias="none",
@@ -106,7 +106,7 @@ class SharedBase:
             self.peft.add_adapter(name, lc)
         self.model = model
         self.adapters = adapters
-        self.layer_by_name = {
+        self.layer_by_name: dict[str, Any] = {
             name: m for name, m in model.named_modules() if isinstance(m, peft.tuners.lora.LoraLayer)
         }
         self.layers = list(self.layer_by_name.values())
@@ -121,7 +121,10 @@ class SharedBase:
         self.activate(adapters[0])
         if gradient_checkpointing:
             model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False, "context_fn": self._checkpoint_contexts}
+                gradient_checkpointing_kwargs={
+                    "use_reentrant": False,
+                    "context_fn": self._checkpoint_contexts,
+                }
             )
             model.config.use_cache = False
 
@@ -323,7 +326,9 @@ class AdapterView:
         """This view's adapter weights (peft's saved names)."""
         return self.shared.adapter_state(self._need_adapter("state_dict"))
 
-    def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True) -> tuple[list[str], list[str]]:
+    def load_state_dict(
+        self, state: dict[str, torch.Tensor], strict: bool = True
+    ) -> tuple[list[str], list[str]]:
         """Load adapter weights in place; returns ``(missing, unexpected)`` like ``nn.Module``."""
         return self.shared.load_adapter_state(self._need_adapter("load_state_dict"), state, strict=strict)
 
