@@ -371,6 +371,24 @@ def test_export_copies_a_full_weight_policy(tmp_path: Path) -> None:
     assert (out / "tokenizer.json").exists()
 
 
+def test_self_prm_views_policy_and_reference_only() -> None:
+    """The self-PRM shape: one ``policy`` adapter and the reference; q = beta * (log pi - log pi_ref)
+    is zero at initialisation and moves with the policy adapter alone."""
+    policy, prm, ref = build_lora_views(tiny_qwen2(), LoraSettings(rank=4), with_prm=False, with_ref=True)
+    assert prm is None and policy.shared.adapters == (POLICY,)
+    batch = make_batch()
+    assert torch.equal(logp(policy, batch), logp(ref, batch))
+    randomize_adapter(policy.shared, POLICY, 1)
+    q = 0.05 * (logp(policy, batch) - logp(ref, batch)) * batch.response_mask
+    assert q.abs().sum() > 0 and torch.equal(logp(ref, batch), logp(tiny_qwen2(), batch))
+
+
+def test_lora_refuses_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="not supported under torchrun"):
+        views()
+
+
 def test_views_follow_device_and_mode() -> None:
     policy, prm, ref = views()
     assert policy.to("cpu") is policy and policy.config is policy.shared.model.config

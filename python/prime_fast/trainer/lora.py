@@ -391,9 +391,11 @@ def build_lora_views(
     gradient_checkpointing: bool = False,
 ) -> tuple[AdapterView, AdapterView | None, AdapterView | None]:
     """``(policy, prm, ref)`` views of one shared base (``prm``/``ref`` None when not asked for)."""
+    import os
+
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if "WORLD_SIZE" in os.environ or (dist.is_available() and dist.is_initialized()):
         raise ConfigError(
             "model.lora: LoRA is not supported under torchrun (FSDP2) yet; run on one process or set "
             "model.lora.rank=0"

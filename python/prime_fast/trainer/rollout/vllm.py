@@ -407,7 +407,8 @@ def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | Non
     """The trainer's hook: a :class:`VLLMRollout` on the policy's checkpoint directory.
 
     ``model_path`` defaults to the directory the policy was loaded from (``policy.name_or_path``);
-    the trainer pushes its current weights with ``sync_weights`` after every update.
+    the trainer pushes its current weights with ``sync_weights`` after every update. A LoRA
+    policy view (``model.lora``) gets the engine wrapped so that it receives merged weights.
     """
     path = model_path or getattr(policy, "name_or_path", "")
     if not path or not (Path(path) / "config.json").is_file():
