@@ -12,6 +12,7 @@ Setups:
     lora   one frozen base, ``policy`` and ``prm`` LoRA adapters, reference = adapters off.
     self   one frozen base, a ``policy`` adapter only; the PRM is the policy itself
            (q = beta * (log pi_theta - log pi_ref), SPRO-style): no PRM forward or update.
+    lora-gc  ``lora`` with ``model.gradient_checkpointing`` (adapter-aware recomputation).
 
 Memory is linear in the layer count, so the full setup, too large for a shared 23 GiB box at 24
 layers (about 19 GiB), is measured at ``--fit-layers`` depths and extrapolated; the LoRA setups are
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-SETUPS = ("full", "lora", "self")
+SETUPS = ("full", "lora", "self", "lora-gc")
 SHAPE = {
     "hidden_size": 896,
     "intermediate_size": 4864,
@@ -80,7 +81,8 @@ def _models(setup: str, layers: int, rank: int) -> tuple[Any, Any, Any]:
         ref.requires_grad_(False)
         return base, prm, ref
     lora = LoraSettings(rank=rank, alpha=2.0 * rank)
-    return build_lora_views(base, lora, with_prm=setup == "lora", with_ref=True)
+    gc = setup == "lora-gc"
+    return build_lora_views(base, lora, with_prm=setup != "self", with_ref=True, gradient_checkpointing=gc)
 
 
 def child(args: argparse.Namespace) -> dict[str, Any]:
@@ -153,6 +155,15 @@ def run_child(args: argparse.Namespace, setup: str, layers: int) -> dict[str, An
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def trainable_at(setup: str, args: argparse.Namespace) -> int:
+    """Trainable parameters of a setup at ``--layers`` depth, counted on the meta device."""
+    import torch
+
+    with torch.device("meta"):
+        policy, prm, _ = _models(setup, args.layers, args.rank)
+    return sum(p.numel() for o in (policy, prm) if o is not None for p in o.parameters() if p.requires_grad)
+
+
 def fit(points: list[dict[str, Any]], layers: int) -> float:
     """Linear extrapolation of peak MiB in the layer count through the two measured depths."""
     (a, pa), (b, pb) = sorted((p["layers"], p["peak_mib"]) for p in points)[:2]
@@ -164,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--child", choices=SETUPS, help=argparse.SUPPRESS)
     ap.add_argument("--layers", type=int, default=FULL_LAYERS)
     ap.add_argument("--fit-layers", type=int, nargs=2, default=(1, 4), help="depths measured for the fit")
-    ap.add_argument("--direct", nargs="*", default=["lora", "self"], help="setups also measured at --layers")
+    ap.add_argument("--setups", nargs="*", choices=SETUPS, default=list(SETUPS))
+    ap.add_argument(
+        "--direct", nargs="*", default=["lora", "self", "lora-gc"], help="setups also measured at --layers"
+    )
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--k", type=int, default=2)
@@ -178,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args)))
         return 0
 
-    points: dict[str, list[dict[str, Any]]] = {s: [] for s in SETUPS}
-    for setup in SETUPS:
+    setups = [s for s in SETUPS if s in args.setups]
+    points: dict[str, list[dict[str, Any]]] = {s: [] for s in setups}
+    for setup in setups:
         for layers in args.fit_layers:
             points[setup].append(run_child(args, setup, layers))
             print(
@@ -187,12 +202,12 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     direct = {}
-    for setup in args.direct:
+    for setup in [s for s in args.direct if s in setups]:
         direct[setup] = run_child(args, setup, args.layers)
         print(
             f"  measured {setup:5s} @ {args.layers} layers: {direct[setup]['peak_mib']:8.0f} MiB", flush=True
         )
-    fitted = {s: fit(points[s], args.layers) for s in SETUPS}
+    fitted = {s: fit(points[s], args.layers) for s in setups}
     full = fitted["full"]
     print(
         f"\nOne PRIME step, random Qwen2.5-0.5B shape ({args.layers} layers), fp32, CPU, "
@@ -203,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'setup':8s} {'peak MiB (fit)':>15s} {'measured':>10s} {'x full':>8s} {'trainable':>12s} {'step s':>8s}"
     )
     table = []
-    for s in SETUPS:
+    for s in setups:
         d = direct.get(s)
         best = d["peak_mib"] if d else fitted[s]
         row = {
@@ -211,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_mib_fit": fitted[s],
             "peak_mib_measured": d["peak_mib"] if d else None,
             "ratio_to_full": best / full,
-            "trainable_params": (d or points[s][-1])["trainable_params"],
+            "trainable_params": d["trainable_params"] if d else trainable_at(s, args),
             "step_s": d["step_s"] if d else None,
         }
         table.append(row)
