@@ -5,7 +5,9 @@ Each setup runs in a fresh subprocess on a random fp32 model of Qwen2.5-0.5B's s
 does one PRIME step on the CPU: old log-probs of the policy, reference log-probs, the implicit PRM's
 forward + BCE update (``PRMTrainer.step``), the PPO update of the policy (``Actor.update``), with
 AdamW states. The child reports ``VmHWM`` (peak resident set, /proc/self/status) minus its ``VmHWM``
-after the imports, i.e. what the models, gradients, optimizer states and activations add.
+after the imports, i.e. what the models, gradients, optimizer states and activations add. Children
+run with a fixed glibc mmap threshold (``--mmap-threshold``) so that freed tensors leave the
+resident set at once and the peak is reproducible.
 
 Setups:
     full   policy, PRM and reference as three full models; two AdamW over all their weights.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -149,7 +152,13 @@ def run_child(args: argparse.Namespace, setup: str, layers: int) -> dict[str, An
         *("--prompt-len", str(args.prompt_len), "--new-tokens", str(args.new_tokens)),
         *("--micro", str(args.micro), "--threads", str(args.threads)),
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if args.mmap_threshold:
+        # A fixed glibc mmap threshold: every tensor above it is its own mapping, returned on free,
+        # so the high-water mark follows the live tensors instead of the heap's history (with
+        # glibc's dynamic threshold, repeated runs of one setup differed by over 1 GiB).
+        env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{setup} @ {layers} layers failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -186,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--micro", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--mmap-threshold",
+        type=int,
+        default=128 * 1024,
+        help="MALLOC_MMAP_THRESHOLD_ of the children in bytes (0: glibc's dynamic default)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.child:
