@@ -431,3 +431,18 @@ def test_vllm_generates_with_the_merged_policy(tmp_path: Path) -> None:
     assert res["before"] == base_greedy
     assert res["after"] == view_greedy
     assert sum(a != b for a, b in zip(view_greedy, base_greedy)) >= 3
+
+
+@pytest.mark.slow
+def test_lora_demo_improves_held_out_accuracy(tmp_path: Path) -> None:
+    """PRIME with LoRA (policy and PRM adapters on one base) still learns the embedded task."""
+    from prime_fast.trainer.loop import train
+
+    run = tmp_path / "demo"
+    lora = ["model.lora.rank=16", "model.lora.alpha=32", "optim.lr=5e-4", "prm.lr=2e-3"]
+    cfg = load_config(None, [f"trainer.run_dir={run}", "log.progress=none", "log.plot=false", *lora])
+    summary = train(cfg, run)
+    warm, final = summary["warmstart_val_acc"], summary["final_val_acc"]
+    assert warm is not None and final is not None
+    assert final >= warm + 0.15, (warm, final)
+    assert (run / "checkpoints" / "latest").exists()
