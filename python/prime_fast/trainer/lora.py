@@ -33,7 +33,6 @@ from prime_fast.trainer.config import LORA_ALL_LINEAR, LoraSettings
 POLICY = "policy"
 PRM = "prm"
 ADAPTER_FILE = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 def linear_layer_names(model: Any) -> list[str]:
