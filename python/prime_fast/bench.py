@@ -17,6 +17,7 @@ BENCHES: dict[str, list[str]] = {
     "verify-math": ["bench_verify_math"],
     "verify-code": ["bench_verify_code"],
     "step": ["bench_demo"],
+    "lora": ["bench_lora"],
 }
 
 
