@@ -38,7 +38,12 @@ METHODS: dict[str, list[str]] = {
     "prime": ["algo.estimator=prime", "algo.process_rewards=true"],
     "rloo": ["algo.estimator=rloo", "algo.process_rewards=false"],
     "grpo": ["algo.estimator=grpo", "algo.process_rewards=false"],
-    "prime_frozen": ["algo.estimator=prime", "algo.process_rewards=true", "prm.freeze=true", "prm.warmup_steps=8"],
+    "prime_frozen": [
+        "algo.estimator=prime",
+        "algo.process_rewards=true",
+        "prm.freeze=true",
+        "prm.warmup_steps=8",
+    ],
     "prime_min": ["algo.estimator=prime", "algo.process_rewards=true", "algo.process_credit=min"],
     "prime_self": ["algo.estimator=prime", "algo.process_rewards=true", "prm.mode=self"],
 }

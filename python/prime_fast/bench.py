@@ -18,6 +18,7 @@ BENCHES: dict[str, list[str]] = {
     "verify-code": ["bench_verify_code"],
     "step": ["bench_demo"],
     "eval": ["bench_eval"],
+    "lora": ["bench_lora"],
 }
 
 

@@ -1,4 +1,4 @@
-"""The ``prime-fast`` command line: ``train``, ``verify``, ``eval``, ``eval-prm``, ``bench`` and ``env``.
+"""The ``prime-fast`` command line: ``train``, ``export``, ``verify``, ``eval``, ``eval-prm``, ``bench`` and ``env``.
 
 Each subcommand lives in the module that owns its concept and exposes ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only wires them together and sets up logging. Those modules must be
@@ -16,6 +16,10 @@ from collections.abc import Sequence
 
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("prime_fast.trainer.cli", "run PRIME training (default: a tiny embedded task on the CPU)"),
+    "export": (
+        "prime_fast.trainer.export",
+        "write a run's policy as an HF model (LoRA runs: merged, or as a peft adapter)",
+    ),
     "verify": ("prime_fast.verify.cli", "score a JSONL file of math answers or programs"),
     "eval": (
         "prime_fast.eval.cli",
@@ -41,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging level (default: $PRIME_FAST_LOG_LEVEL or INFO)",
     )
     sub = parser.add_subparsers(
-        dest="command", metavar="{train,verify,eval,eval-prm,bench,env}", required=True
+        dest="command", metavar="{train,export,verify,eval,eval-prm,bench,env}", required=True
     )
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
         module = importlib.import_module(module_name)

@@ -6,7 +6,12 @@ the logits are peaked and greedy decoding has no near-ties that float rounding c
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -68,3 +73,18 @@ def hf_token_logprobs(model: Qwen2ForCausalLM, prompt: list[int], response: list
     logits = model(ids).logits[0, len(prompt) - 1 : -1].double()
     lp = torch.log_softmax(logits, -1).gather(-1, torch.tensor(response)[:, None])[:, 0]
     return lp.tolist()
+
+
+def run_vllm_child(script: str, args: list[str], spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Run a vLLM child script of this folder (``PF_VLLM_SPEC`` = ``spec``; last argument ``out``),
+    assert it succeeded and return the JSON it wrote to ``out``."""
+    env = dict(os.environ, PF_VLLM_SPEC=json.dumps(spec))
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / script), *args, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(out.read_text())

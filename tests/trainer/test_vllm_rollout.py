@@ -6,7 +6,6 @@ The engine runs in a child process (``_vllm_child.py``); the HF references are c
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +54,7 @@ def _pick_eos(model: torch.nn.Module) -> int:
 @pytest.mark.parametrize("tie", [False, True], ids=["untied", "tied-embeddings"])
 def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: bool) -> None:
     pytest.importorskip("vllm")
-    from _scale_models import hf_greedy, hf_token_logprobs, save, tiny_qwen2
+    from _scale_models import hf_greedy, hf_token_logprobs, run_vllm_child, save, tiny_qwen2
     from safetensors.torch import save_file
 
     probe = tiny_qwen2(0, tie=tie)
@@ -73,23 +72,12 @@ def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: boo
     assert ("lm_head.weight" in sent) is not tie
     save_file(sent, tmp_path / "updated.safetensors")
 
-    out = tmp_path / "out.json"
-    env = dict(os.environ, PF_VLLM_SPEC=json.dumps({"prompts": PROMPTS, "max_tokens": MAX_TOKENS}))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "_vllm_child.py"),
-            str(model_dir),
-            str(tmp_path / "updated.safetensors"),
-            str(out),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
+    res = run_vllm_child(
+        "_vllm_child.py",
+        [str(model_dir), str(tmp_path / "updated.safetensors")],
+        {"prompts": PROMPTS, "max_tokens": MAX_TOKENS},
+        tmp_path / "out.json",
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    res = json.loads(out.read_text())
 
     # Greedy, before the sync: P*n rows, contiguous groups, equal to HF greedy with the same weights.
     ref_before = hf_greedy(policy, PROMPTS, MAX_TOKENS, eos)

@@ -92,6 +92,8 @@ def full_state_dict(model: Any) -> dict[str, torch.Tensor]:
     """The model's unsharded state dict on the main rank's CPU (a collective under FSDP)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
+    if not isinstance(model, torch.nn.Module):  # a LoRA view: its adapter's weights
+        return dict(model.state_dict())
     sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     return {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
 
@@ -101,6 +103,8 @@ def save_hf(model: Any, state_dict: dict[str, torch.Tensor], path: Path) -> None
     (an FSDP2-wrapped model's class is a generated ``FSDP<name>`` subclass)."""
     model.save_pretrained(path, state_dict=state_dict)
     cfg_file = path / "config.json"
+    if not cfg_file.is_file():  # a LoRA view writes a peft adapter directory
+        return
     cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
     cfg["architectures"] = [a.removeprefix("FSDP") for a in cfg.get("architectures") or []]
     cfg_file.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -46,6 +46,54 @@ def _pos(key: str, value: Any, *, allow_zero: bool = False) -> None:
     _check(ok, key, "expected a number " + (">= 0" if allow_zero else "> 0"), value)
 
 
+LORA_ALL_LINEAR = "all-linear"
+
+
+@dataclass(frozen=True, slots=True)
+class LoraSettings:
+    """LoRA adapters on one shared frozen base (the ``[model.lora]`` table; ``trainer/lora.py``).
+
+    With ``rank > 0`` the policy and the implicit PRM are two adapters on one copy of the base
+    weights, and the PRM reference is that base with the adapters switched off.
+
+    Args:
+        rank: adapter rank r (0: LoRA off, every model is a full copy).
+        alpha: LoRA alpha; the update is scaled by ``alpha / rank``.
+        dropout: dropout on the adapters' input in train-mode forwards.
+        target_modules: leaf names of the linear layers that get adapters (e.g. ``q_proj``,
+            ``v_proj``), or ``all-linear`` (every linear layer but the LM head). Names the model does
+            not have are a ConfigError listing the model's own linear layers.
+    """
+
+    rank: int = 0
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = (LORA_ALL_LINEAR,)
+
+    def __post_init__(self) -> None:
+        _pos("model.lora.rank", self.rank, allow_zero=True)
+        _pos("model.lora.alpha", self.alpha)
+        _check(0 <= self.dropout < 1, "model.lora.dropout", "expected in [0, 1)", self.dropout)
+        t = self.target_modules
+        _check(
+            bool(t) and all(isinstance(x, str) and x.replace("_", "").replace("-", "").isalnum() for x in t),
+            "model.lora.target_modules",
+            f"expected linear-layer names such as q_proj, v_proj, or {LORA_ALL_LINEAR!r}",
+            t,
+        )
+        _check(
+            LORA_ALL_LINEAR not in t or len(t) == 1,
+            "model.lora.target_modules",
+            f"expected {LORA_ALL_LINEAR!r} alone or a list of layer names",
+            t,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether LoRA is on (``rank > 0``)."""
+        return self.rank > 0
+
+
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     """Models. Policy, implicit PRM and PRM reference start from the same SFT weights by default.
@@ -57,6 +105,7 @@ class ModelConfig:
         ref_path: PRM reference init ("" = ``prm_path``), used with ``prm.ref_type = "freeze"``.
         dtype: parameter dtype of all models.
         gradient_checkpointing: recompute activations in the backward passes.
+        lora: LoRA adapters on one shared base (:class:`LoraSettings`, off by default).
     """
 
     path: str = "demo"
@@ -64,10 +113,20 @@ class ModelConfig:
     ref_path: str = ""
     dtype: str = "float32"
     gradient_checkpointing: bool = False
+    lora: LoraSettings = field(default_factory=LoraSettings)
 
     def __post_init__(self) -> None:
         _check(bool(self.path), "model.path", "expected a model directory or 'demo'", self.path)
         _choice("model.dtype", self.dtype, DTYPES)
+        if self.lora.enabled:
+            for key, value in (("model.prm_path", self.prm_path), ("model.ref_path", self.ref_path)):
+                _check(
+                    not value or value == self.path,
+                    key,
+                    "expected empty with model.lora.rank > 0 (the policy, PRM and reference share "
+                    "the base model.path)",
+                    value,
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -681,9 +740,20 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if len(value) != len(args):
             raise ConfigError(f"{key}: expected {len(args)} values, got {value!r}")
         return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return _build_section(key, value, hint)
     if isinstance(hint, types.UnionType):  # pragma: no cover - no unions in the schema today
         return value
     raise ConfigError(f"{key}: unsupported field type {hint!r}")
+
+
+def _deep_update(out: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_update(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> dict[str, Any]:
@@ -693,17 +763,20 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> dict[str,
             raise ConfigError(f"{where}: unknown section {section!r}; valid sections: {', '.join(_SECTIONS)}")
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: section {section!r} must be a table of keys, got {values!r}")
-        out.setdefault(section, {}).update(values)
+        out[section] = _deep_update(dict(out.get(section, {})), values)
     return out
 
 
-def _parse_override(item: str) -> tuple[str, str, Any]:
+def _parse_override(item: str) -> tuple[str, dict[str, Any]]:
+    """``SECTION.KEY=VALUE`` (or ``SECTION.TABLE.KEY=VALUE``) -> ``(section, {key: value})``."""
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE")
     key, raw = item.split("=", 1)
     parts = key.strip().split(".")
-    if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE (e.g. prm.beta_train=0.05)")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ConfigError(
+            f"--set {item!r}: expected SECTION.KEY=VALUE (e.g. prm.beta_train=0.05 or model.lora.rank=8)"
+        )
     value: Any = raw.strip()
     try:
         value = json.loads(raw)
@@ -711,25 +784,33 @@ def _parse_override(item: str) -> tuple[str, str, Any]:
         low = value.lower()
         if low in ("true", "false"):
             value = low == "true"
-    return parts[0], parts[1], value
+    for part in reversed(parts[1:]):
+        value = {part: value}
+    return parts[0], value
+
+
+def _build_section(name: str, values: Any, cls: type) -> Any:
+    """One (possibly nested) section: coerce each key to its field type, reject unknown keys."""
+    if isinstance(values, cls):
+        return values
+    if not isinstance(values, dict):
+        raise ConfigError(f"{name}: expected a table of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"unknown key {name}.{key}; valid keys of [{name}]: {', '.join(valid)}")
+        kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
+    return cls(**kwargs)
 
 
 def build_config(data: dict[str, Any]) -> TrainConfig:
     """Validate a nested dict (sections of keys) into a :class:`TrainConfig`."""
-    sections = {}
-    for name, cls in _SECTIONS.items():
-        values = data.get(name, {})
-        hints = typing.get_type_hints(cls)
-        valid = [f.name for f in dataclasses.fields(cls)]
-        kwargs = {}
-        for key, value in values.items():
-            if key not in hints:
-                raise ConfigError(f"unknown key {name}.{key}; valid keys of [{name}]: {', '.join(valid)}")
-            kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
-        sections[name] = cls(**kwargs)
     for name in data:
         if name not in _SECTIONS:
             raise ConfigError(f"unknown section {name!r}; valid sections: {', '.join(_SECTIONS)}")
+    sections = {name: _build_section(name, data.get(name, {}), cls) for name, cls in _SECTIONS.items()}
     return TrainConfig(**sections)
 
 
@@ -771,6 +852,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if path is not None:
         base = _merge(base, read_config_file(path), str(path))
     for item in overrides:
-        section, key, value = _parse_override(item)
-        base = _merge(base, {section: {key: value}}, f"--set {item}")
+        section, values = _parse_override(item)
+        base = _merge(base, {section: values}, f"--set {item}")
     return build_config(base)

@@ -88,6 +88,18 @@ def build_models(cfg: TrainConfig, policy_path: str) -> Models:
     ``ref_type = freeze``), all loaded from their paths (the PRM and reference default to the policy's
     SFT weights)."""
     tok = load_tokenizer(policy_path)
+    if cfg.model.lora.enabled:  # one frozen base, adapters for the policy and the PRM (trainer/lora.py)
+        from prime_fast.trainer.lora import build_lora_views
+
+        policy, prm, ref = build_lora_views(
+            load_causal_lm(policy_path, cfg.model.dtype, trainable=False),
+            cfg.model.lora,
+            with_prm=cfg.uses_prm and cfg.prm.mode == "separate",
+            with_ref=cfg.uses_prm and cfg.prm.ref_type == "freeze",
+            base_path=policy_path,
+            gradient_checkpointing=cfg.model.gradient_checkpointing,
+        )
+        return Models(policy=policy, tokenizer=tok, prm=prm, ref=ref)
     prm_path = cfg.model.prm_path or policy_path
     ref_path = cfg.model.ref_path or prm_path
     gc = cfg.model.gradient_checkpointing

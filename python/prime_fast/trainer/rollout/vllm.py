@@ -321,11 +321,12 @@ def _consecutive_groups(tp: int) -> Any:
     return mine
 
 
-def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | None = None) -> VLLMRollout:
+def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | None = None) -> Any:
     """The trainer's hook: a :class:`VLLMRollout` on the policy's checkpoint directory.
 
     ``model_path`` defaults to the directory the policy was loaded from (``policy.name_or_path``);
-    the trainer pushes its current weights with ``sync_weights`` after every update.
+    the trainer pushes its current weights with ``sync_weights`` after every update. A LoRA
+    policy view (``model.lora``) gets the engine wrapped so that it receives merged weights.
     """
     path = model_path or getattr(policy, "name_or_path", "")
     if not path or not (Path(path) / "config.json").is_file():
@@ -339,4 +340,7 @@ def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | Non
         max_model_len=v.max_model_len or (cfg.data.max_prompt_length + cfg.rollout.max_tokens),
         dtype=v.dtype if v.dtype != "auto" else cfg.model.dtype,
     )
-    return VLLMRollout(path, engine_cfg, eos_token_id=int(tokenizer.eos_token_id), seed=cfg.trainer.seed)
+    from prime_fast.trainer.lora import wrap_rollout_engine
+
+    engine = VLLMRollout(path, engine_cfg, eos_token_id=int(tokenizer.eos_token_id), seed=cfg.trainer.seed)
+    return wrap_rollout_engine(engine, policy)  # a LoRA policy syncs merged weights
