@@ -129,6 +129,7 @@ def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
 
     keys = [("val/acc", "held-out greedy accuracy"), *[(k, k) for k in PRM_KEYS[:3]]]
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4))
+    colors = {name: f"C{i}" for i, name in enumerate(results)}  # one colour per method in every panel
     for ax, (key, title) in zip(axes, keys):
         for name, runs in results.items():
             curves = [dict(_curve(r["rows"], key)) for r in runs]
@@ -142,12 +143,12 @@ def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
                 mids.append(m)
                 lo.append(m - h)
                 hi.append(m + h)
-            ax.plot(steps, mids, label=name)
-            ax.fill_between(steps, lo, hi, alpha=0.15)
+            ax.plot(steps, mids, label=name, color=colors[name])
+            ax.fill_between(steps, lo, hi, alpha=0.15, color=colors[name])
         ax.set_title(title)
         ax.set_xlabel("RL step")
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sft-steps", type=int, default=600)
     ap.add_argument("--direct-frac", type=float, default=0.6)
     ap.add_argument("--slip", type=float, default=0.0)
-    ap.add_argument("--slip-kind", default="result", choices=["result", "copy"])
+    ap.add_argument("--slip-kind", default="result", choices=["result", "copy", "habit"])
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--prompts", type=int, default=256, help="training prompts (x K responses)")

@@ -29,7 +29,9 @@ def make_problem(
     writes each partial result, then the final answer in ``\\boxed{}``. With ``slip_prob``, each
     step slips with that probability and the chain goes on from what was written (so a slip makes the
     final answer wrong; ``answer`` is always the true one): ``slip_kind = "result"`` writes a result
-    off by 1-3, ``"copy"`` starts a step (after the first) from a miscopied running value.
+    off by 1-3, ``"copy"`` starts a step (after the first) from a running value miscopied by 1-3,
+    ``"habit"`` from the running value plus one (a systematic slip: above 0.5, greedy decoding of a
+    model trained on it makes it every time).
     """
     values = [rng.randint(1, max_operand) for _ in range(n_terms)]
     ops = [rng.choice("+-") for _ in range(n_terms - 1)]
@@ -40,8 +42,9 @@ def make_problem(
     for op, v in zip(ops, values[1:]):
         acc = acc + v if op == "+" else acc - v
         lhs = written
-        if slip_prob and slip_kind == "copy" and steps and rng.random() < slip_prob:
-            lhs += rng.choice((-3, -2, -1, 1, 2, 3))  # miscopies the running value
+        if slip_prob and slip_kind in ("copy", "habit") and steps and rng.random() < slip_prob:
+            # miscopies the running value: by 1-3 either way, or (a habit) always one too high
+            lhs += 1 if slip_kind == "habit" else rng.choice((-3, -2, -1, 1, 2, 3))
         nxt = lhs + v if op == "+" else lhs - v
         if slip_prob and slip_kind == "result" and rng.random() < slip_prob:
             nxt += rng.choice((-3, -2, -1, 1, 2, 3))

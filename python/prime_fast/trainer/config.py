@@ -483,8 +483,8 @@ class DemoConfig:
             steps): the shortcut behaviour the warm-start mixes in and RL learns to avoid.
         sft_slip_prob: per-step probability that an SFT worked solution slips (a result off by 1-3,
             the chain continuing from it): errors inside the chain that RL learns to avoid.
-        sft_slip_kind: ``result`` (a wrong result) or ``copy`` (a step starting from a miscopied
-            running value).
+        sft_slip_kind: ``result`` (a wrong result), ``copy`` (a step starting from a running value
+            miscopied by 1-3) or ``habit`` (starting from the running value plus one, every time it slips).
         hidden_size, num_layers: the tiny Qwen2 model (head_dim 64).
     """
 
@@ -510,7 +510,7 @@ class DemoConfig:
         )
         _check(self.n_terms >= 2, "demo.n_terms", "expected >= 2", self.n_terms)
         _check(0 <= self.sft_slip_prob < 1, "demo.sft_slip_prob", "expected in [0, 1)", self.sft_slip_prob)
-        _choice("demo.sft_slip_kind", self.sft_slip_kind, ("result", "copy"))
+        _choice("demo.sft_slip_kind", self.sft_slip_kind, ("result", "copy", "habit"))
         _check(
             self.hidden_size % 64 == 0,
             "demo.hidden_size",
