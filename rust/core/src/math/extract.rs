@@ -144,17 +144,49 @@ fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
     out
 }
 
+/// Text between two boxes that joins them into one answer: short, within one sentence, at most
+/// one `=` (a label), and either no words at all or a connective among them (`\quad \text{and}
+/// \quad`, ` cats and `, `\) and \( y_2 = `, `, `). A sentence end (`. Later ...`) or words
+/// without a connective separate them.
 fn is_box_separator(gap: &str) -> bool {
+    if gap.len() > 64 || gap.contains("\n\n") {
+        return false;
+    }
     let g = gap.trim().trim_matches('$').trim();
-    let g = g.trim_end_matches(['.', ';']).trim();
-    gap.len() <= 24
-        && matches!(
-            g,
-            "" | "," | "and" | ", and" | "or" | ";" | "\\text{ and }" | "\\quad" | "\\,"
-        )
+    if g.is_empty() {
+        return true;
+    }
+    if g.contains(['.', '!', '?', ':']) || g.matches('=').count() > 1 {
+        return false;
+    }
+    let b = g.as_bytes();
+    let (mut words, mut connective) = (0, false);
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() {
+            let st = i;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let w = &g[st..i];
+            let command = st > 0 && b[st - 1] == b'\\';
+            if !command && w.len() >= 2 && !matches!(w, "text" | "mbox" | "textrm") {
+                words += 1;
+                connective |= matches!(w.to_ascii_lowercase().as_str(), "and" | "or");
+            }
+        } else {
+            i += 1;
+        }
+    }
+    words == 0 || connective
 }
 
 fn boxed(text: &str, join: bool) -> Option<String> {
+    boxed_with_end(text, join).map(|b| b.0)
+}
+
+/// The (joined) last box and the byte offset where it ends.
+fn boxed_with_end(text: &str, join: bool) -> Option<(String, usize)> {
     let boxes = all_boxes(text);
     let last = boxes.len().checked_sub(1)?;
     let mut first = last;
@@ -164,7 +196,7 @@ fn boxed(text: &str, join: bool) -> Option<String> {
         }
     }
     let parts: Vec<&str> = boxes[first..=last].iter().map(|b| b.2.trim()).collect();
-    Some(parts.join(", "))
+    Some((parts.join(", "), boxes[last].1))
 }
 
 /// ASCII-lower-cased copy (byte offsets stay the same).
@@ -214,10 +246,25 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
         {
             found = Some(p + 6 + t.len());
             break;
+        } else if p + 6 < bytes.len()
+            && (p == 0 || !bytes[p - 1].is_ascii_alphabetic())
+            && after.first().is_some_and(|c| *c == b' ')
+            && {
+                let t = text[p + 6..].trim_start_matches(' ');
+                t.starts_with('$') || t.starts_with("\\[") || t.starts_with("\\(")
+            }
+        {
+            // `Answer \[ 7 \]`: the word, then math.
+            found = Some(p + 6);
+            break;
         }
         end = p;
     }
-    let rest = &text[found?..];
+    let at = found?;
+    if let Some(m) = math_after_word(&text[at..]) {
+        return m;
+    }
+    let rest = &text[at..];
     // `**Answer:** 5` (markdown bold) as well as `Answer: 5`.
     let rest = rest.trim_start_matches([' ', ':', '\t', '*']);
     // The phrase ends at the line end; a few KiB are plenty for any answer.
@@ -236,10 +283,73 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
     }
     let ans = clean_phrase(&rest[..end]);
     if ans.is_empty() {
-        None
-    } else {
-        Some(ans)
+        return None;
     }
+    // `The final answer is: The largest $n$ is 34.`: a sentence, so its last math or number.
+    if prose_words(&ans) >= 3 {
+        if let Some(t) = tail(&ans) {
+            return Some(t);
+        }
+    }
+    Some(ans)
+}
+
+/// Alphabetic words of 3+ letters outside math (`$...$`) and not LaTeX commands.
+fn prose_words(s: &str) -> usize {
+    let mut n = 0;
+    for (k, part) in s.split('$').enumerate() {
+        if k % 2 == 1 {
+            continue;
+        }
+        let b = part.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i].is_ascii_alphabetic() {
+                let st = i;
+                while i < b.len() && b[i].is_ascii_alphabetic() {
+                    i += 1;
+                }
+                if i - st >= 3 && (st == 0 || b[st - 1] != b'\\') {
+                    n += 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    n
+}
+
+/// `Answer \[ 7 \]`, `Answer $7$`, `answer is \( 7 \)`: the math right after the phrase. Display
+/// math (`\[...\]`, `$$...$$`) may span lines, inline math (`$...$`, `\(...\)`) may not: an
+/// inline span broken by a newline is no answer (`Some(None)`). `None`: no math follows.
+fn math_after_word(rest: &str) -> Option<Option<String>> {
+    let r = rest.trim_start_matches([' ', ':', '\t', '*']);
+    let (open, close, display) = [
+        ("$$", "$$", true),
+        ("\\[", "\\]", true),
+        ("\\(", "\\)", false),
+        ("$", "$", false),
+    ]
+    .into_iter()
+    .find(|(o, _, _)| r.starts_with(o))?;
+    let body = &r[open.len()..];
+    let mut from = 0;
+    let end = loop {
+        let k = from + body[from..].find(close)?;
+        // `\$` inside `$...$` is an escaped dollar, not the end.
+        if close == "$" && k > 0 && body.as_bytes()[k - 1] == b'\\' {
+            from = k + 1;
+            continue;
+        }
+        break k;
+    };
+    let inner = &body[..end];
+    if !display && inner.contains('\n') {
+        return Some(None);
+    }
+    let inner = clean_phrase(inner);
+    Some((!inner.is_empty()).then_some(inner))
 }
 
 /// Strip math delimiters and trailing punctuation around an extracted phrase.
@@ -307,6 +417,11 @@ fn tail(text: &str) -> Option<String> {
             while start < end && !bytes[start].is_ascii_digit() {
                 start += 1;
             }
+            // `AZYUK2A`, `x2`: digits glued to a name are not a number.
+            if start > 0 && bytes[start - 1].is_ascii_alphabetic() {
+                i = start;
+                continue;
+            }
             if start > 0 && bytes[start - 1] == b'-' {
                 start -= 1;
             }
@@ -316,7 +431,7 @@ fn tail(text: &str) -> Option<String> {
     }
     // Right-most `$...$`, `\(...\)`, `\[...\]`.
     let mut math: Option<(usize, String)> = None;
-    for (open, close) in [("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
+    for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
         if let Some(c) = text.rfind(close) {
             if let Some(o) = text[..c].rfind(open) {
                 let inner = text[o + open.len()..c].trim();
@@ -352,9 +467,32 @@ pub fn run_extractor(e: Extractor, text: &str, join_boxes: bool) -> Option<Strin
 
 /// Extract the answer with the given priority order; returns the answer and which extractor found it.
 pub fn extract(text: &str, order: &[Extractor], join_boxes: bool) -> Option<(String, Extractor)> {
-    for &e in order {
+    extract_from(text, order, join_boxes, 0).map(|(a, e, _)| (a, e))
+}
+
+/// Like [`extract`], trying the extractors from `order[skip..]`; also returns the index in
+/// `order` of the one that found the answer (so that a caller can go on with the next ones).
+/// A "final answer is ..." statement after the last box wins over the box.
+pub fn extract_from(
+    text: &str,
+    order: &[Extractor],
+    join_boxes: bool,
+    skip: usize,
+) -> Option<(String, Extractor, usize)> {
+    for (k, &e) in order.iter().enumerate().skip(skip) {
+        if e == Extractor::Boxed {
+            if let Some((a, end)) = boxed_with_end(text, join_boxes) {
+                if order.contains(&Extractor::FinalAnswer) {
+                    if let Some(f) = after_last(&text[end..], true) {
+                        return Some((f, Extractor::FinalAnswer, k));
+                    }
+                }
+                return Some((a, e, k));
+            }
+            continue;
+        }
         if let Some(a) = run_extractor(e, text, join_boxes) {
-            return Some((a, e));
+            return Some((a, e, k));
         }
     }
     None

@@ -21,6 +21,47 @@ pub enum Tok {
     Sym(char),
 }
 
+/// No number outside subscripts (`V_{1}:V_{2}`, `S_{ABC}:S`): the tokens name something.
+fn label_tokens(toks: &[Tok]) -> bool {
+    let mut i = 0;
+    while i < toks.len() {
+        match &toks[i] {
+            Tok::Sym('_') => {
+                i += 1;
+                if toks.get(i) == Some(&Tok::Sym('{')) {
+                    let mut depth = 0usize;
+                    while i < toks.len() {
+                        match toks[i] {
+                            Tok::Sym('{') => depth += 1,
+                            Tok::Sym('}') => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        i += 1;
+                    }
+                }
+            }
+            Tok::Num(_) => return false,
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Source text of a token (for names built from tokens, e.g. subscripts: `v_{0}` = `v_0`).
+fn tok_text(t: &Tok) -> String {
+    match t {
+        Tok::Num(n) | Tok::Word(n) => n.clone(),
+        Tok::Cmd(c) => format!("\\{c} "),
+        Tok::Sym(c) => c.to_string(),
+    }
+}
+
 /// Named constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Const {
@@ -130,6 +171,8 @@ pub enum Answer {
     Text(String),
     /// A multiple-choice letter.
     Choice(char),
+    /// A ratio `a : b (: c ...)` (also a clock time `14:05`).
+    Ratio(Vec<Expr>),
 }
 
 /// Why parsing failed.
@@ -394,6 +437,7 @@ fn mcq_letter(s: &str) -> Option<char> {
     if rest.is_empty()
         || rest.starts_with(')')
         || (s.trim().starts_with('(') && rest.starts_with(')'))
+        || (!s.trim().starts_with('(') && (rest == "." || rest.starts_with(". ")))
     {
         Some(c)
     } else {
@@ -561,9 +605,16 @@ pub fn parse_tokens(
         }
     }
     if !commas.is_empty() {
-        // A bare list; items may be relations (`x = 1, y = 2`).
+        // A bare list; items may be relations (`x = 1, y = 2`). With both `;` and `,` at the top,
+        // `;` separates groups (`p=3,q=2;p=5,q=2`).
+        let semis = split_top(toks, |t| matches!(t, Tok::Sym(';')));
+        let at = if !semis.is_empty() && semis.len() < commas.len() {
+            semis
+        } else {
+            commas
+        };
         let mut items = Vec::new();
-        for p in pieces(toks, &commas) {
+        for p in pieces(toks, &at) {
             if p.is_empty() {
                 continue;
             }
@@ -574,6 +625,27 @@ pub fn parse_tokens(
             1 => items.pop().unwrap_or(Answer::Text(String::new())),
             _ => Answer::List(items),
         });
+    }
+    // Ratios `a:b`, and labelled values `S_{ABC}:S = 3:8`, `A:B = 1`, `x = 3:4`.
+    let colons = split_top(toks, |t| matches!(t, Tok::Sym(':')));
+    if !colons.is_empty() {
+        let eqs = split_top(toks, |t| matches!(t, Tok::Sym('=')));
+        if let Some(&last) = eqs.last() {
+            if label_tokens(&toks[..last]) && last + 1 < toks.len() {
+                return sub(&toks[last + 1..], nodes);
+            }
+            return syn("ratio inside a relation");
+        }
+        if rels.is_empty() {
+            let mut parts = Vec::new();
+            for p in pieces(toks, &colons) {
+                if p.is_empty() {
+                    return syn("empty part of a ratio");
+                }
+                parts.push(parse_expr_tokens(p, budget, depth + 1, nodes)?);
+            }
+            return Ok(Answer::Ratio(parts));
+        }
     }
     if !rels.is_empty() {
         let mut sides = Vec::new();
@@ -1132,7 +1204,7 @@ impl P<'_> {
                         }
                         _ => {}
                     }
-                    s.push_str(&format!("{t:?}"));
+                    s.push_str(&tok_text(&t));
                     if s.len() > 64 {
                         return syn("long subscript");
                     }
@@ -1188,10 +1260,64 @@ impl P<'_> {
                 let v = Expr::Var(format!("\\{name}"));
                 self.subscript(v)
             }
+            // Any other command name not taking a braced argument is an opaque symbol (`\\zzz`,
+            // `\\sum` with its limits as subscript and power): both sides must spell it alike.
+            other
+                if other.len() >= 2
+                    && other.chars().all(|ch| ch.is_ascii_alphabetic())
+                    && !NOT_SYMBOLS.contains(&other)
+                    && self.peek() != Some(&Tok::Sym('{')) =>
+            {
+                self.subscript(Expr::Var(format!("\\{other}")))
+            }
             other => syn(format!("unsupported command \\{other}")),
         }
     }
 }
+
+/// Commands that are never read as opaque symbols.
+const NOT_SYMBOLS: &[&str] = &[
+    "begin",
+    "end",
+    "left",
+    "right",
+    "text",
+    "cup",
+    "cap",
+    "in",
+    "to",
+    "mid",
+    "quad",
+    "qquad",
+    "approx",
+    "equiv",
+    "pm",
+    "mp",
+    "cdot",
+    "times",
+    "div",
+    "le",
+    "ge",
+    "leq",
+    "geq",
+    "ne",
+    "neq",
+    "lt",
+    "gt",
+    "infty",
+    "setminus",
+    "subset",
+    "subseteq",
+    "Rightarrow",
+    "implies",
+    "iff",
+    "therefore",
+    "because",
+    "dots",
+    "ldots",
+    "cdots",
+    "vdots",
+];
 
 const GREEK: &[&str] = &[
     "alpha",
