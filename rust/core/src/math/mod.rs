@@ -12,6 +12,7 @@
 pub mod compare;
 pub mod eval;
 pub mod extract;
+pub mod group;
 pub mod normalize;
 pub mod parse;
 pub mod policy;
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use extract::Extractor;
+pub use group::group_equivalent;
 pub use policy::{
     Budget, Config, ConfigValue, DecimalComma, PercentPolicy, Policy, RelationInterval,
 };
@@ -120,6 +122,11 @@ pub fn verify(response: &str, gold: &str, cfg: &Config) -> Verdict {
 /// Compare an already-extracted answer with a reference answer.
 pub fn verify_answer(pred: &str, gold: &str, cfg: &Config) -> Verdict {
     guarded(|| verify_inner(pred, gold, cfg, false))
+}
+
+/// Run `f`, turning a panic into `fallback`.
+fn guarded_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
 }
 
 fn guarded(f: impl FnOnce() -> Verdict) -> Verdict {
