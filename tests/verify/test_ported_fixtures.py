@@ -14,12 +14,7 @@ from benches._ported import Case, load_ported, ours
 CASES = load_ported()
 
 #: (source, category, text in pred) of cases we still get wrong, with the reason.
-KNOWN_MISSES = {
-    ("math_verify_all", "all.matrix_extraction", "The sum is"): "no matrix arithmetic (sum of matrices)",
-    ("math_verify_all", "all.matrix_extraction", "When multiplying"): "no matrix arithmetic (product)",
-    ("math_verify_all", "all.latex_notation_math", "um $\\sqrt{30 }"): "box split across math spans",
-    ("math_verify_numina_cases", "numina_cases.numina_cases", "W(x)=1orW(x)=-1"): "unclosed box in the gold",
-}
+KNOWN_MISSES: dict[tuple[str, str, str], str] = {}
 
 
 def _known(case: Case) -> str | None:

@@ -364,6 +364,8 @@ fn clean_phrase(s: &str) -> String {
             ("\\(", "\\)"),
             ("\\[", "\\]"),
             ("**", "**"),
+            ("\\\"", "\\\""),
+            ("\"", "\""),
         ] {
             if t.len() >= a.len() + b.len() && t.starts_with(a) && t.ends_with(b) {
                 t = t[a.len()..t.len() - b.len()].trim();

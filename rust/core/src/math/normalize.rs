@@ -384,11 +384,14 @@ fn math_delimiters(s: &str, _: &Policy) -> Result<String, String> {
             out = out.replace(d, "");
         }
     }
-    // A stray `\boxed{...}` wrapper left in a gold answer.
-    if let Some(rest) = out.trim().strip_prefix("\\boxed{") {
-        if let Some(inner) = rest.strip_suffix('}') {
-            out = inner.to_string();
-        }
+    // A stray `\boxed{...}` wrapper left in a gold answer (an unclosed one runs to the end).
+    let t = out.trim();
+    if let Some(rest) = t.strip_prefix("\\boxed{") {
+        out = match group_at(t, 6) {
+            Some((inner, end)) if end == t.len() => inner.to_string(),
+            None => rest.to_string(),
+            Some(_) => out.clone(),
+        };
     }
     Ok(out)
 }
@@ -740,17 +743,8 @@ fn connectives(s: &str, _: &Policy) -> Result<String, String> {
         .replace(" and ", ", ")
         .replace(" or ", ", ")
         .replace("\\text{and}", ",");
-    // `(11,7)or(7,11)`: a connective glued between two brackets.
-    for (a, b) in [
-        (")or(", "),("),
-        (")and(", "),("),
-        (") or(", "),("),
-        (")or (", "),("),
-    ] {
-        if out.contains(a) {
-            out = out.replace(a, b);
-        }
-    }
+    // `(11,7)or(7,11)`, `W(x)=1orW(x)=-1`: a connective glued between two answers.
+    out = glued_connectives(&out);
     out = out.replace(",,", ",");
     for w in ["infinity", "\\infinity"] {
         if out.contains(w) {
@@ -776,6 +770,36 @@ fn connectives(s: &str, _: &Policy) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// `or`/`and` with no spaces, after a digit or `)` and before `(`, a digit, a capital, `-` or `\`.
+fn glued_connectives(s: &str) -> String {
+    if !s.contains("or") && !s.contains("and") {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let word = [&b"or"[..], &b"and"[..]]
+            .into_iter()
+            .find(|w| b[i..].starts_with(w));
+        if let Some(w) = word {
+            let left = i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b')');
+            let right = b.get(i + w.len()).is_some_and(|c| {
+                c.is_ascii_digit() || c.is_ascii_uppercase() || matches!(c, b'(' | b'-' | b'\\')
+            });
+            if left && right {
+                out.push_str(", ");
+                i += w.len();
+                continue;
+            }
+        }
+        let l = utf8_len(b[i]).min(b.len() - i);
+        out.push_str(&s[i..i + l]);
+        i += l;
+    }
+    out
 }
 
 fn units(s: &str, p: &Policy) -> Result<String, String> {

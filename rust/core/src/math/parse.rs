@@ -470,7 +470,7 @@ pub fn parse_answer(s: &str, policy: &Policy, budget: &Budget) -> Result<Answer,
         }
     }
     if s.contains("\\begin{") {
-        return parse_matrix(s, budget);
+        return parse_matrix_expr(s, budget);
     }
     if looks_like_text(s) && !s.contains('=') && !s.contains("\\frac") {
         return Ok(Answer::Text(text_key(s)));
@@ -495,6 +495,108 @@ pub fn parse_answer(s: &str, policy: &Policy, budget: &Budget) -> Result<Answer,
         }
         Err(e) => Err(e),
     }
+}
+
+/// One matrix, or a sum / difference / product of matrices (`A + B`, `A \cdot B`, `A B`),
+/// computed entry by entry as expressions.
+fn parse_matrix_expr(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
+    let mut spans = Vec::new(); // (start, end) of each environment
+    let mut pos = 0;
+    while let Some(rel) = s[pos..].find("\\begin{") {
+        let start = pos + rel;
+        let close = s[start + 7..]
+            .find('}')
+            .ok_or_else(|| ParseError::Syntax("bad \\begin".into()))?;
+        let env = &s[start + 7..start + 7 + close];
+        let end_tag = format!("\\end{{{env}}}");
+        let end = s[start..]
+            .find(&end_tag)
+            .ok_or_else(|| ParseError::Syntax("missing \\end".into()))?
+            + start
+            + end_tag.len();
+        spans.push((start, end));
+        pos = end;
+        if spans.len() > 8 {
+            return syn("too many matrices");
+        }
+    }
+    if spans.len() <= 1 {
+        return parse_matrix(s, budget);
+    }
+    let (before, after) = (s[..spans[0].0].trim(), s[spans[spans.len() - 1].1..].trim());
+    if !before.is_empty() || !after.is_empty() {
+        return syn("matrix expression with surrounding text");
+    }
+    let mut acc = matrix_cells(&parse_matrix(&s[spans[0].0..spans[0].1], budget)?)?;
+    for w in 1..spans.len() {
+        let glue = s[spans[w - 1].1..spans[w].0].trim();
+        let next = matrix_cells(&parse_matrix(&s[spans[w].0..spans[w].1], budget)?)?;
+        acc = match glue {
+            "+" | "-" => {
+                if acc.len() != next.len() || acc[0].len() != next[0].len() {
+                    return syn("matrix sum of different shapes");
+                }
+                let neg = glue == "-";
+                acc.iter()
+                    .zip(&next)
+                    .map(|(ra, rb)| {
+                        ra.iter()
+                            .zip(rb)
+                            .map(|(a, b)| {
+                                let b = if neg { Expr::Neg(Box::new(b.clone())) } else { b.clone() };
+                                Expr::Add(vec![a.clone(), b])
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            "" | "\\cdot" | "\\times" => {
+                if acc[0].len() != next.len() {
+                    return syn("matrix product of incompatible shapes");
+                }
+                let (n, m, k) = (acc.len(), next[0].len(), next.len());
+                if n * m * k > budget.max_nodes {
+                    return Err(ParseError::Budget("matrix product too large".into()));
+                }
+                (0..n)
+                    .map(|i| {
+                        (0..m)
+                            .map(|j| {
+                                Expr::Add(
+                                    (0..k)
+                                        .map(|t| Expr::Mul(vec![acc[i][t].clone(), next[t][j].clone()]))
+                                        .collect(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            _ => return syn("unsupported operation between matrices"),
+        };
+    }
+    Ok(Answer::Matrix(
+        acc.into_iter()
+            .map(|r| r.into_iter().map(Answer::Expr).collect())
+            .collect(),
+    ))
+}
+
+/// The entries of a matrix of expressions.
+fn matrix_cells(m: &Answer) -> Result<Vec<Vec<Expr>>, ParseError> {
+    let Answer::Matrix(rows) = m else {
+        return syn("not a matrix");
+    };
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Answer::Expr(e) => Ok(e.clone()),
+                    _ => syn("matrix entry is not an expression"),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn parse_matrix(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
