@@ -446,6 +446,17 @@ fn tail(text: &str) -> Option<String> {
             }
         }
     }
+    // A matrix environment in running text (`The matrix is \begin{pmatrix}...\end{pmatrix}.`).
+    if let Some(e) = text.rfind("matrix}") {
+        let end = e + "matrix}".len();
+        let is_end = text[..e].rfind("\\end{").is_some_and(|k| e - k <= 12);
+        if let Some(b) = text[..e].rfind("\\begin{").filter(|_| is_end) {
+            let later = |p: Option<usize>| p.map_or(true, |p| end > p);
+            if end - b <= 4096 && later(num.as_ref().map(|n| n.0)) && later(math.as_ref().map(|m| m.0)) {
+                return Some(text[b..end].to_string());
+            }
+        }
+    }
     match (num, math) {
         (Some(n), Some(m)) => Some(if m.0 >= n.0 { m.1 } else { n.1 }),
         (Some(n), None) => Some(n.1),

@@ -16,6 +16,9 @@ use super::eval::{eval, Ctx};
 use super::parse::{collect_vars, Answer, Expr, RelOp};
 use super::{extract_answer_with, gold_answer, normalize, parse, space_key, Config};
 
+/// Most class representatives one new answer is compared with.
+pub const MAX_CANDIDATES: usize = 256;
+
 /// Where a representative is filed and where a newcomer looks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Bucket {
@@ -86,6 +89,9 @@ fn classify(
         .collect();
     candidates.sort_unstable();
     candidates.dedup();
+    // Bounded work on hostile mixes (thousands of distinct forms in one bucket): the first
+    // MAX_CANDIDATES classes are compared, later ones never meet this answer.
+    candidates.truncate(MAX_CANDIDATES);
     for c in candidates {
         if equal(&ans, &reps[c], cfg) {
             by_form.insert(key, c as i64);

@@ -234,9 +234,7 @@ fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> V
     }
 
     let mut gold_ans = parse::parse_answer(&ng, policy, budget);
-    if looks_like_solution(&gold_raw)
-        && !matches!(gold_ans, Ok(ref a) if !matches!(a, Answer::Text(_)))
-    {
+    if looks_like_solution(&gold_raw) {
         // A worked solution as the reference: extract its answer as from a response.
         if let Some((n, a)) = reextract(&gold_raw, &gold_raw, cfg, 0) {
             ng = n;

@@ -521,10 +521,15 @@ fn parse_matrix_expr(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
         }
     }
     if spans.len() <= 1 {
+        // `M = \begin{pmatrix}...\end{pmatrix}`: the label goes.
+        let before = s[..spans.first().map_or(0, |sp| sp.0)].trim();
+        if !before.is_empty() && matrix_label(before) {
+            return parse_matrix(&s[spans[0].0..], budget);
+        }
         return parse_matrix(s, budget);
     }
     let (before, after) = (s[..spans[0].0].trim(), s[spans[spans.len() - 1].1..].trim());
-    if !before.is_empty() || !after.is_empty() {
+    if !matrix_label(before) || !after.is_empty() {
         return syn("matrix expression with surrounding text");
     }
     let mut acc = matrix_cells(&parse_matrix(&s[spans[0].0..spans[0].1], budget)?)?;
@@ -580,6 +585,23 @@ fn parse_matrix_expr(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
             .map(|r| r.into_iter().map(Answer::Expr).collect())
             .collect(),
     ))
+}
+
+/// Empty, or `NAME =` before a matrix (`M =`, `A^{-1} =`): letters, `^{-1}`, `'`, no digits
+/// outside the exponent.
+fn matrix_label(before: &str) -> bool {
+    if before.is_empty() {
+        return true;
+    }
+    let Some(name) = before.strip_suffix('=') else {
+        return false;
+    };
+    let name = name.trim().replace("^{-1}", "").replace("^T", "");
+    !name.is_empty()
+        && name.len() <= 16
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || matches!(c, '\\' | '_' | '{' | '}' | '\'' | ' '))
 }
 
 /// The entries of a matrix of expressions.
