@@ -452,7 +452,10 @@ fn tail(text: &str) -> Option<String> {
         let is_end = text[..e].rfind("\\end{").is_some_and(|k| e - k <= 12);
         if let Some(b) = text[..e].rfind("\\begin{").filter(|_| is_end) {
             let later = |p: Option<usize>| p.map_or(true, |p| end > p);
-            if end - b <= 4096 && later(num.as_ref().map(|n| n.0)) && later(math.as_ref().map(|m| m.0)) {
+            if end - b <= 4096
+                && later(num.as_ref().map(|n| n.0))
+                && later(math.as_ref().map(|m| m.0))
+            {
                 return Some(text[b..end].to_string());
             }
         }

@@ -12,12 +12,14 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 
 use super::compare::{is_label, Cmp};
-use super::eval::{eval, Ctx};
+use num_traits::{Signed, Zero};
+
+use super::eval::{eval, Ctx, Val};
 use super::parse::{collect_vars, Answer, Expr, RelOp};
 use super::{extract_answer_with, gold_answer, normalize, parse, space_key, Config};
 
 /// Most class representatives one new answer is compared with.
-pub const MAX_CANDIDATES: usize = 256;
+pub const MAX_CANDIDATES: usize = 64;
 
 /// Where a representative is filed and where a newcomer looks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -173,16 +175,15 @@ fn fingerprint(a: &Answer, cfg: &Config) -> (Vec<Bucket>, Vec<Bucket>) {
     }
     let mut look = vec![Bucket::Scalar];
     let mut home = Vec::new();
-    for v in values {
-        let b = bucket(v);
+    for b in values {
         look.extend([b - 1, b, b + 1].map(Bucket::Value));
         home.push(Bucket::Value(b));
     }
     (look, home)
 }
 
-/// The real part of the value at fixed rational points (for free variables), if computable.
-fn value(e: &Expr, cfg: &Config) -> Option<f64> {
+/// The bucket of the value at fixed rational points (for free variables), if computable.
+fn value(e: &Expr, cfg: &Config) -> Option<i64> {
     let mut vars = Vec::new();
     collect_vars(e, &mut vars);
     let deadline =
@@ -203,7 +204,19 @@ fn value(e: &Expr, cfg: &Config) -> Option<f64> {
     };
     let v = eval(e, &mut ctx).ok()?;
     let (re, im) = v.to_c();
-    (re.is_finite() && im.abs() <= 1e-9 * re.abs().max(1.0)).then_some(re)
+    if re.is_finite() {
+        return (im.abs() <= 1e-9 * re.abs().max(1.0)).then(|| bucket(re));
+    }
+    // Beyond f64: an exact rational's magnitude from its bit lengths (eight buckets per bit,
+    // numbered past every finite bucket).
+    match v {
+        Val::Q(q) if !q.is_zero() => {
+            let log2 = q.numer().bits() as i64 - q.denom().bits() as i64;
+            let k = 10_000_000 + 8 * log2;
+            Some(if q.is_negative() { -k } else { k })
+        }
+        _ => None,
+    }
 }
 
 /// Log-scale bucket, about 5% wide, signed; 0 for values near zero.

@@ -548,7 +548,11 @@ fn parse_matrix_expr(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
                         ra.iter()
                             .zip(rb)
                             .map(|(a, b)| {
-                                let b = if neg { Expr::Neg(Box::new(b.clone())) } else { b.clone() };
+                                let b = if neg {
+                                    Expr::Neg(Box::new(b.clone()))
+                                } else {
+                                    b.clone()
+                                };
                                 Expr::Add(vec![a.clone(), b])
                             })
                             .collect()
@@ -569,7 +573,9 @@ fn parse_matrix_expr(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
                             .map(|j| {
                                 Expr::Add(
                                     (0..k)
-                                        .map(|t| Expr::Mul(vec![acc[i][t].clone(), next[t][j].clone()]))
+                                        .map(|t| {
+                                            Expr::Mul(vec![acc[i][t].clone(), next[t][j].clone()])
+                                        })
                                         .collect(),
                                 )
                             })
