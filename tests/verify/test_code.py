@@ -106,6 +106,26 @@ def test_assert_based_humaneval_and_list() -> None:
     assert r.score == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize(
+    ("program", "asserts", "status"),
+    [
+        # The first call wraps the function in a builtin: the entry point is the program's `f`.
+        ("def f(a):\n    return [3, 1, 2]\n", ["assert set(f(1)) == {1, 2, 3}"], "passed"),
+        ("def f(a):\n    return [3, 1, 2]\n", ["assert sorted(f(1)) == [1, 2, 3]"], "passed"),
+        ("def f(a):\n    return [3, 1]\n", ["assert sorted(f(1)) == [1, 2, 3]"], "wrong_answer"),
+        ("import math\ndef f(x):\n    return x / 2\n", ["assert math.isclose(f(1), 0.5)"], "passed"),
+        ("import math\ndef f(x):\n    return x / 3\n", ["assert math.isclose(f(1), 0.5)"], "wrong_answer"),
+        # The program defines none of the called names: the asserts run as they are.
+        ("x = 3\n", ["assert sorted([x, 1]) == [1, 3]"], "passed"),
+        ("x = 3\n", ["assert sorted([x, 1]) == [1, 2]"], "wrong_answer"),
+        ("x = 3\n", ["assert g(x) == 1"], "runtime_error"),
+    ],
+)
+def test_assert_entry_point_wrapped_in_a_builtin(program: str, asserts: list[str], status: str) -> None:
+    r = run_code(program, {"test_list": asserts}, limits=L)
+    assert r.status == status, r
+
+
 EQ_HACK = "class A:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
 
 
