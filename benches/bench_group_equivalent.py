@@ -26,7 +26,12 @@ def _spell(kind: str, v: Any, r: random.Random) -> str:
     if kind == "rational":
         f: Fraction = v
         n, d = f.numerator, f.denominator
-        forms = [f"\\frac{{{n}}}{{{d}}}", f"{n}/{d}", f"\\dfrac{{{2 * n}}}{{{2 * d}}}", f"x = \\frac{{{n}}}{{{d}}}"]
+        forms = [
+            f"\\frac{{{n}}}{{{d}}}",
+            f"{n}/{d}",
+            f"\\dfrac{{{2 * n}}}{{{2 * d}}}",
+            f"x = \\frac{{{n}}}{{{d}}}",
+        ]
         if d == 1:
             forms += [str(n), f"{n}.0"]
         if 10**6 % d == 0:
@@ -52,7 +57,9 @@ def make_answers(n: int, n_values: int, seed: int) -> list[str]:
     r = random.Random(seed)
     values: list[tuple[str, Any]] = []
     for _ in range(n_values):
-        kind = r.choices(["rational", "surd", "tuple", "interval", "symbolic", "text"], [60, 10, 10, 8, 7, 5])[0]
+        kind = r.choices(
+            ["rational", "surd", "tuple", "interval", "symbolic", "text"], [60, 10, 10, 8, 7, 5]
+        )[0]
         if kind == "rational":
             values.append((kind, Fraction(r.randint(-500, 500), r.choice([1, 1, 2, 3, 4, 5, 7, 8]))))
         elif kind == "surd":

@@ -103,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         groups[c.source].append(k)
     rows = {}
     for src, idx in sorted(groups.items()):
-        rows[src] = _row([cases[k] for k in idx], [ours[k] for k in idx], None if mv is None else [mv[k] for k in idx])
+        rows[src] = _row(
+            [cases[k] for k in idx], [ours[k] for k in idx], None if mv is None else [mv[k] for k in idx]
+        )
     ported = [k for k, c in enumerate(cases) if c.source != "hand_written"]
-    rows["ALL ported"] = _row([cases[k] for k in ported], [ours[k] for k in ported], None if mv is None else [mv[k] for k in ported])
+    rows["ALL ported"] = _row(
+        [cases[k] for k in ported], [ours[k] for k in ported], None if mv is None else [mv[k] for k in ported]
+    )
     rows["ALL"] = _row(cases, ours, mv)
     res: dict[str, Any] = {
         "machine": f"2-core CPU sandbox shared with other agents ({platform.machine()}, {platform.python_version()})",
@@ -136,7 +140,9 @@ def _print(res: dict[str, Any]) -> None:
         )
     line = f"items/s on one thread: ours {res['ours_items_per_s_1_thread']:.0f}"
     if "math_verify_items_per_s_1_thread" in res:
-        line += f", Math-Verify {res['math_verify_items_per_s_1_thread']:.1f} ({res['speedup_1_thread']:.0f}x)"
+        line += (
+            f", Math-Verify {res['math_verify_items_per_s_1_thread']:.1f} ({res['speedup_1_thread']:.0f}x)"
+        )
     print(line)
 
 

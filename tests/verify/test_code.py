@@ -506,3 +506,30 @@ def test_cli_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PRIME_FAST_CODE_MODE", "batch")
     with pytest.raises(ConfigError, match="mode"):
         cli_verify_chunk([rec])
+
+
+def test_cli_code_flags_override_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prog = (
+        "import builtins\nbuiltins.runs = getattr(builtins, 'runs', 0) + 1\n"
+        "a, b = map(int, input().split())\nprint(a + b if builtins.runs == 1 else -1)\n"
+    )
+    rec = {"program": prog, "tests": {"inputs": ["1 1\n", "2 2\n"], "outputs": ["2\n", "4\n"]}}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(rec) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    monkeypatch.setenv("PRIME_FAST_CODE_MODE", "per_program_once")
+    base = [sys.executable, "-m", "prime_fast", "verify", "code", "--in", str(src), "--out", str(out)]
+    proc = subprocess.run(
+        [*base, "--no-progress", "--workers", "1"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(out.read_text(encoding="utf-8"))
+    assert [t["status"] for t in got["tests"]] == ["passed", "wrong_answer"]  # the environment's mode
+    proc = subprocess.run(
+        [*base, "--no-progress", "--mode", "per_test", "--time", "2", "--memory", "256"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["status"] == "passed"  # the flag wins

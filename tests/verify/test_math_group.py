@@ -69,6 +69,11 @@ def test_bad_input_is_a_clear_error() -> None:
 
 
 def test_hostile_items_get_a_verdict() -> None:
-    hostile = ["\\boxed{" + "{" * 50_000 + "1" + "}" * 50_000 + "}", "\x00\xff" * 1000, "a" * (1 << 20), "\\boxed{9^{9^{9}}}"]
-    ids = group_equivalent(hostile + ["\\boxed{1}"])
+    hostile = [
+        "\\boxed{" + "{" * 50_000 + "1" + "}" * 50_000 + "}",
+        "\x00\xff" * 1000,
+        "a" * (1 << 20),
+        "\\boxed{9^{9^{9}}}",
+    ]
+    ids = group_equivalent([*hostile, "\\boxed{1}"])
     assert len(ids) == 5 and ids[-1] >= 0

@@ -19,7 +19,10 @@ EQUAL = [
     ("The answer is \\( \\frac{3}{4} \\).", "0.75"),
     # a worked solution as the reference
     ("so x = 5", "We solve: since $2x=10$, we get $x = \\boxed{5}$."),
-    ("Final Answer: The final answer is $12$.", "First we note $3 \\cdot 4 = 12$, so the total is $12$ in all."),
+    (
+        "Final Answer: The final answer is $12$.",
+        "First we note $3 \\cdot 4 = 12$, so the total is $12$ in all.",
+    ),
     # several boxes joined by words
     ("\\boxed{(1,3)} and \\boxed{(5,3)}", "(1,3),(5,3)"),
     ("\\boxed{3} cats and \\boxed{4} dogs", "3,4"),

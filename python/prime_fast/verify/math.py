@@ -219,12 +219,16 @@ def score_math(response: str, ground_truth: Any, **policy: Any) -> float | None:
     return 0.0 if any_gold else None
 
 
-def cli_verify_chunk(records: Sequence[Any], num_workers: int | None = None) -> list[dict[str, Any]]:
+def cli_verify_chunk(
+    records: Sequence[Any], num_workers: int | None = None, policy: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Verify one chunk of JSONL records for ``prime-fast verify math``.
 
     Each record is a dict with ``response`` (a full response) or ``pred`` (a bare answer), and
-    ``gold``. A malformed record yields ``{"status": "invalid_input", "reason": ...}``.
+    ``gold``. A malformed record yields ``{"status": "invalid_input", "reason": ...}``. ``policy``:
+    policy switches and budgets (keyword arguments of :func:`verify_math`).
     """
+    policy = dict(policy or {})
     results: list[dict[str, Any] | None] = [None] * len(records)
     groups: dict[bool, tuple[list[int], list[str], list[str]]] = {True: ([], [], []), False: ([], [], [])}
     for i, rec in enumerate(records):
@@ -254,6 +258,7 @@ def cli_verify_chunk(records: Sequence[Any], num_workers: int | None = None) -> 
     for extract, (idx, texts, gs) in groups.items():
         if not idx:
             continue
-        for i, v in zip(idx, verify_math_batch(texts, gs, num_threads=num_workers, extract=extract)):
+        verdicts = verify_math_batch(texts, gs, num_threads=num_workers, extract=extract, **policy)
+        for i, v in zip(idx, verdicts):
             results[i] = v.to_dict()
     return [r if r is not None else {"status": "invalid_input", "reason": "internal"} for r in results]
