@@ -1,6 +1,8 @@
 //! Answer extraction from a full response: boxes, "final answer is", "answer:", a short whole
 //! response, and a last-number / last-math fallback. All scans are linear in the input.
 
+use super::parse::letter_runs;
+
 /// One way of finding the answer in a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Extractor {
@@ -159,23 +161,11 @@ fn is_box_separator(gap: &str) -> bool {
     if g.contains(['.', '!', '?', ':']) || g.matches('=').count() > 1 {
         return false;
     }
-    let b = g.as_bytes();
     let (mut words, mut connective) = (0, false);
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_alphabetic() {
-            let st = i;
-            while i < b.len() && b[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            let w = &g[st..i];
-            let command = st > 0 && b[st - 1] == b'\\';
-            if !command && w.len() >= 2 && !matches!(w, "text" | "mbox" | "textrm") {
-                words += 1;
-                connective |= matches!(w.to_ascii_lowercase().as_str(), "and" | "or");
-            }
-        } else {
-            i += 1;
+    for (w, command) in letter_runs(g) {
+        if !command && w.len() >= 2 && !matches!(w, "text" | "mbox" | "textrm") {
+            words += 1;
+            connective |= matches!(w.to_ascii_lowercase().as_str(), "and" | "or");
         }
     }
     words == 0 || connective
@@ -296,28 +286,11 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
 
 /// Alphabetic words of 3+ letters outside math (`$...$`) and not LaTeX commands.
 fn prose_words(s: &str) -> usize {
-    let mut n = 0;
-    for (k, part) in s.split('$').enumerate() {
-        if k % 2 == 1 {
-            continue;
-        }
-        let b = part.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i].is_ascii_alphabetic() {
-                let st = i;
-                while i < b.len() && b[i].is_ascii_alphabetic() {
-                    i += 1;
-                }
-                if i - st >= 3 && (st == 0 || b[st - 1] != b'\\') {
-                    n += 1;
-                }
-            } else {
-                i += 1;
-            }
-        }
-    }
-    n
+    s.split('$')
+        .step_by(2)
+        .flat_map(letter_runs)
+        .filter(|(w, command)| w.len() >= 3 && !command)
+        .count()
 }
 
 /// `Answer \[ 7 \]`, `Answer $7$`, `answer is \( 7 \)`: the math right after the phrase. Display

@@ -365,9 +365,9 @@ fn find_cmd(s: &str, name: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(rel) = s[from..].find(name) {
         let pos = from + rel;
-        if !s[pos + name.len()..]
+        if !s
             .as_bytes()
-            .first()
+            .get(pos + name.len())
             .is_some_and(|c| c.is_ascii_alphabetic())
         {
             return Some(pos);

@@ -384,33 +384,38 @@ const FUNC_WORDS: &[&str] = &[
     "ceil", "binom", "frac", "mod",
 ];
 
+/// Runs of ASCII letters in `s`, each with whether it follows a backslash (a LaTeX command).
+pub(crate) fn letter_runs(s: &str) -> impl Iterator<Item = (&str, bool)> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && !b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        if i >= b.len() {
+            return None;
+        }
+        let st = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        Some((&s[st..i], st > 0 && b[st - 1] == b'\\'))
+    })
+}
+
 /// Text answers: a word of 3+ letters with a vowel that is not a function name (`Monday`,
 /// `even`), or a short word like `no`. Consonant runs (`xyz`) are products of variables.
 fn looks_like_text(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_alphabetic() {
-            let st = i;
-            while i < b.len() && b[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            let after_backslash = st > 0 && b[st - 1] == b'\\';
-            let w = s[st..i].to_ascii_lowercase();
-            if after_backslash || FUNC_WORDS.contains(&w.as_str()) {
-                continue;
-            }
-            let vowel = w
-                .bytes()
-                .any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u'));
-            if (w.len() >= 3 && vowel) || matches!(w.as_str(), "no" | "ok") {
-                return true;
-            }
-        } else {
-            i += 1;
+    letter_runs(s).any(|(w, command)| {
+        let w = w.to_ascii_lowercase();
+        if command || FUNC_WORDS.contains(&w.as_str()) {
+            return false;
         }
-    }
-    false
+        let vowel = w
+            .bytes()
+            .any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u'));
+        (w.len() >= 3 && vowel) || matches!(w.as_str(), "no" | "ok")
+    })
 }
 
 /// Text form used for comparing text answers.
