@@ -811,29 +811,30 @@ fn units(s: &str, p: &Policy) -> Result<String, String> {
     loop {
         let low = cur.to_ascii_lowercase();
         let mut cut = None;
-        'outer: for u in UNIT_WORDS {
-            for suffix in ["", "^2", "^3", "^{2}", "^{3}"] {
-                let pat_len = u.len() + suffix.len();
-                if low.len() > pat_len
-                    && low.ends_with(suffix)
-                    && low[..low.len() - suffix.len()].ends_with(u)
-                {
-                    let before = &cur[..cur.len() - pat_len];
-                    if before
-                        .as_bytes()
-                        .last()
-                        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'\\')
-                    {
-                        continue;
-                    }
-                    // `10cm` may be a product with a variable: abbreviations need a space.
-                    if u.len() <= 3 && !before.ends_with(char::is_whitespace) {
-                        continue;
-                    }
-                    cut = Some(before.trim_end().len());
-                    break 'outer;
-                }
+        // The trailing run of letters (before an optional power) must be a whole unit word.
+        for suffix in ["", "^2", "^3", "^{2}", "^{3}"] {
+            let Some(body) = low.strip_suffix(suffix) else {
+                continue;
+            };
+            let start = body
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !c.is_ascii_alphabetic())
+                .map_or(0, |(k, c)| k + c.len_utf8());
+            let word = &body[start..];
+            if start == 0 || word.is_empty() || !UNIT_WORDS.contains(&word) {
+                continue;
             }
+            let before = &cur[..start];
+            if before.ends_with('\\') {
+                continue;
+            }
+            // `10cm` may be a product with a variable: abbreviations need a space.
+            if word.len() <= 3 && !before.ends_with(char::is_whitespace) {
+                continue;
+            }
+            cut = Some(before.trim_end().len());
+            break;
         }
         match cut {
             Some(n) if n > 0 => {
