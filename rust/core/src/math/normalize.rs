@@ -150,7 +150,7 @@ pub const UNIT_WORDS: &[&str] = &[
 ];
 
 /// Single-letter units, stripped only when they sit alone inside `\text{}`.
-const UNIT_LETTERS: &[&str] = &["m", "s", "g", "h", "l", "in", "km", "cm", "mm"];
+const UNIT_LETTERS: &[&str] = &["m", "s", "g", "h", "l", "in", "km", "cm", "mm", "kmh", "ms"];
 
 /// JSON-escaped LaTeX (`\\dfrac{1}{3}`): when every run of backslashes has even length and one
 /// of them starts a command, halve every run (`\\\\` row separators become `\\`). Otherwise a
@@ -465,7 +465,12 @@ fn is_unit_phrase(content: &str) -> bool {
     let c = c.trim_end_matches(['.', ',']);
     !c.is_empty()
         && c.split(|ch: char| {
-            ch.is_whitespace() || ch == '^' || ch.is_ascii_digit() || ch == '{' || ch == '}'
+            ch.is_whitespace()
+                || ch == '^'
+                || ch == '/'
+                || ch.is_ascii_digit()
+                || ch == '{'
+                || ch == '}'
         })
         .filter(|w| !w.is_empty())
         .all(|w| UNIT_WORDS.contains(&w) || UNIT_LETTERS.contains(&w))
@@ -752,6 +757,8 @@ fn connectives(s: &str, _: &Policy) -> Result<String, String> {
         }
     }
     out = out.replace("\\approx", "=").replace("\\equiv", "=");
+    // Set-builder notation `\{x \mid x > 2\}`, `\{x : x > 2\}`: the condition.
+    out = set_builder(&out);
     // `x \in [1, 2]` -> `[1, 2]`
     let t = out.trim_start();
     if let Some(pos) = t.find("\\in") {
@@ -770,6 +777,28 @@ fn connectives(s: &str, _: &Policy) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// `\{ x \mid COND \}` (also `|`, `:`) around the whole answer -> `COND`.
+fn set_builder(s: &str) -> String {
+    let t = s.trim();
+    let Some(inner) = t.strip_prefix("\\{").and_then(|r| r.strip_suffix("\\}")) else {
+        return s.to_string();
+    };
+    for sep in ["\\mid", "|", ":"] {
+        if let Some((var, cond)) = inner.split_once(sep) {
+            let var = var.trim();
+            let name = var.len() <= 8
+                && !var.is_empty()
+                && var.chars().all(|c| {
+                    c.is_ascii_alphabetic() || matches!(c, '_' | '{' | '}' | '(' | ')' | ',')
+                });
+            if name && !cond.trim().is_empty() {
+                return cond.trim().to_string();
+            }
+        }
+    }
+    s.to_string()
 }
 
 /// `or`/`and` with no spaces, after a digit or `)` and before `(`, a digit, a capital, `-` or `\`.
