@@ -40,6 +40,10 @@ EQUAL = [
     # multiple choice
     ("The answer is B. y = 17", "B"),
     ("\\boxed{B. y = 17}", "B"),
+    # inline math spans joined by commas and a connective form one answer
+    ("Thus the solutions are $x=1$ and $x=2$.", "1,2"),
+    ("so $x=1$, $x=2$ or $x=3$", "1,2,3"),
+    ("we have $a=3$, so the answer is $7$.", "7"),
     # glued digits in prose are not numbers; the last real number is
     ("the value is 42, not AZYUK2A", "42"),
 ]
@@ -55,6 +59,8 @@ DIFFERENT = [
     ("\\boxed{p=3,q=2;p=5,q=2}", "(2,3),(2,5)"),
     ("The answer is B. y = 17", "C"),
     ("AZYUK2A", "2"),
+    ("Thus the solutions are $x=1$ and $x=2$.", "2"),
+    ("the values $1$, $2$", "1, 2"),
     # rounding an irrational value is not its value by default
     ("\\boxed{15.71}", "5\\pi"),
     ("\\boxed{1.41}", "\\sqrt2"),

@@ -414,7 +414,12 @@ fn tail(text: &str) -> Option<String> {
                     && inner.len() <= 512
                     && math.as_ref().map_or(true, |m| c > m.0)
                 {
-                    math = Some((c, inner.to_string()));
+                    let mut all = inner.to_string();
+                    if open == close || open == "\\(" {
+                        // `$x=1$ and $x=2$`: spans joined like boxes form one list answer.
+                        all = joined_spans(text, o, open, close, all);
+                    }
+                    math = Some((c, all));
                 }
             }
         }
@@ -439,6 +444,44 @@ fn tail(text: &str) -> Option<String> {
         (None, Some(m)) => Some(m.1),
         (None, None) => None,
     }
+}
+
+/// The inline math spans right before the one opening at `o` that are joined to it by commas
+/// and at least one `and`/`or` (`$x=1$, $x=2$ or $x=3$`; gaps follow the box-joining rule), as
+/// one comma list (at most 16 spans).
+fn joined_spans(text: &str, mut o: usize, open: &str, close: &str, last: String) -> String {
+    let mut parts = vec![last];
+    let mut connective = false;
+    while parts.len() < 16 {
+        let Some(c) = text[..o].rfind(close) else {
+            break;
+        };
+        let Some(o2) = text[..c].rfind(open) else {
+            break;
+        };
+        let gap = &text[c + close.len()..o];
+        let inner = text[o2 + open.len()..c].trim();
+        let has = has_connective(gap);
+        let joins = gap.trim() == "," || has;
+        if inner.is_empty() || inner.len() > 512 || !joins || !is_box_separator(gap) {
+            break;
+        }
+        connective |= has;
+        parts.push(inner.to_string());
+        o = o2;
+    }
+    // Commas alone (`$1$, $2$`) do not make a list; `$1$, $2$ and $3$` does.
+    if !connective {
+        parts.truncate(1);
+    }
+    parts.reverse();
+    parts.join(", ")
+}
+
+/// `and` / `or` among the words of a gap.
+fn has_connective(gap: &str) -> bool {
+    letter_runs(gap)
+        .any(|(w, command)| !command && matches!(w.to_ascii_lowercase().as_str(), "and" | "or"))
 }
 
 /// Run one extractor.
