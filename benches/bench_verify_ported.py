@@ -111,10 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         [cases[k] for k in ported], [ours[k] for k in ported], None if mv is None else [mv[k] for k in ported]
     )
     rows["ALL"] = _row(cases, ours, mv)
+    by_category: dict[str, list[int]] = defaultdict(list)
+    for k, c in enumerate(cases):
+        by_category[f"{c.source}:{c.category}"].append(k)
+    categories = {
+        name: _row(
+            [cases[k] for k in idx], [ours[k] for k in idx], None if mv is None else [mv[k] for k in idx]
+        )
+        for name, idx in sorted(by_category.items())
+    }
     res: dict[str, Any] = {
         "machine": f"2-core CPU sandbox shared with other agents ({platform.machine()}, {platform.python_version()})",
         "build_profile": _native.build_profile,
         "rows": rows,
+        "categories": categories,
         "ours_items_per_s_1_thread": tput,
     }
     if mv_tput is not None:
@@ -138,6 +148,8 @@ def _print(res: dict[str, Any]) -> None:
             f"{name:<28} {r['n']:>5} {r['negatives']:>5} {r['ours']:>7.3f} {mv:>7} "
             f"{r['ours_false_positives']:>8} {fpmv:>6}"
         )
+    worse = [n for n, r in res["categories"].items() if "math_verify" in r and r["ours"] < r["math_verify"]]
+    print(f"categories ({len(res['categories'])}) where ours < Math-Verify: {worse or 'none'}")
     line = f"items/s on one thread: ours {res['ours_items_per_s_1_thread']:.0f}"
     if "math_verify_items_per_s_1_thread" in res:
         line += (
