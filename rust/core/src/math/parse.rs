@@ -26,24 +26,8 @@ fn label_tokens(toks: &[Tok]) -> bool {
     let mut i = 0;
     while i < toks.len() {
         match &toks[i] {
-            Tok::Sym('_') => {
-                i += 1;
-                if toks.get(i) == Some(&Tok::Sym('{')) {
-                    let mut depth = 0usize;
-                    while i < toks.len() {
-                        match toks[i] {
-                            Tok::Sym('{') => depth += 1,
-                            Tok::Sym('}') => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                        i += 1;
-                    }
-                }
+            Tok::Sym('_') if toks.get(i + 1) == Some(&Tok::Sym('{')) => {
+                i = brace_end(toks, i + 1);
             }
             Tok::Num(_) => return false,
             _ => {}
@@ -51,6 +35,24 @@ fn label_tokens(toks: &[Tok]) -> bool {
         i += 1;
     }
     true
+}
+
+/// Index of the `}` closing the `{` at `open` (or `toks.len()` when unclosed).
+fn brace_end(toks: &[Tok], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (k, t) in toks.iter().enumerate().skip(open) {
+        match t {
+            Tok::Sym('{') => depth += 1,
+            Tok::Sym('}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return k;
+                }
+            }
+            _ => {}
+        }
+    }
+    toks.len()
 }
 
 /// Source text of a token (for names built from tokens, e.g. subscripts: `v_{0}` = `v_0`).
@@ -1326,23 +1328,15 @@ impl P<'_> {
             Some(Tok::Num(n)) => n,
             Some(Tok::Word(w)) => w,
             Some(Tok::Sym('{')) => {
-                let mut s = String::new();
-                let mut depth = 1;
-                while let Some(t) = self.next() {
-                    match &t {
-                        Tok::Sym('{') => depth += 1,
-                        Tok::Sym('}') => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    s.push_str(&tok_text(&t));
-                    if s.len() > 64 {
-                        return syn("long subscript");
-                    }
+                let end = brace_end(self.toks, self.pos - 1);
+                let inner = &self.toks[self.pos..end.min(self.toks.len())];
+                self.pos = (end + 1).min(self.toks.len());
+                if inner.len() > 64 {
+                    return syn("long subscript");
+                }
+                let s: String = inner.iter().map(tok_text).collect();
+                if s.len() > 64 {
+                    return syn("long subscript");
                 }
                 s
             }
