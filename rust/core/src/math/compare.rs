@@ -523,7 +523,13 @@ impl Cmp<'_> {
                 }
                 let s = q_to_f64(&scale);
                 let x = re * s;
-                x.abs() < 4.0e15 && (x.round() - q_to_f64(&target)).abs() < 0.5
+                if x.abs() >= 4.0e15 {
+                    // More digits than a double resolves (`4.123105625617661` vs `\sqrt{17}`): equal
+                    // to the double's precision.
+                    let lit = q_to_f64(lq);
+                    return (lit - re).abs() <= 8.0 * f64::EPSILON * re.abs();
+                }
+                (x.round() - q_to_f64(&target)).abs() < 0.5
             }
             Val::Inf(_) => false,
         }
