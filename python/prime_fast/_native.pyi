@@ -14,6 +14,7 @@ __all__ = [
     "code_default_python",
     "code_isolation",
     "math_extract_answer",
+    "math_group_equivalent",
     "math_normalize",
     "math_policy_keys",
     "math_verify",
@@ -62,6 +63,11 @@ def verify_math_batch(
 
 def math_policy_keys() -> list[str]:
     """Every policy switch and budget name."""
+
+def math_group_equivalent(
+    answers: list[str] | tuple[str, ...], *, extract: bool = True, policy: dict[str, object] | None = None
+) -> list[int]:
+    """Cluster ids (equal iff the answers are equal; -1: no readable answer), GIL released."""
 
 # --- code verifier (rust/py/src/code.rs) ---
 

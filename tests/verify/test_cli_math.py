@@ -72,3 +72,44 @@ def test_verify_math_cli(tmp_path: Path) -> None:
         "unparseable": 1,
         "gold_unparseable": 1,
     }
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prime_fast", "verify", *argv, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_verify_math_policy_flags(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"pred": "3,25", "gold": "3.25"}) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert _cli("math", "--in", str(src), "--out", str(out)).returncode == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["status"] == "correct"
+    proc = _cli("math", "--in", str(src), "--out", str(out), "--decimal-comma", "never")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["status"] == "incorrect"
+    # Errors name the flag.
+    proc = _cli("math", "--in", str(src), "--out", str(out), "--percent", "weird")
+    assert proc.returncode == 2 and "--percent" in proc.stderr, proc.stderr
+    proc = _cli("math", "--in", str(src), "--out", str(out), "--time", "3")
+    assert proc.returncode == 2 and "--time applies to 'prime-fast verify code' only" in proc.stderr
+    proc = _cli("code", "--in", str(src), "--out", str(out), "--mode", "batch")
+    assert proc.returncode == 2 and "--mode" in proc.stderr, proc.stderr
+    proc = _cli("code", "--in", str(src), "--out", str(out), "--memory", "1")
+    assert proc.returncode == 2 and "--memory" in proc.stderr, proc.stderr
+    help_text = _cli("math", "--help").stdout
+    for flag in (
+        "--time",
+        "--memory",
+        "--isolation",
+        "--mode",
+        "--workers",
+        "--percent",
+        "--approx-irrational",
+    ):
+        assert flag in help_text

@@ -106,6 +106,26 @@ def test_assert_based_humaneval_and_list() -> None:
     assert r.score == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize(
+    ("program", "asserts", "status"),
+    [
+        # The first call wraps the function in a builtin: the entry point is the program's `f`.
+        ("def f(a):\n    return [3, 1, 2]\n", ["assert set(f(1)) == {1, 2, 3}"], "passed"),
+        ("def f(a):\n    return [3, 1, 2]\n", ["assert sorted(f(1)) == [1, 2, 3]"], "passed"),
+        ("def f(a):\n    return [3, 1]\n", ["assert sorted(f(1)) == [1, 2, 3]"], "wrong_answer"),
+        ("import math\ndef f(x):\n    return x / 2\n", ["assert math.isclose(f(1), 0.5)"], "passed"),
+        ("import math\ndef f(x):\n    return x / 3\n", ["assert math.isclose(f(1), 0.5)"], "wrong_answer"),
+        # The program defines none of the called names: the asserts run as they are.
+        ("x = 3\n", ["assert sorted([x, 1]) == [1, 3]"], "passed"),
+        ("x = 3\n", ["assert sorted([x, 1]) == [1, 2]"], "wrong_answer"),
+        ("x = 3\n", ["assert g(x) == 1"], "runtime_error"),
+    ],
+)
+def test_assert_entry_point_wrapped_in_a_builtin(program: str, asserts: list[str], status: str) -> None:
+    r = run_code(program, {"test_list": asserts}, limits=L)
+    assert r.status == status, r
+
+
 EQ_HACK = "class A:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
 
 
@@ -486,3 +506,30 @@ def test_cli_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PRIME_FAST_CODE_MODE", "batch")
     with pytest.raises(ConfigError, match="mode"):
         cli_verify_chunk([rec])
+
+
+def test_cli_code_flags_override_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prog = (
+        "import builtins\nbuiltins.runs = getattr(builtins, 'runs', 0) + 1\n"
+        "a, b = map(int, input().split())\nprint(a + b if builtins.runs == 1 else -1)\n"
+    )
+    rec = {"program": prog, "tests": {"inputs": ["1 1\n", "2 2\n"], "outputs": ["2\n", "4\n"]}}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(rec) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    monkeypatch.setenv("PRIME_FAST_CODE_MODE", "per_program_once")
+    base = [sys.executable, "-m", "prime_fast", "verify", "code", "--in", str(src), "--out", str(out)]
+    proc = subprocess.run(
+        [*base, "--no-progress", "--workers", "1"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(out.read_text(encoding="utf-8"))
+    assert [t["status"] for t in got["tests"]] == ["passed", "wrong_answer"]  # the environment's mode
+    proc = subprocess.run(
+        [*base, "--no-progress", "--mode", "per_test", "--time", "2", "--memory", "256"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["status"] == "passed"  # the flag wins

@@ -3,7 +3,8 @@
 Importing this package does not import torch. Names are resolved from their submodules on first use:
 
 - math (:mod:`prime_fast.verify.math`): ``extract_answer``, ``math_equal``, ``verify_math``,
-  ``verify_math_batch``, ``Verdict``;
+  ``verify_math_batch``, ``Verdict``, ``group_equivalent`` and ``majority_vote`` (maj@k, label-free
+  rewards);
 - code (:mod:`prime_fast.verify.code`): ``run_code``, ``verify_code_batch``, ``CodeResult``, ``Limits``;
 - ``score(response, ground_truth, ability)``: PRIME's outcome reward, dispatched by ability;
 - reward adapters for TRL and verl in :mod:`prime_fast.verify.rewards`.
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
     "extract_answer": "math",
+    "group_equivalent": "math",
+    "majority_vote": "math",
     "math_equal": "math",
     "verify_math": "math",
     "verify_math_batch": "math",
@@ -29,7 +32,15 @@ _EXPORTS: dict[str, str] = {
 
 if TYPE_CHECKING:
     from prime_fast.verify.code import CodeResult, Limits, run_code, verify_code_batch
-    from prime_fast.verify.math import Verdict, extract_answer, math_equal, verify_math, verify_math_batch
+    from prime_fast.verify.math import (
+        Verdict,
+        extract_answer,
+        group_equivalent,
+        majority_vote,
+        math_equal,
+        verify_math,
+        verify_math_batch,
+    )
     from prime_fast.verify.scoring import score
 
 __all__ = [
@@ -37,6 +48,8 @@ __all__ = [
     "Limits",
     "Verdict",
     "extract_answer",
+    "group_equivalent",
+    "majority_vote",
     "math_equal",
     "run_code",
     "score",

@@ -21,12 +21,33 @@ from typing import Any
 
 KINDS = ("math", "code")
 
+#: Math policy flags: (key, help). Budgets stay keyword arguments of the Python API.
+MATH_POLICIES = (
+    ("percent", "lenient|strict: how '%%' is read (default lenient)"),
+    ("unordered_lists", "true|false: bare lists compare as sets (default true)"),
+    ("units", "true|false: strip unit words (default true)"),
+    ("approx_decimals", "true|false: a decimal matches a rational value that rounds to it (default true)"),
+    ("approx_irrational", "true|false: ... and an irrational one, e.g. 15.71 vs 5\\pi (default false)"),
+    ("min_sig_digits", "N: significant digits a decimal needs to match by rounding (default 3)"),
+    ("equation_chains", "true|false: x = 1 + 1 = 2 compares its last side (default true)"),
+    ("function_heads", "true|false: y = 3x+1 matches g(x) = 3x+1 (default true)"),
+    ("mcq_letters", "true|false: read (C) as a choice letter (default true)"),
+    ("decimal_comma", "auto|always|never: 3,25 as 3.25 (default auto: only where unambiguous)"),
+    ("unreduced_fractions", "true|false: 2/4 equals 1/2 (default true)"),
+    ("relation_interval", "gold_only|both|never: inequality vs interval (default gold_only)"),
+    ("mixed_numbers", "true|false: 7 3/4 means 7 + 3/4 (default true)"),
+    ("extract_order", "comma-separated extractors (default boxed,final_answer,answer,whole,tail)"),
+    ("join_boxes", "true|false: join adjacent boxes into a list (default true)"),
+    ("timeout_ms", "milliseconds per pair (default 10)"),
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
-        "code limits come from the environment: PRIME_FAST_CODE_TIME (seconds per test, default 5), "
-        "PRIME_FAST_CODE_ISOLATION (strict|namespaces|rlimits|auto, default auto), "
-        "PRIME_FAST_CODE_MODE (per_test|per_program|per_program_once, default per_test)"
+        "code limits: the flags below, defaulting to PRIME_FAST_CODE_TIME (seconds per test, default 5), "
+        "PRIME_FAST_CODE_MEMORY (MiB, default 512), PRIME_FAST_CODE_ISOLATION "
+        "(strict|namespaces|rlimits|auto, default auto), PRIME_FAST_CODE_MODE "
+        "(per_test|per_program|per_program_once, default per_test). Math policies: docs/VERIFY_MATH.md."
     )
     parser.add_argument("kind", choices=KINDS, help="what to verify")
     parser.add_argument("--in", dest="input", required=True, type=Path, help="input JSONL file")
@@ -36,6 +57,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--num-workers", type=int, default=None, help="threads or sandbox workers (default: all cores)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    code = parser.add_argument_group("code limits (kind 'code')")
+    code.add_argument(
+        "--time", type=float, default=None, metavar="SECONDS", help="seconds per test [PRIME_FAST_CODE_TIME]"
+    )
+    code.add_argument(
+        "--memory", type=int, default=None, metavar="MIB", help="MiB per program [PRIME_FAST_CODE_MEMORY]"
+    )
+    code.add_argument(
+        "--isolation", default=None, help="strict|namespaces|rlimits|auto [PRIME_FAST_CODE_ISOLATION]"
+    )
+    code.add_argument(
+        "--mode", default=None, help="per_test|per_program|per_program_once [PRIME_FAST_CODE_MODE]"
+    )
+    code.add_argument("--workers", type=int, default=None, help="sandbox workers (same as --num-workers)")
+    math = parser.add_argument_group("math policies (kind 'math')")
+    for key, text in MATH_POLICIES:
+        math.add_argument(
+            f"--{key.replace('_', '-')}", dest=f"policy_{key}", default=None, metavar="VALUE", help=text
+        )
+
+
+def _policy_value(raw: str) -> Any:
+    low = raw.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """Kind-specific keyword arguments of ``cli_verify_chunk``; errors name the flag."""
+    code_flags = {
+        "--time": args.time,
+        "--memory": args.memory,
+        "--isolation": args.isolation,
+        "--mode": args.mode,
+    }
+    math_flags = {f"--{k.replace('_', '-')}": getattr(args, f"policy_{k}") for k, _ in MATH_POLICIES}
+    wrong = [f for f, v in (math_flags if args.kind == "code" else code_flags).items() if v is not None]
+    if wrong:
+        other = "math" if args.kind == "code" else "code"
+        raise ValueError(f"{wrong[0]} applies to 'prime-fast verify {other}' only")
+    if args.kind == "code":
+        from prime_fast.verify.code import Limits, env_limits
+
+        base = env_limits()
+        values: dict[str, Any] = {
+            "time": base.time if args.time is None else args.time,
+            "memory": base.memory if args.memory is None else args.memory,
+            "isolation": base.isolation if args.isolation is None else args.isolation,
+            "mode": base.mode if args.mode is None else args.mode,
+        }
+        try:
+            return {"limits": Limits(**values)}
+        except ValueError as e:
+            flag = next((f"--{k}" for k in values if f"Limits.{k} " in str(e)), "--time/--memory")
+            raise ValueError(f"{flag}: {e}") from e
+    from prime_fast.verify.math import math_equal
+
+    policy = {}
+    for key, _ in MATH_POLICIES:
+        raw = getattr(args, f"policy_{key}")
+        if raw is None:
+            continue
+        policy[key] = _policy_value(raw)
+        try:
+            math_equal("1", "1", **{key: policy[key]})
+        except ValueError as e:
+            raise ValueError(f"--{key.replace('_', '-')}: {e}") from e
+    return {"policy": policy}
 
 
 def _read_chunks(path: Path, size: int) -> Iterator[list[Any]]:
@@ -74,6 +169,19 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk_size < 1:
         print("prime-fast verify: --chunk-size must be a positive integer", file=sys.stderr)
         return 2
+    if args.workers is not None:
+        if args.num_workers is not None and args.num_workers != args.workers:
+            print("prime-fast verify: --workers and --num-workers disagree", file=sys.stderr)
+            return 2
+        args.num_workers = args.workers
+    if args.num_workers is not None and args.num_workers < 1:
+        print("prime-fast verify: --workers must be a positive integer", file=sys.stderr)
+        return 2
+    try:
+        options = _options(args)
+    except ValueError as e:
+        print(f"prime-fast verify {args.kind}: {e}", file=sys.stderr)
+        return 2
     module = importlib.import_module(f"prime_fast.verify.{args.kind}")
     total = _count_lines(args.input)
     from tqdm import tqdm
@@ -91,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
                 {"status": "invalid_input", "reason": r.reason} if isinstance(r, _InvalidLine) else {}
                 for r in chunk
             ]
-            verified = module.cli_verify_chunk([r for _, r in valid], num_workers=args.num_workers)
+            verified = module.cli_verify_chunk([r for _, r in valid], num_workers=args.num_workers, **options)
             for (i, _), res in zip(valid, verified, strict=True):
                 results[i] = res
             for res in results:

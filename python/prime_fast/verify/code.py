@@ -251,23 +251,38 @@ def isolation_level(isolation: str = "auto") -> str:
     return _native.code_isolation(isolation)
 
 
-def cli_verify_chunk(records: list[Any], num_workers: int | None = None) -> list[dict[str, Any]]:
+def env_limits() -> Limits:
+    """:class:`Limits` from ``PRIME_FAST_CODE_TIME`` (seconds per test, default 5),
+    ``PRIME_FAST_CODE_MEMORY`` (MiB, default 512), ``PRIME_FAST_CODE_ISOLATION`` (default ``auto``)
+    and ``PRIME_FAST_CODE_MODE`` (default ``per_test``); a bad value raises ConfigError naming it."""
+    try:
+        time_s = float(os.environ.get("PRIME_FAST_CODE_TIME", "5"))
+        memory = int(os.environ.get("PRIME_FAST_CODE_MEMORY", "512"))
+    except ValueError as e:
+        raise ConfigError(f"PRIME_FAST_CODE_TIME / PRIME_FAST_CODE_MEMORY must be numbers ({e})") from e
+    return Limits(
+        time=time_s,
+        memory=memory,
+        isolation=os.environ.get("PRIME_FAST_CODE_ISOLATION", "auto"),
+        mode=os.environ.get("PRIME_FAST_CODE_MODE", "per_test"),
+    )
+
+
+def cli_verify_chunk(
+    records: list[Any], num_workers: int | None = None, limits: Limits | None = None
+) -> list[dict[str, Any]]:
     """``prime-fast verify code``: verify JSONL records ``{"program" | "response", "tests"}``.
 
     Each output dict has the :class:`CodeResult` fields (``tests`` per test); a record that is
-    malformed yields ``{"status": "invalid_input", "reason": ...}``. Limits come from the
-    environment: ``PRIME_FAST_CODE_TIME`` (seconds per test, default 5),
-    ``PRIME_FAST_CODE_ISOLATION`` (default ``auto``), ``PRIME_FAST_CODE_MODE`` (default ``per_test``).
+    malformed yields ``{"status": "invalid_input", "reason": ...}``. ``limits`` default to
+    :func:`env_limits` (the ``PRIME_FAST_CODE_*`` environment variables).
     """
     out: list[dict[str, Any] | None] = [None] * len(records)
     progs: list[str] = []
     tests: list[str] = []
     where: list[int] = []
-    limits = Limits(
-        time=float(os.environ.get("PRIME_FAST_CODE_TIME", "5")),
-        isolation=os.environ.get("PRIME_FAST_CODE_ISOLATION", "auto"),
-        mode=os.environ.get("PRIME_FAST_CODE_MODE", "per_test"),
-    )
+    if limits is None:
+        limits = env_limits()
     for i, r in enumerate(records):
         if not isinstance(r, dict):
             out[i] = {"status": "invalid_input", "reason": "record must be a JSON object"}

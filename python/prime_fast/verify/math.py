@@ -24,6 +24,8 @@ __all__ = [
     "Verdict",
     "cli_verify_chunk",
     "extract_answer",
+    "group_equivalent",
+    "majority_vote",
     "math_equal",
     "policy_keys",
     "score_math",
@@ -132,13 +134,49 @@ def verify_math_batch(
     return [_verdict(t) for t in out]
 
 
-def _as_list(values: Any, name: str) -> list[Any]:
+def group_equivalent(answers: Sequence[str], *, extract: bool = True, **policy: Any) -> list[int]:
+    """Cluster ids of ``answers``: two answers share an id iff they are equal under :func:`math_equal`.
+
+    With ``extract=True`` (default) each item is a full response and its final answer is extracted
+    first. Identical normal forms are grouped by hashing; a new form is compared (in Rust, with
+    the GIL released) only with the representatives of clusters that could equal it. Ids are
+    ``0, 1, 2, ...`` in order of first appearance; an item with no readable answer gets ``-1``.
+    Equality is checked against each cluster's first member, in either direction (``math_equal``
+    is not transitive in every corner, e.g. lenient percent: ``10%`` equals both ``10`` and
+    ``0.1``).
+    """
+    items = _as_list(answers, "answers", "group_equivalent")
+    return list(_native.math_group_equivalent(items, extract=extract, policy=_policy(policy)))
+
+
+def majority_vote(responses: Sequence[str], **policy: Any) -> tuple[str | None, float]:
+    """The majority answer of a group of responses and its share of the group.
+
+    Returns ``(answer, share)``: the extracted answer of the first response in the largest
+    cluster of :func:`group_equivalent` (ties go to the cluster that appeared first) and the
+    cluster's size divided by ``len(responses)`` (responses with no readable answer count in the
+    denominator, never in a cluster). ``(None, 0.0)`` when no response has a readable answer.
+    For maj@k and TTRL-style label-free rewards (a response is rewarded when its answer is in
+    the majority cluster).
+    """
+    items = _as_list(responses, "responses", "majority_vote")
+    ids = group_equivalent(items, **policy)
+    counts: dict[int, int] = {}
+    for i in ids:
+        if i >= 0:
+            counts[i] = counts.get(i, 0) + 1
+    if not counts:
+        return None, 0.0
+    best = max(counts, key=lambda c: (counts[c], -c))
+    first = ids.index(best)
+    return extract_answer(items[first], **policy), counts[best] / len(items)
+
+
+def _as_list(values: Any, name: str, func: str = "verify_math_batch") -> list[Any]:
     if isinstance(values, list):
         return values
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise UnsupportedInputError(
-            f"verify_math_batch: {name} must be a list of str, got {type(values).__name__}"
-        )
+        raise UnsupportedInputError(f"{func}: {name} must be a list of str, got {type(values).__name__}")
     return list(values)
 
 
@@ -181,12 +219,16 @@ def score_math(response: str, ground_truth: Any, **policy: Any) -> float | None:
     return 0.0 if any_gold else None
 
 
-def cli_verify_chunk(records: Sequence[Any], num_workers: int | None = None) -> list[dict[str, Any]]:
+def cli_verify_chunk(
+    records: Sequence[Any], num_workers: int | None = None, policy: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Verify one chunk of JSONL records for ``prime-fast verify math``.
 
     Each record is a dict with ``response`` (a full response) or ``pred`` (a bare answer), and
-    ``gold``. A malformed record yields ``{"status": "invalid_input", "reason": ...}``.
+    ``gold``. A malformed record yields ``{"status": "invalid_input", "reason": ...}``. ``policy``:
+    policy switches and budgets (keyword arguments of :func:`verify_math`).
     """
+    policy = dict(policy or {})
     results: list[dict[str, Any] | None] = [None] * len(records)
     groups: dict[bool, tuple[list[int], list[str], list[str]]] = {True: ([], [], []), False: ([], [], [])}
     for i, rec in enumerate(records):
@@ -216,6 +258,7 @@ def cli_verify_chunk(records: Sequence[Any], num_workers: int | None = None) -> 
     for extract, (idx, texts, gs) in groups.items():
         if not idx:
             continue
-        for i, v in zip(idx, verify_math_batch(texts, gs, num_threads=num_workers, extract=extract)):
+        verdicts = verify_math_batch(texts, gs, num_threads=num_workers, extract=extract, **policy)
+        for i, v in zip(idx, verdicts):
             results[i] = v.to_dict()
     return [r if r is not None else {"status": "invalid_input", "reason": "internal"} for r in results]

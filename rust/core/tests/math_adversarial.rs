@@ -249,3 +249,72 @@ fn deepest_allowed_nesting_fits_the_stack() {
     assert_ne!(a, Status::Timeout);
     assert_ne!(b, Status::Timeout);
 }
+
+/// Inputs aimed at the rules added for issue 12: each still returns a verdict quickly.
+#[test]
+fn new_rules_stay_bounded() {
+    let mb = 1 << 20;
+    let cases: Vec<(String, &str)> = vec![
+        // clock times and ratios
+        (":".repeat(mb), "1"),
+        ("1:".repeat(mb / 2) + "1", "1:1"),
+        (format!("{}:00 P.M.", "1".repeat(mb)), "14:00"),
+        // doubly escaped backslashes
+        ("\\\\".repeat(mb / 2), "1"),
+        (format!("{}frac12", "\\\\".repeat(mb / 4)), "0.5"),
+        // glued connectives and approximations
+        ("1or".repeat(mb / 3) + "1", "1"),
+        ("x = 1 \\approx ".repeat(mb / 16), "1"),
+        // many boxes joined by connectives
+        ("\\boxed{1} and ".repeat(mb / 16), "1"),
+        (
+            "\\boxed{1} cats and \\boxed{2} dogs ".repeat(mb / 40),
+            "1, 2",
+        ),
+        // answers after words, display math that never closes
+        ("Answer $".to_string() + &"1 ".repeat(mb / 2), "1"),
+        ("Answer \\[".to_string() + &"\n".repeat(mb), "1"),
+        // matrices in text and matrix arithmetic
+        ("\\begin{pmatrix}".repeat(mb / 16), "1"),
+        (
+            format!(
+                "$ {} $",
+                ["\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"; 9].join(" ")
+            ),
+            "1",
+        ),
+        // labelled answers and groups
+        ("p=1,q=2;".repeat(mb / 8), "(1,2)"),
+        (format!("{}=1", "S_{A}:".repeat(mb / 8)), "1"),
+        ("|x|<".repeat(mb / 4) + "1", "(-1,1)"),
+        ("\\zzz^".repeat(mb / 6) + "2", "1"),
+    ];
+    for (resp, gold) in &cases {
+        // A verdict within the bound, no panic (checked by `timed`); bare answers this long are
+        // over `max_answer_bytes`.
+        timed(|| verify(resp, gold, &Config::default()));
+        let v = timed(|| verify_answer(resp, gold, &Config::default()));
+        assert_ne!(
+            v.status,
+            Status::Correct,
+            "{:?}: {v:?}",
+            &resp[..40.min(resp.len())]
+        );
+    }
+}
+
+/// Grouping stays bounded on hostile mixes.
+#[test]
+fn grouping_is_bounded() {
+    use prime_fast_core::math::group_equivalent;
+    let mut answers: Vec<String> = (0..2000)
+        .map(|k| format!("\\boxed{{x^{{{k}}} + {k}}}"))
+        .collect();
+    answers.push("\\boxed{".repeat(10_000));
+    answers.push("\u{0}\u{ff}".repeat(10_000));
+    let t = Instant::now();
+    let ids = group_equivalent(&answers, &Config::default(), true);
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert_eq!(ids.len(), answers.len());
+    assert_eq!(ids[0], 0);
+}

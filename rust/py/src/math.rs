@@ -222,6 +222,20 @@ fn verify_math_batch(
     Ok(out.into_iter().map(to_tuple).collect())
 }
 
+/// Cluster ids of answers (equal ids iff equal answers; `-1`: no readable answer), GIL released.
+#[pyfunction]
+#[pyo3(signature = (answers, *, extract=true, policy=None))]
+fn math_group_equivalent(
+    py: Python<'_>,
+    answers: &Bound<'_, PyAny>,
+    extract: bool,
+    policy: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Vec<i64>> {
+    let answers = str_seq(py, answers, "group_equivalent", "answers")?;
+    let cfg = config_from(py, policy, "group_equivalent")?;
+    Ok(py.detach(|| math::group_equivalent(&answers, &cfg, extract)))
+}
+
 /// Every policy/budget key the verifier accepts.
 #[pyfunction]
 fn math_policy_keys() -> Vec<&'static str> {
@@ -234,5 +248,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(math_verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_math_batch, m)?)?;
     m.add_function(wrap_pyfunction!(math_policy_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(math_group_equivalent, m)?)?;
     Ok(())
 }

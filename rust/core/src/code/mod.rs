@@ -154,8 +154,12 @@ pub enum Suite {
     },
     /// Assert-based: each test is code run after the program.
     Assert {
-        /// The function under test (guarded against `__eq__` hacks).
+        /// The function under test (guarded against `__eq__` hacks), when the tests name it.
         entry_point: Option<String>,
+        /// Otherwise, the names called in the first assert, in order (`set`, `f` for
+        /// `assert set(f(a)) == ...`): the first one the program defines is the entry point; if
+        /// it defines none, the asserts run as they are.
+        entry_candidates: Vec<String>,
         /// (code, whether to call `check(entry_point)` after it).
         tests: Vec<(String, bool)>,
     },
@@ -246,6 +250,7 @@ impl Suite {
             };
             return Ok(Suite::Assert {
                 entry_point: Some(e),
+                entry_candidates: Vec::new(),
                 tests: vec![(t.clone(), true)],
             });
         }
@@ -265,9 +270,16 @@ impl Suite {
             if tests.is_empty() {
                 return Err("the assert list is empty".into());
             }
-            let entry = entry.or_else(|| tests.first().and_then(|(t, _)| infer_entry(t)));
+            let entry_candidates = match entry {
+                Some(_) => Vec::new(),
+                None => tests
+                    .first()
+                    .map(|(t, _)| called_names(t))
+                    .unwrap_or_default(),
+            };
             return Ok(Suite::Assert {
                 entry_point: entry,
+                entry_candidates,
                 tests,
             });
         }
@@ -279,18 +291,51 @@ impl Suite {
     }
 }
 
-fn infer_entry(assert_line: &str) -> Option<String> {
-    let s = assert_line
+/// Names called in the last `assert` line of a test, in order of appearance: identifiers right
+/// before `(` that are not attributes (`math.isclose`) or keywords. At most 16.
+fn called_names(test: &str) -> Vec<String> {
+    let Some(line) = test
         .lines()
         .rev()
-        .find(|l| l.trim_start().starts_with("assert"))?;
-    let rest = s.trim_start().strip_prefix("assert")?.trim_start();
-    let rest = rest.trim_start_matches(['(', ' ']);
-    let name: String = rest
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
-    (!name.is_empty() && rest[name.len()..].starts_with('(')).then_some(name)
+        .find(|l| l.trim_start().starts_with("assert"))
+    else {
+        return Vec::new();
+    };
+    let b = line.as_bytes();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < b.len() && out.len() < 16 {
+        if b[i].is_ascii_alphabetic() || b[i] == b'_' {
+            let st = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let name = &line[st..i];
+            let attr = st > 0 && b[st - 1] == b'.';
+            let mut j = i;
+            while j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+            let keyword = matches!(
+                name,
+                "assert" | "not" | "and" | "or" | "in" | "is" | "lambda" | "if" | "else" | "for"
+            );
+            if b.get(j) == Some(&b'(') && !attr && !keyword && !out.iter().any(|n| n == name) {
+                out.push(name.to_string());
+            }
+        } else if b[i] == b'"' || b[i] == b'\'' {
+            // Skip string literals (a call inside a string is not a call).
+            let q = b[i];
+            i += 1;
+            while i < b.len() && b[i] != q {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Result of one test.
@@ -394,6 +439,15 @@ fn suite_extra(suite: &Suite, s: &mut String) {
         } => {
             s.push_str(",\"entry_point\":");
             json::write_str(e, s);
+        }
+        Suite::Assert {
+            entry_point: None,
+            entry_candidates,
+            ..
+        } if !entry_candidates.is_empty() => {
+            let names = entry_candidates.iter().cloned().map(Json::Str).collect();
+            s.push_str(",\"entry_candidates\":");
+            json::write(&Json::Arr(names), s);
         }
         _ => {}
     }
@@ -1102,7 +1156,7 @@ mod tests {
         let s =
             Suite::parse(r#"{"test_list": ["assert sq(2) == 4", "assert sq(3) == 9"]}"#).unwrap();
         assert!(
-            matches!(s, Suite::Assert { ref entry_point, ref tests } if entry_point.as_deref() == Some("sq") && tests.len() == 2)
+            matches!(s, Suite::Assert { ref entry_point, ref entry_candidates, ref tests } if entry_point.is_none() && entry_candidates == &["sq"] && tests.len() == 2)
         );
         assert!(Suite::parse(r#"{"inputs": ["1"], "outputs": []}"#).is_err());
         assert!(Suite::parse("[1]").is_err());
@@ -1146,7 +1200,16 @@ mod tests {
         let (o, t, p) = split_sentinel("hello\nPFNab ok [1]\n", "PFNab").unwrap();
         assert_eq!((o, t, p), ("hello", "ok", "[1]"));
         assert!(split_sentinel("hello\n", "PFNab").is_none());
-        assert_eq!(infer_entry("assert foo(1) == 2").as_deref(), Some("foo"));
-        assert_eq!(infer_entry("assert (foo(1) == 2)").as_deref(), Some("foo"));
+        assert_eq!(called_names("assert foo(1) == 2"), ["foo"]);
+        assert_eq!(called_names("assert (foo(1) == 2)"), ["foo"]);
+        assert_eq!(
+            called_names("assert set(f(a)) == set([1, 2])"),
+            ["set", "f"]
+        );
+        assert_eq!(called_names("assert math.isclose(f(x), 0.5)"), ["f"]);
+        assert_eq!(
+            called_names("assert sorted(g(x)) == [1] and 'h(2)' != k(3)"),
+            ["sorted", "g", "k"]
+        );
     }
 }

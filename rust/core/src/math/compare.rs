@@ -56,13 +56,15 @@ impl Cmp<'_> {
             (A::Choice(a), A::Choice(b)) => Ok(a == b),
             (A::Text(a), A::Text(b)) => Ok(a == b),
             (A::Text(_), _) | (_, A::Text(_)) | (A::Choice(_), _) | (_, A::Choice(_)) => Ok(false),
+            (A::Ratio(a), A::Ratio(b)) => self.ratios(a, b),
+            (A::Ratio(_), _) | (_, A::Ratio(_)) => Ok(false),
             (A::Expr(a), A::Expr(b)) => self.exprs(a, b),
             (A::Rel(sa, oa), A::Rel(sb, ob)) => self.relations(sa, oa, sb, ob),
-            (A::Rel(s, o), A::Expr(e)) => match self.rel_value(s, o) {
+            (A::Rel(s, o), A::Expr(e)) => match self.rel_value(s, o, true) {
                 Some(v) => self.exprs(v, e),
                 None => Ok(false),
             },
-            (A::Expr(e), A::Rel(s, o)) => match self.rel_value(s, o) {
+            (A::Expr(e), A::Rel(s, o)) => match self.rel_value(s, o, false) {
                 Some(v) => self.exprs(e, v),
                 None => Ok(false),
             },
@@ -187,7 +189,8 @@ impl Cmp<'_> {
 
     fn unordered(&mut self, a: &[Answer], b: &[Answer]) -> R {
         if a.len() != b.len() {
-            return Ok(false);
+            // Sets: a repeated element counts once (`(3,17),(3,17),(5,2)` vs `(3,17),(5,2)`).
+            return Ok(self.covers(a, b)? && self.covers(b, a)?);
         }
         let mut used = vec![false; b.len()];
         for x in a {
@@ -206,13 +209,65 @@ impl Cmp<'_> {
         Ok(true)
     }
 
-    /// The value side of `x = v` or of an equation chain.
-    fn rel_value<'e>(&self, sides: &'e [Expr], ops: &[RelOp]) -> Option<&'e Expr> {
+    /// Every item of `a` equals some item of `b`.
+    fn covers(&mut self, a: &[Answer], b: &[Answer]) -> R {
+        for x in a {
+            let mut found = false;
+            for y in b {
+                if self.answers(x, y)? {
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `a:b` vs `c:d`: the same parts, or proportional non-zero parts (`6:16` = `3:8`).
+    fn ratios(&mut self, a: &[Expr], b: &[Expr]) -> R {
+        if a.len() != b.len() {
+            return Ok(false);
+        }
+        if self.ordered_exprs(a, b)? {
+            return Ok(true);
+        }
+        let zero = Expr::Num {
+            val: BigRational::zero(),
+            decimals: None,
+        };
+        for x in a.iter().chain(b) {
+            if self.exprs(x, &zero)? {
+                return Ok(false);
+            }
+        }
+        for i in 1..a.len() {
+            let ra = Expr::Div(Box::new(a[i].clone()), Box::new(a[0].clone()));
+            let rb = Expr::Div(Box::new(b[i].clone()), Box::new(b[0].clone()));
+            if !self.exprs(&ra, &rb)? {
+                return Ok(false);
+            }
+        }
+        Ok(a.len() > 1)
+    }
+
+    /// The value of `label = v` (`x = 3`, `AB = 4`, `f(x) = 2x`), of an equation chain (its last
+    /// side; approximations were cut off in normalisation) or, for a *prediction* only, of
+    /// `expression = constant` (a computation stated with its result).
+    fn rel_value<'e>(&self, sides: &'e [Expr], ops: &[RelOp], pred_side: bool) -> Option<&'e Expr> {
         if sides.len() < 2 || ops.iter().any(|o| *o != RelOp::Eq) {
             return None;
         }
-        if sides.len() == 2 && is_simple_lhs(&sides[0]) {
-            return sides.last();
+        if sides.len() == 2 {
+            if is_label(&sides[0]) {
+                return sides.last();
+            }
+            if pred_side && self.policy.equation_chains && is_closed(&sides[1]) {
+                return sides.last();
+            }
+            return None;
         }
         if self.policy.equation_chains {
             return sides.last();
@@ -221,14 +276,30 @@ impl Cmp<'_> {
     }
 
     fn relations(&mut self, sa: &[Expr], oa: &[RelOp], sb: &[Expr], ob: &[RelOp]) -> R {
-        if sa.len() != sb.len() {
-            // `x = 1 + 1 = 2` vs `x = 2`: compare value sides.
-            if let (Some(a), Some(b)) = (self.rel_value(sa, oa), self.rel_value(sb, ob)) {
-                if is_simple_lhs(&sa[0]) && is_simple_lhs(&sb[0]) && self.exprs(&sa[0], &sb[0])? {
+        let all_eq = oa.iter().chain(ob).all(|o| *o == RelOp::Eq);
+        if all_eq && (sa.len() != sb.len() || sa.len() > 2) {
+            // `x = 1 + 1 = 2` vs `x = 2`, `z = 3+3 = 2` vs `z = 1+1 = 2`: same label, last values.
+            if let (Some(a), Some(b)) =
+                (self.rel_value(sa, oa, true), self.rel_value(sb, ob, false))
+            {
+                if is_label(&sa[0]) && is_label(&sb[0]) && self.exprs(&sa[0], &sb[0])? {
                     return self.exprs(a, b);
                 }
             }
-            return Ok(false);
+            if sa.len() != sb.len() {
+                return Ok(false);
+            }
+        }
+        // `y = 3x + 1` vs `g(x) = 3x + 1` (policy `function_heads`).
+        if all_eq
+            && sa.len() == 2
+            && sb.len() == 2
+            && self.policy.function_heads
+            && is_label(&sa[0])
+            && is_label(&sb[0])
+            && (is_function_head(&sa[0]) || is_function_head(&sb[0]))
+        {
+            return self.exprs(&sa[1], &sb[1]);
         }
         // Side by side, or reversed with flipped operators.
         if oa == ob && self.ordered_exprs(sa, sb)? {
@@ -432,6 +503,11 @@ impl Cmp<'_> {
         if sig < self.policy.min_sig_digits as usize {
             return false;
         }
+        // Rounding an irrational value is not its value (`15.71` vs `5\pi`) unless opted in; a
+        // double printed in full (12+ significant digits) is.
+        if matches!(other, Val::C(..) | Val::S(..)) && !self.policy.approx_irrational && sig < 12 {
+            return false;
+        }
         let Val::Q(lq) = lit_val else { return false };
         let scale = pow10(decimals);
         let target = lq * &scale;
@@ -447,7 +523,13 @@ impl Cmp<'_> {
                 }
                 let s = q_to_f64(&scale);
                 let x = re * s;
-                x.abs() < 4.0e15 && (x.round() - q_to_f64(&target)).abs() < 0.5
+                if x.abs() >= 4.0e15 {
+                    // More digits than a double resolves (`4.123105625617661` vs `\sqrt{17}`): equal
+                    // to the double's precision.
+                    let lit = q_to_f64(lq);
+                    return (lit - re).abs() <= 8.0 * f64::EPSILON * re.abs();
+                }
+                (x.round() - q_to_f64(&target)).abs() < 0.5
             }
             Val::Inf(_) => false,
         }
@@ -587,15 +669,28 @@ fn val_expr(v: &Val) -> Expr {
     }
 }
 
-fn is_simple_lhs(e: &Expr) -> bool {
+/// A name standing for the answer: a variable (`x`, `a_3`), a product of names (`AB`, `f(x)`)
+/// or a quotient of names (`\frac{NO}{BO}`).
+pub fn is_label(e: &Expr) -> bool {
     match e {
         Expr::Var(_) => true,
-        // `f(x) = ...`, `y' = ...`
-        Expr::Mul(v) => {
-            v.len() == 2 && matches!(v[0], Expr::Var(_)) && matches!(v[1], Expr::Var(_))
-        }
+        Expr::Mul(v) => v.len() <= 8 && v.iter().all(is_label),
+        Expr::Div(a, b) => is_label(a) && is_label(b),
+        Expr::Func(super::parse::Func::Abs, x) => is_label(x),
         _ => false,
     }
+}
+
+/// `f(x)`: a one-letter name applied to names.
+fn is_function_head(e: &Expr) -> bool {
+    matches!(e, Expr::Mul(v) if v.len() == 2 && v.iter().all(|x| matches!(x, Expr::Var(_))))
+}
+
+/// No free variables.
+fn is_closed(e: &Expr) -> bool {
+    let mut vars = Vec::new();
+    collect_vars(e, &mut vars);
+    vars.is_empty()
 }
 
 fn vector_of(m: &[Vec<Answer>]) -> Option<Vec<Answer>> {
@@ -619,15 +714,19 @@ pub fn rel_to_interval(sides: &[Expr], ops: &[RelOp]) -> Option<Answer> {
         items: vec![Answer::Expr(a), Answer::Expr(b)],
     };
     let strict = |o: RelOp| matches!(o, RelOp::Lt | RelOp::Gt);
+    if let Some(u) = abs_interval(sides, ops) {
+        return Some(u);
+    }
     match (sides, ops) {
-        ([a, Expr::Var(_), b], [o1, o2]) if lower(*o1) && lower(*o2) => Some(br(
+        ([a, m, b], [o1, o2]) if is_label(m) && lower(*o1) && lower(*o2) => Some(br(
             if strict(*o1) { '(' } else { '[' },
             if strict(*o2) { ')' } else { ']' },
             a.clone(),
             b.clone(),
         )),
-        ([a, Expr::Var(_), b], [o1, o2])
-            if !lower(*o1)
+        ([a, m, b], [o1, o2])
+            if is_label(m)
+                && !lower(*o1)
                 && !lower(*o2)
                 && *o1 != RelOp::Eq
                 && *o2 != RelOp::Eq
@@ -641,9 +740,66 @@ pub fn rel_to_interval(sides: &[Expr], ops: &[RelOp]) -> Option<Answer> {
                 a.clone(),
             ))
         }
-        ([Expr::Var(_), v], [o]) => one_sided(*o, v.clone(), inf, ninf),
-        ([v, Expr::Var(_)], [o]) => one_sided(o.flipped(), v.clone(), inf, ninf),
+        ([m, v], [o]) if is_label(m) => one_sided(*o, v.clone(), inf, ninf),
+        ([v, m], [o]) if is_label(m) => one_sided(o.flipped(), v.clone(), inf, ninf),
         _ => None,
+    }
+}
+
+/// `a \le |x| \le b` -> `[-b, -a] \cup [a, b]`; `|x| < b` -> `(-b, b)`; `|x| \ge a` ->
+/// `(-\infty, -a] \cup [a, \infty)`.
+fn abs_interval(sides: &[Expr], ops: &[RelOp]) -> Option<Answer> {
+    let is_abs = |e: &Expr| matches!(e, Expr::Func(super::parse::Func::Abs, x) if is_label(x));
+    let neg = |e: &Expr| Expr::Neg(Box::new(e.clone()));
+    let br = |open: char, close: char, a: Expr, b: Expr| Answer::Brack {
+        open,
+        close,
+        items: vec![Answer::Expr(a), Answer::Expr(b)],
+    };
+    let inf = Expr::Const(Const::Inf);
+    match (sides, ops) {
+        ([a, m, b], [o1, o2])
+            if is_abs(m)
+                && matches!(o1, RelOp::Lt | RelOp::Le)
+                && matches!(o2, RelOp::Lt | RelOp::Le) =>
+        {
+            let (l, r) = (bracket_open(*o1), bracket_close(*o1));
+            let (l2, r2) = (bracket_open(*o2), bracket_close(*o2));
+            Some(Answer::Union(vec![
+                br(l2, r, neg(b), neg(a)),
+                br(l, r2, a.clone(), b.clone()),
+            ]))
+        }
+        ([m, v], [op]) | ([v, m], [op]) if is_abs(m) => {
+            let op = if is_abs(&sides[0]) { *op } else { op.flipped() };
+            match op {
+                RelOp::Lt | RelOp::Le => {
+                    Some(br(bracket_open(op), bracket_close(op), neg(v), v.clone()))
+                }
+                RelOp::Gt | RelOp::Ge => Some(Answer::Union(vec![
+                    br('(', bracket_close(op), neg(&inf), neg(v)),
+                    br(bracket_open(op), ')', v.clone(), inf),
+                ])),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn bracket_open(o: RelOp) -> char {
+    if matches!(o, RelOp::Lt | RelOp::Gt) {
+        '('
+    } else {
+        '['
+    }
+}
+
+fn bracket_close(o: RelOp) -> char {
+    if matches!(o, RelOp::Lt | RelOp::Gt) {
+        ')'
+    } else {
+        ']'
     }
 }
 

@@ -1,6 +1,8 @@
 //! Answer extraction from a full response: boxes, "final answer is", "answer:", a short whole
 //! response, and a last-number / last-math fallback. All scans are linear in the input.
 
+use super::parse::letter_runs;
+
 /// One way of finding the answer in a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Extractor {
@@ -144,17 +146,37 @@ fn all_boxes(text: &str) -> Vec<(usize, usize, &str)> {
     out
 }
 
+/// Text between two boxes that joins them into one answer: short, within one sentence, at most
+/// one `=` (a label), and either no words at all or a connective among them (`\quad \text{and}
+/// \quad`, ` cats and `, `\) and \( y_2 = `, `, `). A sentence end (`. Later ...`) or words
+/// without a connective separate them.
 fn is_box_separator(gap: &str) -> bool {
+    if gap.len() > 64 || gap.contains("\n\n") {
+        return false;
+    }
     let g = gap.trim().trim_matches('$').trim();
-    let g = g.trim_end_matches(['.', ';']).trim();
-    gap.len() <= 24
-        && matches!(
-            g,
-            "" | "," | "and" | ", and" | "or" | ";" | "\\text{ and }" | "\\quad" | "\\,"
-        )
+    if g.is_empty() {
+        return true;
+    }
+    if g.contains(['.', '!', '?', ':']) || g.matches('=').count() > 1 {
+        return false;
+    }
+    let (mut words, mut connective) = (0, false);
+    for (w, command) in letter_runs(g) {
+        if !command && w.len() >= 2 && !matches!(w, "text" | "mbox" | "textrm") {
+            words += 1;
+            connective |= matches!(w.to_ascii_lowercase().as_str(), "and" | "or");
+        }
+    }
+    words == 0 || connective
 }
 
 fn boxed(text: &str, join: bool) -> Option<String> {
+    boxed_with_end(text, join).map(|b| b.0)
+}
+
+/// The (joined) last box and the byte offset where it ends.
+fn boxed_with_end(text: &str, join: bool) -> Option<(String, usize)> {
     let boxes = all_boxes(text);
     let last = boxes.len().checked_sub(1)?;
     let mut first = last;
@@ -164,7 +186,7 @@ fn boxed(text: &str, join: bool) -> Option<String> {
         }
     }
     let parts: Vec<&str> = boxes[first..=last].iter().map(|b| b.2.trim()).collect();
-    Some(parts.join(", "))
+    Some((parts.join(", "), boxes[last].1))
 }
 
 /// ASCII-lower-cased copy (byte offsets stay the same).
@@ -214,10 +236,25 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
         {
             found = Some(p + 6 + t.len());
             break;
+        } else if p + 6 < bytes.len()
+            && (p == 0 || !bytes[p - 1].is_ascii_alphabetic())
+            && after.first().is_some_and(|c| *c == b' ')
+            && {
+                let t = text[p + 6..].trim_start_matches(' ');
+                t.starts_with('$') || t.starts_with("\\[") || t.starts_with("\\(")
+            }
+        {
+            // `Answer \[ 7 \]`: the word, then math.
+            found = Some(p + 6);
+            break;
         }
         end = p;
     }
-    let rest = &text[found?..];
+    let at = found?;
+    if let Some(m) = math_after_word(&text[at..]) {
+        return m;
+    }
+    let rest = &text[at..];
     // `**Answer:** 5` (markdown bold) as well as `Answer: 5`.
     let rest = rest.trim_start_matches([' ', ':', '\t', '*']);
     // The phrase ends at the line end; a few KiB are plenty for any answer.
@@ -236,10 +273,56 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
     }
     let ans = clean_phrase(&rest[..end]);
     if ans.is_empty() {
-        None
-    } else {
-        Some(ans)
+        return None;
     }
+    // `The final answer is: The largest $n$ is 34.`: a sentence, so its last math or number.
+    if prose_words(&ans) >= 3 {
+        if let Some(t) = tail(&ans) {
+            return Some(t);
+        }
+    }
+    Some(ans)
+}
+
+/// Alphabetic words of 3+ letters outside math (`$...$`) and not LaTeX commands.
+fn prose_words(s: &str) -> usize {
+    s.split('$')
+        .step_by(2)
+        .flat_map(letter_runs)
+        .filter(|(w, command)| w.len() >= 3 && !command)
+        .count()
+}
+
+/// `Answer \[ 7 \]`, `Answer $7$`, `answer is \( 7 \)`: the math right after the phrase. Display
+/// math (`\[...\]`, `$$...$$`) may span lines, inline math (`$...$`, `\(...\)`) may not: an
+/// inline span broken by a newline is no answer (`Some(None)`). `None`: no math follows.
+fn math_after_word(rest: &str) -> Option<Option<String>> {
+    let r = rest.trim_start_matches([' ', ':', '\t', '*']);
+    let (open, close, display) = [
+        ("$$", "$$", true),
+        ("\\[", "\\]", true),
+        ("\\(", "\\)", false),
+        ("$", "$", false),
+    ]
+    .into_iter()
+    .find(|(o, _, _)| r.starts_with(o))?;
+    let body = &r[open.len()..];
+    let mut from = 0;
+    let end = loop {
+        let k = from + body[from..].find(close)?;
+        // `\$` inside `$...$` is an escaped dollar, not the end.
+        if close == "$" && k > 0 && body.as_bytes()[k - 1] == b'\\' {
+            from = k + 1;
+            continue;
+        }
+        break k;
+    };
+    let inner = &body[..end];
+    if !display && inner.contains('\n') {
+        return Some(None);
+    }
+    let inner = clean_phrase(inner);
+    Some((!inner.is_empty()).then_some(inner))
 }
 
 /// Strip math delimiters and trailing punctuation around an extracted phrase.
@@ -254,6 +337,8 @@ fn clean_phrase(s: &str) -> String {
             ("\\(", "\\)"),
             ("\\[", "\\]"),
             ("**", "**"),
+            ("\\\"", "\\\""),
+            ("\"", "\""),
         ] {
             if t.len() >= a.len() + b.len() && t.starts_with(a) && t.ends_with(b) {
                 t = t[a.len()..t.len() - b.len()].trim();
@@ -307,6 +392,11 @@ fn tail(text: &str) -> Option<String> {
             while start < end && !bytes[start].is_ascii_digit() {
                 start += 1;
             }
+            // `AZYUK2A`, `x2`: digits glued to a name are not a number.
+            if start > 0 && bytes[start - 1].is_ascii_alphabetic() {
+                i = start;
+                continue;
+            }
             if start > 0 && bytes[start - 1] == b'-' {
                 start -= 1;
             }
@@ -316,7 +406,7 @@ fn tail(text: &str) -> Option<String> {
     }
     // Right-most `$...$`, `\(...\)`, `\[...\]`.
     let mut math: Option<(usize, String)> = None;
-    for (open, close) in [("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
+    for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
         if let Some(c) = text.rfind(close) {
             if let Some(o) = text[..c].rfind(open) {
                 let inner = text[o + open.len()..c].trim();
@@ -324,8 +414,27 @@ fn tail(text: &str) -> Option<String> {
                     && inner.len() <= 512
                     && math.as_ref().map_or(true, |m| c > m.0)
                 {
-                    math = Some((c, inner.to_string()));
+                    let mut all = inner.to_string();
+                    if open == close || open == "\\(" {
+                        // `$x=1$ and $x=2$`: spans joined like boxes form one list answer.
+                        all = joined_spans(text, o, open, close, all);
+                    }
+                    math = Some((c, all));
                 }
+            }
+        }
+    }
+    // A matrix environment in running text (`The matrix is \begin{pmatrix}...\end{pmatrix}.`).
+    if let Some(e) = text.rfind("matrix}") {
+        let end = e + "matrix}".len();
+        let is_end = text[..e].rfind("\\end{").is_some_and(|k| e - k <= 12);
+        if let Some(b) = text[..e].rfind("\\begin{").filter(|_| is_end) {
+            let later = |p: Option<usize>| p.map_or(true, |p| end > p);
+            if end - b <= 4096
+                && later(num.as_ref().map(|n| n.0))
+                && later(math.as_ref().map(|m| m.0))
+            {
+                return Some(text[b..end].to_string());
             }
         }
     }
@@ -335,6 +444,44 @@ fn tail(text: &str) -> Option<String> {
         (None, Some(m)) => Some(m.1),
         (None, None) => None,
     }
+}
+
+/// The inline math spans right before the one opening at `o` that are joined to it by commas
+/// and at least one `and`/`or` (`$x=1$, $x=2$ or $x=3$`; gaps follow the box-joining rule), as
+/// one comma list (at most 16 spans).
+fn joined_spans(text: &str, mut o: usize, open: &str, close: &str, last: String) -> String {
+    let mut parts = vec![last];
+    let mut connective = false;
+    while parts.len() < 16 {
+        let Some(c) = text[..o].rfind(close) else {
+            break;
+        };
+        let Some(o2) = text[..c].rfind(open) else {
+            break;
+        };
+        let gap = &text[c + close.len()..o];
+        let inner = text[o2 + open.len()..c].trim();
+        let has = has_connective(gap);
+        let joins = gap.trim() == "," || has;
+        if inner.is_empty() || inner.len() > 512 || !joins || !is_box_separator(gap) {
+            break;
+        }
+        connective |= has;
+        parts.push(inner.to_string());
+        o = o2;
+    }
+    // Commas alone (`$1$, $2$`) do not make a list; `$1$, $2$ and $3$` does.
+    if !connective {
+        parts.truncate(1);
+    }
+    parts.reverse();
+    parts.join(", ")
+}
+
+/// `and` / `or` among the words of a gap.
+fn has_connective(gap: &str) -> bool {
+    letter_runs(gap)
+        .any(|(w, command)| !command && matches!(w.to_ascii_lowercase().as_str(), "and" | "or"))
 }
 
 /// Run one extractor.
@@ -352,9 +499,32 @@ pub fn run_extractor(e: Extractor, text: &str, join_boxes: bool) -> Option<Strin
 
 /// Extract the answer with the given priority order; returns the answer and which extractor found it.
 pub fn extract(text: &str, order: &[Extractor], join_boxes: bool) -> Option<(String, Extractor)> {
-    for &e in order {
+    extract_from(text, order, join_boxes, 0).map(|(a, e, _)| (a, e))
+}
+
+/// Like [`extract`], trying the extractors from `order[skip..]`; also returns the index in
+/// `order` of the one that found the answer (so that a caller can go on with the next ones).
+/// A "final answer is ..." statement after the last box wins over the box.
+pub fn extract_from(
+    text: &str,
+    order: &[Extractor],
+    join_boxes: bool,
+    skip: usize,
+) -> Option<(String, Extractor, usize)> {
+    for (k, &e) in order.iter().enumerate().skip(skip) {
+        if e == Extractor::Boxed {
+            if let Some((a, end)) = boxed_with_end(text, join_boxes) {
+                if order.contains(&Extractor::FinalAnswer) {
+                    if let Some(f) = after_last(&text[end..], true) {
+                        return Some((f, Extractor::FinalAnswer, k));
+                    }
+                }
+                return Some((a, e, k));
+            }
+            continue;
+        }
         if let Some(a) = run_extractor(e, text, join_boxes) {
-            return Some((a, e));
+            return Some((a, e, k));
         }
     }
     None

@@ -12,6 +12,7 @@
 pub mod compare;
 pub mod eval;
 pub mod extract;
+pub mod group;
 pub mod normalize;
 pub mod parse;
 pub mod policy;
@@ -22,10 +23,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use extract::Extractor;
-pub use policy::{Budget, Config, ConfigValue, PercentPolicy, Policy, RelationInterval};
+pub use group::group_equivalent;
+pub use policy::{
+    Budget, Config, ConfigValue, DecimalComma, PercentPolicy, Policy, RelationInterval,
+};
 
 use eval::{Ctx, EvalError};
-use parse::ParseError;
+use parse::{Answer, ParseError};
 
 /// Outcome class of one verification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,6 +124,11 @@ pub fn verify_answer(pred: &str, gold: &str, cfg: &Config) -> Verdict {
     guarded(|| verify_inner(pred, gold, cfg, false))
 }
 
+/// Run `f`, turning a panic into `fallback`.
+fn guarded_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
 fn guarded(f: impl FnOnce() -> Verdict) -> Verdict {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,
@@ -176,16 +185,17 @@ fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> V
             ),
         );
     }
-    let ng = match normalize::normalize(&gold_raw, policy) {
+    let mut ng = match normalize::normalize(&gold_raw, policy) {
         Ok(s) if !s.trim().is_empty() => s,
         Ok(_) => return Verdict::new(Status::GoldUnparseable, "empty reference"),
         Err(e) => return Verdict::new(Status::GoldUnparseable, format!("reference: {e}")),
     };
 
     // Prediction.
-    let pred = if do_extract {
-        match extract_answer_with(response, cfg) {
-            Some(a) => a,
+    let (pred, next_extractor) = if do_extract {
+        let text = tail_slice(response, budget.max_response_bytes);
+        match extract::extract_from(text, &cfg.extract_order, cfg.join_boxes, 0) {
+            Some((a, _, k)) => (a, k + 1),
             None => {
                 let mut v = Verdict::new(Status::Unparseable, "no answer found in the response");
                 v.normalized_gold = Some(ng);
@@ -194,9 +204,9 @@ fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> V
         }
     } else if response.len() <= budget.max_answer_bytes {
         // A bare answer may still carry its box.
-        gold_answer(response, cfg)
+        (gold_answer(response, cfg), usize::MAX)
     } else {
-        response.to_string()
+        (response.to_string(), usize::MAX)
     };
     let mut v = Verdict::new(Status::Unparseable, "");
     v.normalized_gold = Some(ng.clone());
@@ -210,25 +220,29 @@ fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> V
     }
     v.extracted = Some(pred.clone());
     let np = match normalize::normalize(&pred, policy) {
-        Ok(s) if !s.trim().is_empty() => s,
-        Ok(_) => {
-            v.reason = "empty answer".into();
-            return v;
-        }
-        Err(e) => {
-            v.reason = format!("answer: {e}");
-            return v;
-        }
+        Ok(s) if !s.trim().is_empty() => Ok(s),
+        Ok(_) => Err("empty answer".to_string()),
+        Err(e) => Err(format!("answer: {e}")),
     };
-    v.normalized_pred = Some(np.clone());
-
-    if space_key(&np) == space_key(&ng) {
-        v.status = Status::Correct;
-        v.reason = "normalised forms are identical".into();
-        return v;
+    if let Ok(np) = &np {
+        v.normalized_pred = Some(np.clone());
+        if space_key(np) == space_key(&ng) {
+            v.status = Status::Correct;
+            v.reason = "normalised forms are identical".into();
+            return v;
+        }
     }
 
-    let gold_ans = match parse::parse_answer(&ng, policy, budget) {
+    let mut gold_ans = parse::parse_answer(&ng, policy, budget);
+    if looks_like_solution(&gold_raw) {
+        // A worked solution as the reference: extract its answer as from a response.
+        if let Some((n, a)) = reextract(&gold_raw, &gold_raw, cfg, 0) {
+            ng = n;
+            gold_ans = Ok(a);
+            v.normalized_gold = Some(ng.clone());
+        }
+    }
+    let gold_ans = match gold_ans {
         Ok(a) => a,
         Err(ParseError::Syntax(m)) | Err(ParseError::Budget(m)) => {
             v.status = Status::GoldUnparseable;
@@ -236,10 +250,36 @@ fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> V
             return v;
         }
     };
-    let pred_ans = match parse::parse_answer(&np, policy, budget) {
+    let mut pred_ans = match &np {
+        Ok(np) => parse::parse_answer(np, policy, budget).map_err(|e| match e {
+            ParseError::Syntax(m) | ParseError::Budget(m) => format!("answer: {m}"),
+        }),
+        Err(m) => Err(m.clone()),
+    };
+    // The first extractor found something unreadable (or prose against a non-text reference):
+    // try the next extractors in order.
+    let unusable = |a: &Result<Answer, String>| match a {
+        Err(_) => true,
+        Ok(Answer::Text(_)) => !matches!(gold_ans, Answer::Text(_)),
+        Ok(_) => false,
+    };
+    // (A rule that rejected the answer, such as a digit outside its base, is final.)
+    if do_extract && np.is_ok() && unusable(&pred_ans) {
+        let text = tail_slice(response, budget.max_response_bytes);
+        if let Some((n, a)) = reextract(text, &pred, cfg, next_extractor) {
+            v.normalized_pred = Some(n.clone());
+            if space_key(&n) == space_key(&ng) {
+                v.status = Status::Correct;
+                v.reason = "normalised forms are identical".into();
+                return v;
+            }
+            pred_ans = Ok(a);
+        }
+    }
+    let pred_ans = match pred_ans {
         Ok(a) => a,
-        Err(ParseError::Syntax(m)) | Err(ParseError::Budget(m)) => {
-            v.reason = format!("answer: {m}");
+        Err(m) => {
+            v.reason = m;
             return v;
         }
     };
@@ -280,6 +320,39 @@ fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> V
         }
     }
     v
+}
+
+/// A reference that is a worked solution rather than an answer: math delimiters and several
+/// words of prose.
+fn looks_like_solution(gold: &str) -> bool {
+    gold.len() > 24
+        && (gold.contains('$') || gold.contains("\\(") || gold.contains("\\["))
+        && gold
+            .split_whitespace()
+            .filter(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_alphabetic()))
+            .count()
+            >= 3
+}
+
+/// The first answer found by `cfg.extract_order[skip..]` in `text` that differs from `seen`,
+/// normalises, and parses into something other than prose.
+fn reextract(text: &str, seen: &str, cfg: &Config, skip: usize) -> Option<(String, Answer)> {
+    let mut k = skip;
+    while k < cfg.extract_order.len() {
+        let (a, _, idx) = extract::extract_from(text, &cfg.extract_order, cfg.join_boxes, k)?;
+        k = idx + 1;
+        if a == seen || a.len() > cfg.budget.max_answer_bytes {
+            continue;
+        }
+        let Ok(n) = normalize::normalize(&a, &cfg.policy) else {
+            continue;
+        };
+        match parse::parse_answer(&n, &cfg.policy, &cfg.budget) {
+            Ok(Answer::Text(_)) | Err(_) => continue,
+            Ok(ans) => return Some((n, ans)),
+        }
+    }
+    None
 }
 
 /// Pools by thread count, with the pid that built each.

@@ -1,7 +1,7 @@
 //! Table-driven normalisation of an extracted answer. Each rule has a name, is applied in table
 //! order and is tested on its own (`apply_rule`). All rules are linear or near-linear in the input.
 
-use super::policy::Policy;
+use super::policy::{DecimalComma, Policy};
 
 /// A rule: returns the rewritten string, or an error that makes the answer unparseable.
 type RuleFn = fn(&str, &Policy) -> Result<String, String>;
@@ -16,6 +16,7 @@ pub struct Rule {
 
 /// The rules, in the order they run.
 pub const RULES: &[Rule] = &[
+    rule("double_escape", double_escape),
     rule("math_delimiters", math_delimiters),
     rule("unicode", unicode),
     rule("text_units", text_units),
@@ -24,9 +25,11 @@ pub const RULES: &[Rule] = &[
     rule("frac_variants", frac_variants),
     rule("frac_shorthand", frac_shorthand),
     rule("spacing", spacing),
+    rule("clock_time", clock_time),
     rule("degrees", degrees),
     rule("currency", currency),
     rule("percent_words", percent_words),
+    rule("approx_tail", approx_tail),
     rule("connectives", connectives),
     rule("units", units),
     rule("decimal_comma", decimal_comma),
@@ -147,7 +150,232 @@ pub const UNIT_WORDS: &[&str] = &[
 ];
 
 /// Single-letter units, stripped only when they sit alone inside `\text{}`.
-const UNIT_LETTERS: &[&str] = &["m", "s", "g", "h", "l", "in", "km", "cm", "mm"];
+const UNIT_LETTERS: &[&str] = &["m", "s", "g", "h", "l", "in", "km", "cm", "mm", "kmh", "ms"];
+
+/// JSON-escaped LaTeX (`\\dfrac{1}{3}`): when every run of backslashes has even length and one
+/// of them starts a command, halve every run (`\\\\` row separators become `\\`). Otherwise a
+/// `\\` right before a well-known command name (`\\frac`, `\\sqrt`) is halved alone.
+fn double_escape(s: &str, _: &Policy) -> Result<String, String> {
+    if !s.contains("\\\\") {
+        return Ok(s.to_string());
+    }
+    let all_even = double_escape_all(s);
+    if all_even.is_some() {
+        return Ok(all_even.unwrap_or_default());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(k) = rest.find("\\\\") {
+        out.push_str(&rest[..k]);
+        let after = &rest[k + 2..];
+        let name_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let single = k == 0 || rest.as_bytes()[k - 1] != b'\\';
+        if single && !after.starts_with('\\') && KNOWN_COMMANDS.contains(&&after[..name_len]) {
+            out.push('\\');
+        } else {
+            out.push_str("\\\\");
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Commands whose doubled backslash is an escaping slip, never a row break.
+const KNOWN_COMMANDS: &[&str] = &[
+    "frac",
+    "dfrac",
+    "tfrac",
+    "cfrac",
+    "sqrt",
+    "left",
+    "right",
+    "begin",
+    "end",
+    "text",
+    "textbf",
+    "mathrm",
+    "mathbf",
+    "boxed",
+    "pi",
+    "cdot",
+    "times",
+    "div",
+    "infty",
+    "le",
+    "ge",
+    "leq",
+    "geq",
+    "neq",
+    "ne",
+    "pm",
+    "mp",
+    "approx",
+    "sin",
+    "cos",
+    "tan",
+    "cot",
+    "sec",
+    "csc",
+    "log",
+    "ln",
+    "exp",
+    "circ",
+    "theta",
+    "alpha",
+    "beta",
+    "gamma",
+    "cup",
+    "cap",
+    "in",
+    "emptyset",
+    "varnothing",
+    "quad",
+    "qquad",
+    "binom",
+    "dbinom",
+    "overline",
+    "angle",
+    "triangle",
+    "sqrt",
+];
+
+/// Halve every backslash run when all have even length and one starts a command.
+fn double_escape_all(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let (mut i, mut command) = (0, false);
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let st = i;
+            while i < b.len() && b[i] == b'\\' {
+                i += 1;
+            }
+            if (i - st) % 2 == 1 {
+                return None;
+            }
+            command |= i - st == 2
+                && b.get(i).is_some_and(|c| {
+                    c.is_ascii_alphabetic()
+                        || matches!(
+                            c,
+                            b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'%' | b'$' | b','
+                        )
+                });
+        } else {
+            i += 1;
+        }
+    }
+    if !command {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut run = 0usize;
+    for c in s.chars() {
+        if c == '\\' {
+            run += 1;
+            if run % 2 == 1 {
+                out.push('\\');
+            }
+        } else {
+            run = 0;
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// A whole answer that is a clock time with seconds or an AM/PM marker (`14:05:00`,
+/// `02:05 P.M.`) becomes `H:MM` on the 24-hour clock (seconds kept only when non-zero); a bare
+/// `a:b` is left alone (it may be a ratio).
+fn clock_time(s: &str, _: &Policy) -> Result<String, String> {
+    let t = s.trim();
+    if !t.contains(':') || t.len() > 24 {
+        return Ok(s.to_string());
+    }
+    let low: String = t
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '.')
+        .collect();
+    let (body, pm) = if let Some(b) = low.strip_suffix("pm") {
+        (b, Some(true))
+    } else if let Some(b) = low.strip_suffix("am") {
+        (b, Some(false))
+    } else {
+        (low.as_str(), None)
+    };
+    let parts: Vec<&str> = body.split(':').collect();
+    if !(2..=3).contains(&parts.len())
+        || !parts.iter().all(|p| is_digits(p))
+        || parts[0].len() > 2
+        || parts[1..].iter().any(|p| p.len() != 2)
+        || (parts.len() == 2 && pm.is_none())
+    {
+        return Ok(s.to_string());
+    }
+    let num = |p: &str| p.parse::<u32>().unwrap_or(99);
+    let (mut h, m) = (num(parts[0]), num(parts[1]));
+    let sec = parts.get(2).map_or(0, |p| num(p));
+    if m > 59 || sec > 59 || h > 24 {
+        return Ok(s.to_string());
+    }
+    if let Some(pm) = pm {
+        if !(1..=12).contains(&h) {
+            return Ok(s.to_string());
+        }
+        h = match (pm, h) {
+            (false, 12) => 0,
+            (true, 12) => 12,
+            (true, h) => h + 12,
+            (false, h) => h,
+        };
+    }
+    Ok(if sec == 0 {
+        format!("{h}:{m:02}")
+    } else {
+        format!("{h}:{m:02}:{sec:02}")
+    })
+}
+
+/// `x = 1 + 1 = 2 \approx 2.0`: the approximation is dropped (the last exact value before it is
+/// the answer); a leading `\approx` is just removed.
+fn approx_tail(s: &str, _: &Policy) -> Result<String, String> {
+    let Some(pos) = find_cmd(s, "\\approx") else {
+        return Ok(s.to_string());
+    };
+    let head = s[..pos].trim();
+    let rest = &s[pos + 7..];
+    if head.is_empty() || head.ends_with(['=', '(', '[', ',']) {
+        return Ok(format!("{}{rest}", &s[..pos]));
+    }
+    // `x \approx 3.14`: a bare label before it, so the approximation is the only value.
+    let label = head.len() <= 12
+        && head
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || matches!(c, '_' | '{' | '}' | '\'' | '(' | ')'))
+        && head.chars().any(|c| c.is_ascii_alphabetic());
+    if label {
+        return Ok(format!("{head} = {}", rest.trim()));
+    }
+    Ok(head.to_string())
+}
+
+/// Byte offset of the command `name` (not followed by a letter).
+fn find_cmd(s: &str, name: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(rel) = s[from..].find(name) {
+        let pos = from + rel;
+        if !s
+            .as_bytes()
+            .get(pos + name.len())
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        {
+            return Some(pos);
+        }
+        from = pos + name.len();
+    }
+    None
+}
 
 fn math_delimiters(s: &str, _: &Policy) -> Result<String, String> {
     let mut out = s.replace("\\displaystyle", "").replace("\\$", "");
@@ -156,11 +384,14 @@ fn math_delimiters(s: &str, _: &Policy) -> Result<String, String> {
             out = out.replace(d, "");
         }
     }
-    // A stray `\boxed{...}` wrapper left in a gold answer.
-    if let Some(rest) = out.trim().strip_prefix("\\boxed{") {
-        if let Some(inner) = rest.strip_suffix('}') {
-            out = inner.to_string();
-        }
+    // A stray `\boxed{...}` wrapper left in a gold answer (an unclosed one runs to the end).
+    let t = out.trim();
+    if let Some(rest) = t.strip_prefix("\\boxed{") {
+        out = match group_at(t, 6) {
+            Some((inner, end)) if end == t.len() => inner.to_string(),
+            None => rest.to_string(),
+            Some(_) => out.clone(),
+        };
     }
     Ok(out)
 }
@@ -191,6 +422,7 @@ fn unicode(s: &str, _: &Policy) -> Result<String, String> {
             '¼' => out.push_str("\\frac{1}{4}"),
             '¾' => out.push_str("\\frac{3}{4}"),
             'θ' => out.push_str("\\theta "),
+            '≈' => out.push_str("\\approx "),
             '∅' => out.push_str("\\emptyset "),
             '\u{2009}' | '\u{202F}' | '\u{00A0}' | '\u{2007}' | '\u{200A}' => out.push_str("\\,"),
             '\u{200B}' | '\u{FEFF}' => {}
@@ -233,10 +465,28 @@ fn is_unit_phrase(content: &str) -> bool {
     let c = c.trim_end_matches(['.', ',']);
     !c.is_empty()
         && c.split(|ch: char| {
-            ch.is_whitespace() || ch == '^' || ch.is_ascii_digit() || ch == '{' || ch == '}'
+            ch.is_whitespace()
+                || ch == '^'
+                || ch == '/'
+                || ch.is_ascii_digit()
+                || ch == '{'
+                || ch == '}'
         })
         .filter(|w| !w.is_empty())
         .all(|w| UNIT_WORDS.contains(&w) || UNIT_LETTERS.contains(&w))
+}
+
+/// Words after a number inside `\text{}` that annotate it (`17\text{ apples in total}`): letters,
+/// spaces and hyphens only, and not a connective (`and`, `or`) or a clock marker (`P.M.`).
+fn is_annotation(content: &str) -> bool {
+    let c = content.trim().to_ascii_lowercase();
+    let words: Vec<&str> = c.split_whitespace().collect();
+    !words.is_empty()
+        && c.chars()
+            .all(|ch| ch.is_ascii_alphabetic() || matches!(ch, ' ' | '-'))
+        && !words
+            .iter()
+            .any(|w| matches!(*w, "and" | "or" | "nor" | "to" | "am" | "pm" | "i" | "e"))
 }
 
 fn text_units(s: &str, p: &Policy) -> Result<String, String> {
@@ -258,7 +508,12 @@ fn text_units(s: &str, p: &Policy) -> Result<String, String> {
                 if let Some((content, end)) = group_at(&out, open) {
                     let rest = out[end..].trim();
                     let rest_is_power = rest.is_empty() || rest.starts_with('^');
-                    if rest_is_power && pos > 0 && is_unit_phrase(content) {
+                    let after_number = out[..pos]
+                        .trim_end()
+                        .ends_with(|c: char| c.is_ascii_digit());
+                    let drop = is_unit_phrase(content)
+                        || (rest.is_empty() && after_number && is_annotation(content));
+                    if rest_is_power && pos > 0 && drop {
                         let power_len = if rest.starts_with('^') {
                             out.len() - end
                         } else {
@@ -427,7 +682,9 @@ fn spacing(s: &str, _: &Policy) -> Result<String, String> {
 }
 
 fn spacing_part(s: &str) -> String {
+    // `12,\! 345` (MATH's thousands separator) becomes the explicit marker `{,}`.
     let mut out = s
+        .replace(",\\!", "{,}")
         .replace("\\!", "")
         .replace("\\,", "")
         .replace("\\;", "")
@@ -444,6 +701,14 @@ fn spacing_part(s: &str) -> String {
 }
 
 fn degrees(s: &str, _: &Policy) -> Result<String, String> {
+    // Inside a trigonometric function a degree sign means pi/180 (`\sin(90^\circ - x)`).
+    if s.contains("\\circ") && TRIG.iter().any(|f| find_cmd(s, f).is_some()) {
+        let mut out = s
+            .replace("^{\\circ}", "(\\pi/180)")
+            .replace("^\\circ", "(\\pi/180)");
+        out = remove_cmd(&out, "\\circ", "(\\pi/180)");
+        return Ok(out);
+    }
     let mut out = s
         .replace("^{\\circ}", "")
         .replace("^\\circ", "")
@@ -453,16 +718,26 @@ fn degrees(s: &str, _: &Policy) -> Result<String, String> {
     Ok(out)
 }
 
+const TRIG: &[&str] = &["\\sin", "\\cos", "\\tan", "\\cot", "\\sec", "\\csc"];
+
 fn currency(s: &str, _: &Policy) -> Result<String, String> {
     Ok(s.replace("\\$", "").replace("€", "").replace("£", ""))
 }
 
 fn percent_words(s: &str, _: &Policy) -> Result<String, String> {
     let mut out = s.replace("\\%", "%");
-    for w in [" percent", "percent", " pct"] {
+    for w in [
+        " percentage",
+        "percentage",
+        " per cent",
+        " percent",
+        "percent",
+        " pct",
+    ] {
         if out.trim_end().ends_with(w) {
             let t = out.trim_end();
             out = format!("{}%", &t[..t.len() - w.len()]);
+            break;
         }
     }
     Ok(out)
@@ -473,6 +748,8 @@ fn connectives(s: &str, _: &Policy) -> Result<String, String> {
         .replace(" and ", ", ")
         .replace(" or ", ", ")
         .replace("\\text{and}", ",");
+    // `(11,7)or(7,11)`, `W(x)=1orW(x)=-1`: a connective glued between two answers.
+    out = glued_connectives(&out);
     out = out.replace(",,", ",");
     for w in ["infinity", "\\infinity"] {
         if out.contains(w) {
@@ -480,6 +757,8 @@ fn connectives(s: &str, _: &Policy) -> Result<String, String> {
         }
     }
     out = out.replace("\\approx", "=").replace("\\equiv", "=");
+    // Set-builder notation `\{x \mid x > 2\}`, `\{x : x > 2\}`: the condition.
+    out = set_builder(&out);
     // `x \in [1, 2]` -> `[1, 2]`
     let t = out.trim_start();
     if let Some(pos) = t.find("\\in") {
@@ -500,6 +779,58 @@ fn connectives(s: &str, _: &Policy) -> Result<String, String> {
     Ok(out)
 }
 
+/// `\{ x \mid COND \}` (also `|`, `:`) around the whole answer -> `COND`.
+fn set_builder(s: &str) -> String {
+    let t = s.trim();
+    let Some(inner) = t.strip_prefix("\\{").and_then(|r| r.strip_suffix("\\}")) else {
+        return s.to_string();
+    };
+    for sep in ["\\mid", "|", ":"] {
+        if let Some((var, cond)) = inner.split_once(sep) {
+            let var = var.trim();
+            let name = var.len() <= 8
+                && !var.is_empty()
+                && var.chars().all(|c| {
+                    c.is_ascii_alphabetic() || matches!(c, '_' | '{' | '}' | '(' | ')' | ',')
+                });
+            if name && !cond.trim().is_empty() {
+                return cond.trim().to_string();
+            }
+        }
+    }
+    s.to_string()
+}
+
+/// `or`/`and` with no spaces, after a digit or `)` and before `(`, a digit, a capital, `-` or `\`.
+fn glued_connectives(s: &str) -> String {
+    if !s.contains("or") && !s.contains("and") {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let word = [&b"or"[..], &b"and"[..]]
+            .into_iter()
+            .find(|w| b[i..].starts_with(w));
+        if let Some(w) = word {
+            let left = i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b')');
+            let right = b.get(i + w.len()).is_some_and(|c| {
+                c.is_ascii_digit() || c.is_ascii_uppercase() || matches!(c, b'(' | b'-' | b'\\')
+            });
+            if left && right {
+                out.push_str(", ");
+                i += w.len();
+                continue;
+            }
+        }
+        let l = utf8_len(b[i]).min(b.len() - i);
+        out.push_str(&s[i..i + l]);
+        i += l;
+    }
+    out
+}
+
 fn units(s: &str, p: &Policy) -> Result<String, String> {
     if !p.units {
         return Ok(s.to_string());
@@ -509,25 +840,30 @@ fn units(s: &str, p: &Policy) -> Result<String, String> {
     loop {
         let low = cur.to_ascii_lowercase();
         let mut cut = None;
-        'outer: for u in UNIT_WORDS {
-            for suffix in ["", "^2", "^3", "^{2}", "^{3}"] {
-                let pat_len = u.len() + suffix.len();
-                if low.len() > pat_len
-                    && low.ends_with(suffix)
-                    && low[..low.len() - suffix.len()].ends_with(u)
-                {
-                    let before = &cur[..cur.len() - pat_len];
-                    if before
-                        .as_bytes()
-                        .last()
-                        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'\\')
-                    {
-                        continue;
-                    }
-                    cut = Some(before.trim_end().len());
-                    break 'outer;
-                }
+        // The trailing run of letters (before an optional power) must be a whole unit word.
+        for suffix in ["", "^2", "^3", "^{2}", "^{3}"] {
+            let Some(body) = low.strip_suffix(suffix) else {
+                continue;
+            };
+            let start = body
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !c.is_ascii_alphabetic())
+                .map_or(0, |(k, c)| k + c.len_utf8());
+            let word = &body[start..];
+            if start == 0 || word.is_empty() || !UNIT_WORDS.contains(&word) {
+                continue;
             }
+            let before = &cur[..start];
+            if before.ends_with('\\') {
+                continue;
+            }
+            // `10cm` may be a product with a variable: abbreviations need a space.
+            if word.len() <= 3 && !before.ends_with(char::is_whitespace) {
+                continue;
+            }
+            cut = Some(before.trim_end().len());
+            break;
         }
         match cut {
             Some(n) if n > 0 => {
@@ -551,21 +887,26 @@ fn is_digits(s: &str) -> bool {
 }
 
 fn decimal_comma(s: &str, p: &Policy) -> Result<String, String> {
-    if !p.decimal_comma {
+    if p.decimal_comma == DecimalComma::Never {
         return Ok(s.to_string());
     }
     let t = s.trim();
     let body = t.strip_prefix('-').unwrap_or(t);
     if let Some((a, b)) = body.split_once(',') {
         if is_digits(a) && is_digits(b) {
-            return Ok(t.replacen(',', ".", 1));
+            // Unambiguous: not one digit after the comma (`3,5` may be a list) and not a
+            // thousands grouping (`1,234`; `0,375` and `1000,999` are not groupings).
+            let thousands = b.len() == 3 && a.len() <= 3 && !a.starts_with('0');
+            if p.decimal_comma == DecimalComma::Always || (b.len() >= 2 && !thousands) {
+                return Ok(t.replacen(',', ".", 1));
+            }
         }
     }
     Ok(s.to_string())
 }
 
 fn thousands(s: &str, _: &Policy) -> Result<String, String> {
-    let mut out = s.replace("{,}", "");
+    let mut out = s.replace("{,}", "").replace("{, }", "");
     let t = out.trim();
     let (sign, body) = match t.strip_prefix('-') {
         Some(b) => ("-", b),
@@ -580,6 +921,7 @@ fn thousands(s: &str, _: &Policy) -> Result<String, String> {
         if groups.len() >= 2
             && groups[0].len() <= 3
             && is_digits(groups[0])
+            && !groups[0].starts_with('0')
             && groups[1..].iter().all(|g| g.len() == 3 && is_digits(g))
         {
             let mut n = format!("{sign}{}", groups.concat());
@@ -822,7 +1164,11 @@ fn tidy(s: &str, _: &Policy) -> Result<String, String> {
     // A few rounds only: each round is linear, and deeper wrappers are the parser's problem.
     for _ in 0..8 {
         let before = t.len();
-        let tt = t.trim().trim_end_matches(['.', ';']).trim();
+        let mut tt = t.trim().trim_end_matches(['.', ';']).trim();
+        // A dangling backslash at the end (`185\`) is a typo, not a command.
+        if tt.ends_with('\\') && !tt.ends_with("\\\\") {
+            tt = tt[..tt.len() - 1].trim_end();
+        }
         let mut tt = tt.to_string();
         if tt.starts_with('{') {
             if let Some((inner, end)) = group_at(&tt, 0) {
@@ -904,7 +1250,7 @@ mod tests {
             "-\\frac{1233}{990}"
         );
         let dc = Policy {
-            decimal_comma: true,
+            decimal_comma: DecimalComma::Always,
             ..Policy::default()
         };
         assert_eq!(

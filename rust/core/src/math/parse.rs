@@ -21,6 +21,49 @@ pub enum Tok {
     Sym(char),
 }
 
+/// No number outside subscripts (`V_{1}:V_{2}`, `S_{ABC}:S`): the tokens name something.
+fn label_tokens(toks: &[Tok]) -> bool {
+    let mut i = 0;
+    while i < toks.len() {
+        match &toks[i] {
+            Tok::Sym('_') if toks.get(i + 1) == Some(&Tok::Sym('{')) => {
+                i = brace_end(toks, i + 1);
+            }
+            Tok::Num(_) => return false,
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Index of the `}` closing the `{` at `open` (or `toks.len()` when unclosed).
+fn brace_end(toks: &[Tok], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (k, t) in toks.iter().enumerate().skip(open) {
+        match t {
+            Tok::Sym('{') => depth += 1,
+            Tok::Sym('}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return k;
+                }
+            }
+            _ => {}
+        }
+    }
+    toks.len()
+}
+
+/// Source text of a token (for names built from tokens, e.g. subscripts: `v_{0}` = `v_0`).
+fn tok_text(t: &Tok) -> String {
+    match t {
+        Tok::Num(n) | Tok::Word(n) => n.clone(),
+        Tok::Cmd(c) => format!("\\{c} "),
+        Tok::Sym(c) => c.to_string(),
+    }
+}
+
 /// Named constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Const {
@@ -130,6 +173,8 @@ pub enum Answer {
     Text(String),
     /// A multiple-choice letter.
     Choice(char),
+    /// A ratio `a : b (: c ...)` (also a clock time `14:05`).
+    Ratio(Vec<Expr>),
 }
 
 /// Why parsing failed.
@@ -341,33 +386,38 @@ const FUNC_WORDS: &[&str] = &[
     "ceil", "binom", "frac", "mod",
 ];
 
+/// Runs of ASCII letters in `s`, each with whether it follows a backslash (a LaTeX command).
+pub(crate) fn letter_runs(s: &str) -> impl Iterator<Item = (&str, bool)> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && !b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        if i >= b.len() {
+            return None;
+        }
+        let st = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        Some((&s[st..i], st > 0 && b[st - 1] == b'\\'))
+    })
+}
+
 /// Text answers: a word of 3+ letters with a vowel that is not a function name (`Monday`,
 /// `even`), or a short word like `no`. Consonant runs (`xyz`) are products of variables.
 fn looks_like_text(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_alphabetic() {
-            let st = i;
-            while i < b.len() && b[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            let after_backslash = st > 0 && b[st - 1] == b'\\';
-            let w = s[st..i].to_ascii_lowercase();
-            if after_backslash || FUNC_WORDS.contains(&w.as_str()) {
-                continue;
-            }
-            let vowel = w
-                .bytes()
-                .any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u'));
-            if (w.len() >= 3 && vowel) || matches!(w.as_str(), "no" | "ok") {
-                return true;
-            }
-        } else {
-            i += 1;
+    letter_runs(s).any(|(w, command)| {
+        let w = w.to_ascii_lowercase();
+        if command || FUNC_WORDS.contains(&w.as_str()) {
+            return false;
         }
-    }
-    false
+        let vowel = w
+            .bytes()
+            .any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u'));
+        (w.len() >= 3 && vowel) || matches!(w.as_str(), "no" | "ok")
+    })
 }
 
 /// Text form used for comparing text answers.
@@ -394,6 +444,7 @@ fn mcq_letter(s: &str) -> Option<char> {
     if rest.is_empty()
         || rest.starts_with(')')
         || (s.trim().starts_with('(') && rest.starts_with(')'))
+        || (!s.trim().starts_with('(') && (rest == "." || rest.starts_with(". ")))
     {
         Some(c)
     } else {
@@ -426,7 +477,7 @@ pub fn parse_answer(s: &str, policy: &Policy, budget: &Budget) -> Result<Answer,
         }
     }
     if s.contains("\\begin{") {
-        return parse_matrix(s, budget);
+        return parse_matrix_expr(s, budget);
     }
     if looks_like_text(s) && !s.contains('=') && !s.contains("\\frac") {
         return Ok(Answer::Text(text_key(s)));
@@ -451,6 +502,136 @@ pub fn parse_answer(s: &str, policy: &Policy, budget: &Budget) -> Result<Answer,
         }
         Err(e) => Err(e),
     }
+}
+
+/// One matrix, or a sum / difference / product of matrices (`A + B`, `A \cdot B`, `A B`),
+/// computed entry by entry as expressions.
+fn parse_matrix_expr(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
+    let mut spans = Vec::new(); // (start, end) of each environment
+    let mut pos = 0;
+    while let Some(rel) = s[pos..].find("\\begin{") {
+        let start = pos + rel;
+        let close = s[start + 7..]
+            .find('}')
+            .ok_or_else(|| ParseError::Syntax("bad \\begin".into()))?;
+        let env = &s[start + 7..start + 7 + close];
+        let end_tag = format!("\\end{{{env}}}");
+        let end = s[start..]
+            .find(&end_tag)
+            .ok_or_else(|| ParseError::Syntax("missing \\end".into()))?
+            + start
+            + end_tag.len();
+        spans.push((start, end));
+        pos = end;
+        if spans.len() > 8 {
+            return syn("too many matrices");
+        }
+    }
+    if spans.len() <= 1 {
+        // `M = \begin{pmatrix}...\end{pmatrix}`: the label goes.
+        let before = s[..spans.first().map_or(0, |sp| sp.0)].trim();
+        if !before.is_empty() && matrix_label(before) {
+            return parse_matrix(&s[spans[0].0..], budget);
+        }
+        return parse_matrix(s, budget);
+    }
+    let (before, after) = (s[..spans[0].0].trim(), s[spans[spans.len() - 1].1..].trim());
+    if !matrix_label(before) || !after.is_empty() {
+        return syn("matrix expression with surrounding text");
+    }
+    let mut acc = matrix_cells(&parse_matrix(&s[spans[0].0..spans[0].1], budget)?)?;
+    for w in 1..spans.len() {
+        let glue = s[spans[w - 1].1..spans[w].0].trim();
+        let next = matrix_cells(&parse_matrix(&s[spans[w].0..spans[w].1], budget)?)?;
+        acc = match glue {
+            "+" | "-" => {
+                if acc.len() != next.len() || acc[0].len() != next[0].len() {
+                    return syn("matrix sum of different shapes");
+                }
+                let neg = glue == "-";
+                acc.iter()
+                    .zip(&next)
+                    .map(|(ra, rb)| {
+                        ra.iter()
+                            .zip(rb)
+                            .map(|(a, b)| {
+                                let b = if neg {
+                                    Expr::Neg(Box::new(b.clone()))
+                                } else {
+                                    b.clone()
+                                };
+                                Expr::Add(vec![a.clone(), b])
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            "" | "\\cdot" | "\\times" => {
+                if acc[0].len() != next.len() {
+                    return syn("matrix product of incompatible shapes");
+                }
+                let (n, m, k) = (acc.len(), next[0].len(), next.len());
+                if n * m * k > budget.max_nodes {
+                    return Err(ParseError::Budget("matrix product too large".into()));
+                }
+                (0..n)
+                    .map(|i| {
+                        (0..m)
+                            .map(|j| {
+                                Expr::Add(
+                                    (0..k)
+                                        .map(|t| {
+                                            Expr::Mul(vec![acc[i][t].clone(), next[t][j].clone()])
+                                        })
+                                        .collect(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            _ => return syn("unsupported operation between matrices"),
+        };
+    }
+    Ok(Answer::Matrix(
+        acc.into_iter()
+            .map(|r| r.into_iter().map(Answer::Expr).collect())
+            .collect(),
+    ))
+}
+
+/// Empty, or `NAME =` before a matrix (`M =`, `A^{-1} =`): letters, `^{-1}`, `'`, no digits
+/// outside the exponent.
+fn matrix_label(before: &str) -> bool {
+    if before.is_empty() {
+        return true;
+    }
+    let Some(name) = before.strip_suffix('=') else {
+        return false;
+    };
+    let name = name.trim().replace("^{-1}", "").replace("^T", "");
+    !name.is_empty()
+        && name.len() <= 16
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || matches!(c, '\\' | '_' | '{' | '}' | '\'' | ' '))
+}
+
+/// The entries of a matrix of expressions.
+fn matrix_cells(m: &Answer) -> Result<Vec<Vec<Expr>>, ParseError> {
+    let Answer::Matrix(rows) = m else {
+        return syn("not a matrix");
+    };
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Answer::Expr(e) => Ok(e.clone()),
+                    _ => syn("matrix entry is not an expression"),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn parse_matrix(s: &str, budget: &Budget) -> Result<Answer, ParseError> {
@@ -561,9 +742,16 @@ pub fn parse_tokens(
         }
     }
     if !commas.is_empty() {
-        // A bare list; items may be relations (`x = 1, y = 2`).
+        // A bare list; items may be relations (`x = 1, y = 2`). With both `;` and `,` at the top,
+        // `;` separates groups (`p=3,q=2;p=5,q=2`).
+        let semis = split_top(toks, |t| matches!(t, Tok::Sym(';')));
+        let at = if !semis.is_empty() && semis.len() < commas.len() {
+            semis
+        } else {
+            commas
+        };
         let mut items = Vec::new();
-        for p in pieces(toks, &commas) {
+        for p in pieces(toks, &at) {
             if p.is_empty() {
                 continue;
             }
@@ -574,6 +762,27 @@ pub fn parse_tokens(
             1 => items.pop().unwrap_or(Answer::Text(String::new())),
             _ => Answer::List(items),
         });
+    }
+    // Ratios `a:b`, and labelled values `S_{ABC}:S = 3:8`, `A:B = 1`, `x = 3:4`.
+    let colons = split_top(toks, |t| matches!(t, Tok::Sym(':')));
+    if !colons.is_empty() {
+        let eqs = split_top(toks, |t| matches!(t, Tok::Sym('=')));
+        if let Some(&last) = eqs.last() {
+            if label_tokens(&toks[..last]) && last + 1 < toks.len() {
+                return sub(&toks[last + 1..], nodes);
+            }
+            return syn("ratio inside a relation");
+        }
+        if rels.is_empty() {
+            let mut parts = Vec::new();
+            for p in pieces(toks, &colons) {
+                if p.is_empty() {
+                    return syn("empty part of a ratio");
+                }
+                parts.push(parse_expr_tokens(p, budget, depth + 1, nodes)?);
+            }
+            return Ok(Answer::Ratio(parts));
+        }
     }
     if !rels.is_empty() {
         let mut sides = Vec::new();
@@ -1119,23 +1328,15 @@ impl P<'_> {
             Some(Tok::Num(n)) => n,
             Some(Tok::Word(w)) => w,
             Some(Tok::Sym('{')) => {
-                let mut s = String::new();
-                let mut depth = 1;
-                while let Some(t) = self.next() {
-                    match &t {
-                        Tok::Sym('{') => depth += 1,
-                        Tok::Sym('}') => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    s.push_str(&format!("{t:?}"));
-                    if s.len() > 64 {
-                        return syn("long subscript");
-                    }
+                let end = brace_end(self.toks, self.pos - 1);
+                let inner = &self.toks[self.pos..end.min(self.toks.len())];
+                self.pos = (end + 1).min(self.toks.len());
+                if inner.len() > 64 {
+                    return syn("long subscript");
+                }
+                let s: String = inner.iter().map(tok_text).collect();
+                if s.len() > 64 {
+                    return syn("long subscript");
                 }
                 s
             }
@@ -1188,10 +1389,64 @@ impl P<'_> {
                 let v = Expr::Var(format!("\\{name}"));
                 self.subscript(v)
             }
+            // Any other command name not taking a braced argument is an opaque symbol (`\\zzz`,
+            // `\\sum` with its limits as subscript and power): both sides must spell it alike.
+            other
+                if other.len() >= 2
+                    && other.chars().all(|ch| ch.is_ascii_alphabetic())
+                    && !NOT_SYMBOLS.contains(&other)
+                    && self.peek() != Some(&Tok::Sym('{')) =>
+            {
+                self.subscript(Expr::Var(format!("\\{other}")))
+            }
             other => syn(format!("unsupported command \\{other}")),
         }
     }
 }
+
+/// Commands that are never read as opaque symbols.
+const NOT_SYMBOLS: &[&str] = &[
+    "begin",
+    "end",
+    "left",
+    "right",
+    "text",
+    "cup",
+    "cap",
+    "in",
+    "to",
+    "mid",
+    "quad",
+    "qquad",
+    "approx",
+    "equiv",
+    "pm",
+    "mp",
+    "cdot",
+    "times",
+    "div",
+    "le",
+    "ge",
+    "leq",
+    "geq",
+    "ne",
+    "neq",
+    "lt",
+    "gt",
+    "infty",
+    "setminus",
+    "subset",
+    "subseteq",
+    "Rightarrow",
+    "implies",
+    "iff",
+    "therefore",
+    "because",
+    "dots",
+    "ldots",
+    "cdots",
+    "vdots",
+];
 
 const GREEK: &[&str] = &[
     "alpha",

@@ -24,6 +24,18 @@ pub enum RelationInterval {
     Never,
 }
 
+/// When a comma between digits is a decimal comma.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecimalComma {
+    /// Never (`3,5` is the list 3, 5).
+    Never,
+    /// Only where unambiguous: one comma, no spaces, at least two digits after it and not a
+    /// thousands grouping (`3,25`, `0,375`, `1000,99`; `3,5` and `1,234` are not).
+    Auto,
+    /// Always for a whole answer `d,d` (`3,5` is 3.5).
+    Always,
+}
+
 /// Comparison policies. Every field is a named switch with a default.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -42,8 +54,15 @@ pub struct Policy {
     pub equation_chains: bool,
     /// Multiple-choice letters: `(C)`, `C)`, `\text{(C)}` read as the letter C (default true).
     pub mcq_letters: bool,
-    /// `3,5` means 3.5 (default false: commas separate list items or thousands).
-    pub decimal_comma: bool,
+    /// Decimal commas (default `Auto`: only where unambiguous).
+    pub decimal_comma: DecimalComma,
+    /// A decimal literal may match an *irrational* exact value by rounding (`15.71` vs `5\pi`),
+    /// default false: a reward that pays for rounding teaches rounding. Decimals with at least
+    /// 12 significant digits (a double printed in full) still match.
+    pub approx_irrational: bool,
+    /// Two equations with labelled left sides compare their right sides (`y = 3x+1` vs
+    /// `g(x) = 3x+1`), default true.
+    pub function_heads: bool,
     /// An unreduced fraction (`2/4`) equals its reduced value (default true; false = PRM800K's
     /// "unreduced answers are wrong").
     pub unreduced_fractions: bool,
@@ -63,7 +82,9 @@ impl Default for Policy {
             min_sig_digits: 3,
             equation_chains: true,
             mcq_letters: true,
-            decimal_comma: false,
+            decimal_comma: DecimalComma::Auto,
+            approx_irrational: false,
+            function_heads: true,
             unreduced_fractions: true,
             relation_interval: RelationInterval::GoldOnly,
             mixed_numbers: true,
@@ -190,6 +211,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "equation_chains",
     "mcq_letters",
     "decimal_comma",
+    "approx_irrational",
+    "function_heads",
     "unreduced_fractions",
     "relation_interval",
     "mixed_numbers",
@@ -227,7 +250,22 @@ impl Config {
             "min_sig_digits" => p.min_sig_digits = value.as_uint(key)?.min(40) as u32,
             "equation_chains" => p.equation_chains = value.as_bool(key)?,
             "mcq_letters" => p.mcq_letters = value.as_bool(key)?,
-            "decimal_comma" => p.decimal_comma = value.as_bool(key)?,
+            "decimal_comma" => {
+                p.decimal_comma = match value {
+                    ConfigValue::Bool(true) => DecimalComma::Always,
+                    ConfigValue::Bool(false) => DecimalComma::Never,
+                    ConfigValue::Str(s) if s == "auto" => DecimalComma::Auto,
+                    ConfigValue::Str(s) if s == "always" => DecimalComma::Always,
+                    ConfigValue::Str(s) if s == "never" => DecimalComma::Never,
+                    _ => {
+                        return Err(
+                            "policy \"decimal_comma\" must be a bool or \"auto\", \"always\", \"never\"".into(),
+                        )
+                    }
+                }
+            }
+            "approx_irrational" => p.approx_irrational = value.as_bool(key)?,
+            "function_heads" => p.function_heads = value.as_bool(key)?,
             "unreduced_fractions" => p.unreduced_fractions = value.as_bool(key)?,
             "mixed_numbers" => p.mixed_numbers = value.as_bool(key)?,
             "relation_interval" => {
