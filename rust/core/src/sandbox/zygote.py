@@ -1,6 +1,7 @@
 # prime-fast sandbox zygote: runs INSIDE the sandbox (python3 -I -S -B -c <this>).
 # fd 3: SOCK_SEQPACKET to the supervisor. Requests: b"R" + fds [job memfd, stdin memfd,
 # stdout pipe, stderr pipe]; b"K" kills the running test. Replies: b"E code sig cpu maxrss_kib".
+import _signal
 import builtins
 import ctypes
 import gc
@@ -9,7 +10,6 @@ import os
 import resource
 import select
 import signal
-import _signal
 import socket
 import sys
 import time
@@ -79,7 +79,10 @@ if not PID1 and _prctl is not None:
     _prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us
 # Plain ints and the C-level _signal.signal in the test child: signal.signal's enum conversions
 # cost a fresh child 55 copy-on-write faults and 0.14 ms of CPU for these seven calls (0.01 ms here).
-_CATCH = [int(x) for x in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)]
+_CATCH = [
+    int(x)
+    for x in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
+]
 _sig = _signal.signal
 _SIG_DFL = _signal.SIG_DFL
 _SIGINT = int(signal.SIGINT)
@@ -175,7 +178,9 @@ def _emit(nonce, tag, payload=""):
 
 def _fresh_stdio():
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8"
+    )
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", line_buffering=True)
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
 
@@ -329,7 +334,7 @@ def _run_program(job, co, nonce):
         memin = os.memfd_create("in")
         data = test.get("stdin", "").encode("utf-8", "surrogateescape")
         while data:
-            data = data[os.write(memin, data):]
+            data = data[os.write(memin, data) :]
         os.lseek(memin, 0, 0)
         os.dup2(memin, 0)
         os.close(memin)
@@ -376,7 +381,7 @@ def _run_program(job, co, nonce):
         rec = "\n" + nonce + " rec " + _enc(rec) + "\n"
         data = rec.encode("utf-8", "surrogatepass")
         while data:
-            data = data[_os_write(real_out, data):]
+            data = data[_os_write(real_out, data) :]
         if tag != "ok" and not once:
             break
 
@@ -537,7 +542,9 @@ def _run_child(job, test, fds, deadline, idx):
     _OOM_SEEN[0] = oom1  # nothing runs between tests but the zygote: the next test's start value
     oom = int(oom1 > oom0)
     # Everything of this test is dead (its pipes are at EOF): report, then clean the scratch.
-    sock.send(("E %d %d %d %.6f %d %.6f %d %d" % (idx, code, sig, cpu, ru.ru_maxrss, wall, timed_out, oom)).encode())
+    sock.send(
+        ("E %d %d %d %.6f %d %.6f %d %d" % (idx, code, sig, cpu, ru.ru_maxrss, wall, timed_out, oom)).encode()
+    )
     _clean_scratch()
     return not abort
 
