@@ -57,3 +57,33 @@ def test_background_and_inline_agree() -> None:
         bg.close()
         inline.close()
     assert a == b == [1.0 if i % 7 == i % 5 else 0.0 for i in range(64)]
+
+
+def test_majority_rewards_follow_the_groups_majority_cluster() -> None:
+    from prime_fast.trainer.verification import majority_rewards
+
+    texts = [
+        r"so \boxed{1/2}",
+        r"\boxed{0.5}",
+        r"\boxed{3}",
+        "no answer here",  # group 1: 1/2 wins (two equivalent forms)
+        r"\boxed{7}",
+        r"\boxed{8}",
+        r"\boxed{8}",
+        r"\boxed{7}",  # group 2: a tie goes to the cluster seen first (7)
+    ]
+    rewards, seconds = majority_rewards(texts, 4)
+    assert rewards == [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    assert seconds >= 0.0 and len(rewards) == len(texts)
+
+
+def test_majority_reward_trains_without_references(tmp_path, tiny_overrides) -> None:
+    import json
+
+    from prime_fast.trainer.config import load_config
+    from prime_fast.trainer.loop import train
+
+    run = tmp_path / "run"
+    train(load_config(None, [*tiny_overrides(str(run), steps=1), "verify.reward=majority"]), run)
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[1])
+    assert 0.0 <= row["train/acc"] <= 1.0

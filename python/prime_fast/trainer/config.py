@@ -399,12 +399,17 @@ class VerifyConfig:
         error_score: reward of a row that cannot be scored: its verifier raised, its reference is
             unparseable or its code tests are malformed (PRIME's rows score 0 then). A program that
             times out is not an error: it gets its tests' partial credit.
+        reward: ``verifier`` (the reference answer or tests decide) or ``majority`` (label-free, as
+            TTRL: a math response earns 1 when its answer is in its K-group's majority answer cluster;
+            references are not read).
     """
 
     overlap: bool = True
     error_score: float = 0.0
+    reward: str = "verifier"
 
     def __post_init__(self) -> None:
+        _choice("verify.reward", self.reward, ("verifier", "majority"))
         _check(0 <= self.error_score <= 1, "verify.error_score", "expected in [0, 1]", self.error_score)
 
 

@@ -206,7 +206,12 @@ class Trainer:
         self.backend = self.make_backend(policy_path)
         self.build_updates()
         self.estimator = algos.get_advantage_estimator(cfg.algo.estimator)
-        self.verifier = Verifier(overlap=cfg.verify.overlap, error_score=cfg.verify.error_score)
+        self.verifier = Verifier(
+            overlap=cfg.verify.overlap,
+            error_score=cfg.verify.error_score,
+            reward=cfg.verify.reward,
+            n_samples=cfg.rollout.n,
+        )
         self.shuffle_gen = torch.Generator().manual_seed(cfg.trainer.seed)
         if self.resume:
             self.restore()

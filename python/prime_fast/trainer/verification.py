@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from prime_fast.verify import CodeResult, score, verify_code_batch, verify_math_batch
+from prime_fast.verify import CodeResult, group_equivalent, score, verify_code_batch, verify_math_batch
 from prime_fast.verify.code import extract_code
 from prime_fast.verify.scoring import CODE_ABILITIES
 
@@ -94,22 +94,49 @@ def _code_score(result: CodeResult) -> float | None:
     return float(result.score)
 
 
-class Verifier:
-    """Runs :func:`score_all` in one background thread (``overlap=True``) or inline."""
+def majority_rewards(texts: list[str], n_samples: int) -> tuple[list[float], float]:
+    """Label-free rewards (TTRL, arXiv 2504.16084): within each contiguous group of ``n_samples``
+    responses, 1 for a response whose answer is in the group's largest answer cluster
+    (:func:`prime_fast.verify.group_equivalent`; ties: the cluster seen first), else 0; a response
+    without a readable answer gets 0. Returns ``(rewards, seconds)``."""
+    t0 = time.perf_counter()
+    out: list[float] = []
+    for g in range(0, len(texts), n_samples):
+        ids = group_equivalent(texts[g : g + n_samples])
+        sizes: dict[int, int] = {}
+        for c in ids:
+            if c >= 0:
+                sizes[c] = sizes.get(c, 0) + 1
+        best = max(sizes, key=lambda c: (sizes[c], -c)) if sizes else None
+        out += [1.0 if best is not None and c == best else 0.0 for c in ids]
+    return out, time.perf_counter() - t0
 
-    def __init__(self, *, overlap: bool, error_score: float = 0.0) -> None:
+
+class Verifier:
+    """Runs :func:`score_all` (``reward = "verifier"``) or :func:`majority_rewards` (``"majority"``:
+    math only, no reference needed) in one background thread (``overlap=True``) or inline."""
+
+    def __init__(
+        self, *, overlap: bool, error_score: float = 0.0, reward: str = "verifier", n_samples: int = 1
+    ) -> None:
         self.overlap = overlap
         self.error_score = error_score
+        self.reward = reward
+        self.n_samples = n_samples
         self._pool = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="prime-fast-verify") if overlap else None
         )
 
     def submit(self, texts: list[str], ground_truths: list[Any], abilities: list[str]) -> Future:
         """Start scoring; the future yields ``(scores, seconds)``."""
+        if self.reward == "majority":
+            job: Callable[[], tuple[list[float], float]] = lambda: majority_rewards(texts, self.n_samples)  # noqa: E731
+        else:
+            job = lambda: score_all(texts, ground_truths, abilities, error_score=self.error_score)  # noqa: E731
         if self._pool is not None:
-            return self._pool.submit(score_all, texts, ground_truths, abilities, error_score=self.error_score)
+            return self._pool.submit(job)
         fut: Future = Future()
-        fut.set_result(score_all(texts, ground_truths, abilities, error_score=self.error_score))
+        fut.set_result(job())
         return fut
 
     def close(self) -> None:
