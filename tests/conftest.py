@@ -48,3 +48,17 @@ def use_backend(monkeypatch):
         monkeypatch.setenv("PRIME_FAST_KERNELS", name)
 
     return _set
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(request):
+    """Trainer and eval tests run tiny models: faster on one thread than on two oversubscribed shared cores."""
+    if not {"trainer", "eval"} & set(request.node.path.parts):
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

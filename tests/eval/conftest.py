@@ -68,13 +68,3 @@ def counting_backend(policy: tuple[Any, Any]) -> CountingBackend:
     return CountingBackend(
         HFRolloutBackend(model, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     )
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -48,14 +48,3 @@ def _tiny_overrides(run_dir: str, steps: int = 2) -> list[str]:
         "log.plot=false",
         "trainer.num_threads=1",
     ]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run faster on one thread than on two oversubscribed shared cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
