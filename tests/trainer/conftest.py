@@ -48,3 +48,21 @@ def _tiny_overrides(run_dir: str, steps: int = 2) -> list[str]:
         "log.plot=false",
         "trainer.num_threads=1",
     ]
+
+
+@pytest.fixture(scope="session")
+def default_demo_assets(tmp_path_factory):
+    """The default demo's SFT warm-start and data, built once per session: overrides that point a
+    run at them (the same files ``prime-fast train`` would build in its own run directory)."""
+    import json
+
+    from prime_fast.trainer.config import load_config
+    from prime_fast.trainer.loop import prepare_demo
+
+    root = tmp_path_factory.mktemp("demo_assets")
+    policy, train_files, val_files = prepare_demo(load_config(None, []), root)
+    return [
+        f"model.path={policy}",
+        f"data.train_files={json.dumps(list(train_files))}",
+        f"data.val_files={json.dumps(list(val_files))}",
+    ]

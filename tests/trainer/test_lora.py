@@ -443,13 +443,14 @@ def test_vllm_generates_with_the_merged_policy(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_lora_demo_improves_held_out_accuracy(tmp_path: Path) -> None:
+def test_lora_demo_improves_held_out_accuracy(tmp_path: Path, default_demo_assets) -> None:
     """PRIME with LoRA (policy and PRM adapters on one base) still learns the embedded task."""
     from prime_fast.trainer.loop import train
 
     run = tmp_path / "demo"
     lora = ["model.lora.rank=16", "model.lora.alpha=32", "optim.lr=5e-4", "prm.lr=2e-3"]
-    cfg = load_config(None, [f"trainer.run_dir={run}", "log.progress=none", "log.plot=false", *lora])
+    over = [f"trainer.run_dir={run}", "log.progress=none", "log.plot=false", *lora, *default_demo_assets]
+    cfg = load_config(None, over)
     summary = train(cfg, run)
     warm, final = summary["warmstart_val_acc"], summary["final_val_acc"]
     assert warm is not None and final is not None

@@ -11,9 +11,9 @@ from prime_fast.trainer.loop import train
 
 
 @pytest.mark.slow
-def test_default_demo_improves_held_out_accuracy(tmp_path) -> None:
+def test_default_demo_improves_held_out_accuracy(tmp_path, default_demo_assets) -> None:
     run = tmp_path / "demo"
-    cfg = load_config(None, [f"trainer.run_dir={run}", "log.progress=none"])
+    cfg = load_config(None, [f"trainer.run_dir={run}", "log.progress=none", *default_demo_assets])
     summary = train(cfg, run)
     warm, final = summary["warmstart_val_acc"], summary["final_val_acc"]
     assert warm is not None and final is not None
