@@ -20,15 +20,15 @@ def main() -> None:
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    from prime_fast.trainer.config import LoraSettings
+    from prime_fast.trainer.config import LoraSettings, VLLMSection
     from prime_fast.trainer.lora import build_lora_views, wrap_rollout_engine
     from prime_fast.trainer.rollout import SamplingConfig
-    from prime_fast.trainer.rollout.vllm import VLLMConfig, VLLMRollout
+    from prime_fast.trainer.rollout.vllm import VLLMRollout
 
     model_dir, adapter_dir, out_path = sys.argv[1:4]
     spec = json.loads(os.environ["PF_VLLM_SPEC"])
     engine = VLLMRollout(
-        model_dir, VLLMConfig(gpu_memory_utilization=0.3, dtype="float32", max_model_len=128, seed=0)
+        model_dir, VLLMSection(gpu_memory_utilization=0.3, dtype="float32", max_model_len=128), seed=0
     )
     base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     policy, _, _ = build_lora_views(

@@ -171,3 +171,12 @@ def test_device_is_validated() -> None:
     assert load_config(None, ["trainer.device=cuda:1"]).trainer.device == "cuda:1"
     with pytest.raises(ConfigError, match=r"trainer\.device: expected cpu, cuda or cuda:N"):
         load_config(None, ["trainer.device=tpu"])
+
+
+def test_examples_demo_habit_toml_is_the_benched_setting() -> None:
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "demo-habit.toml")
+    d = cfg.demo
+    assert (d.n_terms, d.sft_direct_frac, d.sft_slip_prob, d.sft_slip_kind) == (4, 0.0, 0.6, "habit")
+    assert (cfg.rollout.max_tokens, cfg.prm.lr, cfg.prm.mini_batch_size) == (40, 1e-3, 32)
