@@ -99,7 +99,7 @@ def summarize(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_table(summaries: list[dict[str, Any]], ref: str | None) -> None:
-    ref_sum = next((s for s in summaries if s["method"] == ref), None)
+    """The per-method table (markdown) on stdout."""
     print(
         "| method | final val (mean ± 95% CI) | Δ vs "
         + (ref or "-")
@@ -116,8 +116,6 @@ def print_table(summaries: list[dict[str, Any]], ref: str | None) -> None:
             f"{s['prm/pairwise_acc'][0]:.3f} | {s['prm/auc'][0]:.3f} | {s['prm/fe_f1'][0]:.3f} | "
             f"{s['s_per_step']:.2f} |"
         )
-    if ref_sum is None:
-        return
 
 
 def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
