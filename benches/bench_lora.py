@@ -4,8 +4,10 @@ Each setup runs in a fresh subprocess on a random fp32 model of Qwen2.5-0.5B's s
 14 heads, 2 KV heads, intermediate 4864, vocab 151936, tied embeddings; ``--layers`` of its 24) and
 does one PRIME step on the CPU: old log-probs of the policy, reference log-probs, the implicit PRM's
 forward + BCE update (``PRMTrainer.step``), the PPO update of the policy (``Actor.update``), with
-AdamW states. The child reports ``VmHWM`` (peak resident set, /proc/self/status) minus its ``VmHWM``
-after the imports, i.e. what the models, gradients, optimizer states and activations add. Children
+AdamW states. The child reports the peak resident set of the step (``VmHWM`` of /proc/self/status,
+reset through /proc/self/clear_refs once the models are built) minus its ``VmHWM`` after the
+imports, i.e. what the models, gradients, optimizer states and activations add; building's own peak
+(``build_peak_mib``) is reported beside it. Children
 run with a fixed glibc mmap threshold (``--mmap-threshold``) so that freed tensors leave the
 resident set at once and the peak is reproducible.
 
@@ -16,11 +18,17 @@ Setups:
            (q = beta * (log pi_theta - log pi_ref), SPRO-style): no PRM forward or update.
     lora-gc  ``lora`` with ``model.gradient_checkpointing`` (adapter-aware recomputation).
 
+With ``--world N`` every setup runs as ``N`` ``torchrun`` ranks (gloo) under FSDP2, the way the
+trainer does (``FSDPContext.prepare_model``: each model, or LoRA's one shared base, sharded per decoder
+layer and at the root); each rank takes its ``1/N`` share of the batch and the table reports the
+largest rank's peak.
+
 Memory is linear in the layer count, so the full setup, too large for a shared 23 GiB box at 24
 layers (about 19 GiB), is measured at ``--fit-layers`` depths and extrapolated; the LoRA setups are
 also measured at the full depth, which checks the fit.
 
     python -m benches.bench_lora --json benches/cpu/lora.json
+    python -m benches.bench_lora --world 2 --json benches/cpu/lora-fsdp2.json
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -103,7 +112,22 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     policy, prm, ref = _models(args.child, args.layers, args.rank)
     batch = _batch(args, SHAPE["vocab_size"])
+    ctx = None
+    if "WORLD_SIZE" in os.environ:  # one torchrun rank: shard like the trainer, take this rank's rows
+        from prime_fast.trainer.context import FSDPContext
+        from prime_fast.trainer.distributed import init_distributed
+
+        ctx = FSDPContext(init_distributed("gloo"))
+        policy = ctx.prepare_model(policy, trainable=True)
+        prm = ctx.prepare_model(prm, trainable=True) if prm is not None else None
+        ref = ctx.prepare_model(ref, trainable=False)
+        start, stop = ctx.share(args.prompts)
+        batch = batch.rows(slice(start * args.k, stop * args.k))
     t_build = time.perf_counter() - t0
+    build_kib = _status_kib("VmHWM")
+    # The step's own peak from here: building holds a full copy of the weights before FSDP2 shards
+    # them (the trainer loads that way too), a transient that a sharded steady state never returns to.
+    Path("/proc/self/clear_refs").write_text("5")
     rows, micro = batch.size, args.micro
     acc = torch.tensor([float(i % 2) for i in range(rows)])
 
@@ -128,10 +152,17 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     n_train = sum(
         p.numel() for o in (policy, prm) if o is not None for p in o.parameters() if p.requires_grad
     )
+    rank = 0
+    if ctx is not None:
+        n_train *= ctx.world_size  # counted on this rank's shards
+        rank = ctx.rank
+        ctx.close()
     return {
         "setup": args.child,
         "layers": args.layers,
+        "rank": rank,
         "peak_mib": (_status_kib("VmHWM") - base_kib) / 1024,
+        "build_peak_mib": (build_kib - base_kib) / 1024,
         "imports_mib": base_kib / 1024,
         "trainable_params": n_train,
         "build_s": t_build,
@@ -140,8 +171,10 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_child(args: argparse.Namespace, setup: str, layers: int) -> dict[str, Any]:
+    launch = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.world}"]
     cmd = [
         sys.executable,
+        *(launch if args.world > 1 else []),
         "-m",
         "benches.bench_lora",
         "--child",
@@ -158,10 +191,13 @@ def run_child(args: argparse.Namespace, setup: str, layers: int) -> dict[str, An
         # so the high-water mark follows the live tensors instead of the heap's history (with
         # glibc's dynamic threshold, repeated runs of one setup differed by over 1 GiB).
         env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"{setup} @ {layers} layers failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as result:
+        out = subprocess.run([*cmd, "--result", result], capture_output=True, text=True, check=False, env=env)
+        if out.returncode != 0:
+            raise RuntimeError(f"{setup} @ {layers} layers failed:\n{out.stderr[-3000:]}")
+        ranks = [json.loads(f.read_text()) for f in sorted(Path(result).glob("rank*.json"))]
+    worst = max(ranks, key=lambda r: r["peak_mib"])  # the rank that needs the most memory
+    return dict(worst, ranks=len(ranks), peak_mib_per_rank=[r["peak_mib"] for r in ranks])
 
 
 def trainable_at(setup: str, args: argparse.Namespace) -> int:
@@ -182,6 +218,7 @@ def fit(points: list[dict[str, Any]], layers: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--child", choices=SETUPS, help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)  # the child's output directory
     ap.add_argument("--layers", type=int, default=FULL_LAYERS)
     ap.add_argument("--fit-layers", type=int, nargs=2, default=(1, 4), help="depths measured for the fit")
     ap.add_argument("--setups", nargs="*", choices=SETUPS, default=list(SETUPS))
@@ -195,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--micro", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--world", type=int, default=1, help="torchrun ranks (FSDP2); the largest rank's peak")
     ap.add_argument(
         "--mmap-threshold",
         type=int,
@@ -204,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args)))
+        res = child(args)
+        Path(args.result, f"rank{res['rank']}.json").write_text(json.dumps(res), encoding="utf-8")
         return 0
+    if args.world < 1 or args.prompts % args.world:
+        ap.error(f"--world: expected >= 1 and dividing --prompts ({args.prompts}), got {args.world}")
 
     setups = [s for s in SETUPS if s in args.setups]
     points: dict[str, list[dict[str, Any]]] = {s: [] for s in setups}
@@ -228,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nOne PRIME step, random Qwen2.5-0.5B shape ({args.layers} layers), fp32, CPU, "
         f"{args.prompts} prompts x K={args.k} x {args.new_tokens} new tokens (prompt {args.prompt_len}), "
         f"LoRA rank {args.rank} on all linear layers"
+        + (f"; {args.world} FSDP2 ranks, peak of the largest rank" if args.world > 1 else "")
     )
     print(
         f"{'setup':8s} {'peak MiB (fit)':>15s} {'measured':>10s} {'x full':>8s} {'trainable':>12s} {'step s':>8s}"

@@ -261,6 +261,26 @@ def test_merged_weights_and_hf_backend_sync() -> None:
     backend.sync_weights(policy.named_parameters())
 
 
+def test_merge_from_a_stream_of_gathered_copies() -> None:
+    """Under FSDP2 the engine gets gathered full tensors, not the view's parameters: the merge is
+    computed from the stream's own tensors, in any order; an incomplete layer is an error."""
+    policy, _, _ = views()
+    randomize_adapter(policy.shared, POLICY, 1)
+    randomize_adapter(policy.shared, PRM, 2)
+    want = {k: v.clone() for k, v in policy.merged_named_weights()}
+    stream = [(n, t.detach().clone()) for n, t in policy.shared.model.named_parameters()]  # both adapters
+    got = dict(policy.merged_named_weights(list(reversed(stream))))
+    assert set(got) == set(want)
+    for name in want:
+        assert torch.equal(got[name], want[name]), name
+    prm_merged = dict(policy.shared.merged_named_weights(PRM, stream))
+    layer = "model.layers.1.mlp.down_proj"
+    assert not torch.equal(prm_merged[f"{layer}.weight"], got[f"{layer}.weight"])
+    partial = [(n, t) for n, t in stream if not n.startswith(f"{layer}.lora_B.")]
+    with pytest.raises(ValueError, match="incomplete LoRA layers"):
+        dict(policy.merged_named_weights(partial))
+
+
 def test_unknown_target_module_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"model\.lora\.target_modules: 'c_attn'.*down_proj.*all-linear"):
         views(target_modules=("q_proj", "c_attn"))
@@ -390,12 +410,6 @@ def test_self_prm_views_policy_and_reference_only() -> None:
     randomize_adapter(policy.shared, POLICY, 1)
     q = 0.05 * (logp(policy, batch) - logp(ref, batch)) * batch.response_mask
     assert q.abs().sum() > 0 and torch.equal(logp(ref, batch), logp(tiny_qwen2(), batch))
-
-
-def test_lora_refuses_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ConfigError, match="not supported under torchrun"):
-        views()
 
 
 def test_views_follow_device_and_mode() -> None:

@@ -114,9 +114,12 @@ def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: boo
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tp", [1, 2], ids=["tp1-per-rank", "tp2-across-ranks"])
-def test_fsdp_policy_syncs_into_vllm_under_torchrun(tmp_path: Path, tp: int) -> None:
-    """2 torchrun ranks on gloo: FSDP2-sharded policy -> gathered weights -> vLLM (external_launcher)."""
+@pytest.mark.parametrize(
+    ("tp", "lora"), [(1, False), (2, False), (1, True)], ids=["tp1-per-rank", "tp2-across-ranks", "lora-tp1"]
+)
+def test_fsdp_policy_syncs_into_vllm_under_torchrun(tmp_path: Path, tp: int, lora: bool) -> None:
+    """2 torchrun ranks on gloo: FSDP2-sharded policy -> gathered weights -> vLLM (external_launcher);
+    ``lora``: a LoRA policy view on the sharded base, the engine gets the merged weights."""
     pytest.importorskip("vllm")
     cmd = [
         sys.executable,
@@ -127,6 +130,7 @@ def test_fsdp_policy_syncs_into_vllm_under_torchrun(tmp_path: Path, tp: int) -> 
         str(HERE / "_vllm_fsdp_child.py"),
         str(tmp_path),
         str(tp),
+        *(["lora"] if lora else []),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-6000:]

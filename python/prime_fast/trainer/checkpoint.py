@@ -92,8 +92,13 @@ def full_state_dict(model: Any) -> dict[str, torch.Tensor]:
     """The model's unsharded state dict on the main rank's CPU (a collective under FSDP)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    if not isinstance(model, torch.nn.Module):  # a LoRA view: its adapter's weights
-        return dict(model.state_dict())
+    if not isinstance(model, torch.nn.Module):  # a LoRA view: its adapter's weights, gathered
+        from torch.distributed.tensor import DTensor
+
+        return {
+            k: (v.full_tensor() if isinstance(v, DTensor) else v).cpu()
+            for k, v in model.state_dict().items()
+        }
     sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     return {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
 

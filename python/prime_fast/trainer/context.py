@@ -21,6 +21,7 @@ import torch
 from prime_fast import algos
 from prime_fast.errors import ConfigError
 from prime_fast.trainer import distributed as D
+from prime_fast.trainer.lora import is_adapter_view
 from prime_fast.trainer.models import load_causal_lm, logprobs_forward
 
 T = TypeVar("T")
@@ -99,7 +100,14 @@ class LocalContext:
         """Wait for every rank."""
 
     def prepare_model(self, model: Any, *, trainable: bool) -> Any:
-        """Place (and, with several ranks, shard) a model."""
+        """Place (and, with several ranks, shard) a model; a LoRA view places its shared base, once
+        for all the views on it (trainer/lora.py)."""
+        if is_adapter_view(model):
+            model.shared.prepare(self._place)
+            return model
+        return self._place(model)
+
+    def _place(self, model: Any) -> Any:
         return model.to(self.device)
 
     def rollout_model(self, policy: Any, path: str, dtype: str) -> Any:
@@ -194,7 +202,7 @@ class FSDPContext(LocalContext):
         if self.dist.distributed:
             torch.distributed.barrier()
 
-    def prepare_model(self, model: Any, *, trainable: bool) -> Any:
+    def _place(self, model: Any) -> Any:
         """Move to this rank's device and shard with FSDP2 (per decoder layer, then the root)."""
         model = D.shard_model(
             model.to(self.device),

@@ -293,20 +293,22 @@ def _state(
 
     state: dict[str, Any] = {}
     for name, model in models.items():
-        if not isinstance(model, nn.Module):  # a LoRA view: its own (adapter) state dict, one process
-            state[f"model.{name}"] = model.state_dict()
-            continue
-        state[f"model.{name}"] = get_model_state_dict(model)
+        module = _module_of(model)
+        # A LoRA view saves its adapter only; its optimizer's state is keyed by the shared base's names.
+        state[f"model.{name}"] = model.state_dict() if module is not model else get_model_state_dict(model)
         if name in optimizers:
-            state[f"optim.{name}"] = get_optimizer_state_dict(model, optimizers[name])
+            state[f"optim.{name}"] = get_optimizer_state_dict(module, optimizers[name])
     return state
 
 
-def _plain_optimizers(
-    models: Mapping[str, Any], optimizers: Mapping[str, torch.optim.Optimizer]
-) -> dict[str, torch.optim.Optimizer]:
-    """Optimizers of models DCP cannot map (LoRA views): saved as plain state dicts beside the shards."""
-    return {n: o for n, o in optimizers.items() if n in models and not isinstance(models[n], nn.Module)}
+def _module_of(model: Any) -> nn.Module:
+    """The ``nn.Module`` that owns ``model``'s parameters: the model, or a LoRA view's shared base."""
+    if isinstance(model, nn.Module):
+        return model
+    shared = getattr(model, "shared", None)
+    if shared is None or not isinstance(shared.model, nn.Module):
+        raise UnsupportedInputError(f"cannot checkpoint {type(model).__name__}: not an nn.Module or a LoRA view")
+    return shared.model
 
 
 @contextlib.contextmanager
@@ -338,8 +340,6 @@ def save_checkpoint(
     out.mkdir(parents=True, exist_ok=True)
     with _single_process_quiet():
         dcp.save(_state(models, optimizers or {}), checkpoint_id=str(out), no_dist=not dist.is_initialized())
-    for name, opt in _plain_optimizers(models, optimizers or {}).items():
-        torch.save(opt.state_dict(), out / f"{name}.optim.pt")
     return out
 
 
@@ -363,13 +363,11 @@ def load_checkpoint(
     state = _state(models, optimizers)
     with _single_process_quiet():
         dcp.load(state, checkpoint_id=str(src), no_dist=not dist.is_initialized())
-    plain = _plain_optimizers(models, optimizers)
     for name, model in models.items():
-        if not isinstance(model, nn.Module):
+        module = _module_of(model)
+        if module is model:
+            set_model_state_dict(model, state[f"model.{name}"])
+        else:  # a LoRA view: DCP loaded into its adapter tensors; copy them in (also sets in place)
             model.load_state_dict(state[f"model.{name}"])
-            if name in plain:
-                plain[name].load_state_dict(torch.load(src / f"{name}.optim.pt", weights_only=True))
-            continue
-        set_model_state_dict(model, state[f"model.{name}"])
         if name in optimizers:
-            set_optimizer_state_dict(model, optimizers[name], state[f"optim.{name}"])
+            set_optimizer_state_dict(module, optimizers[name], state[f"optim.{name}"])

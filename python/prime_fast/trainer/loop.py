@@ -43,6 +43,7 @@ from prime_fast.trainer.batch import Batch, build_batch
 from prime_fast.trainer.config import OptimConfig, PRMConfig, TrainConfig
 from prime_fast.trainer.context import Context, LocalContext, make_context
 from prime_fast.trainer.data import Prompt, PromptSampler, encode_rows, filter_groups, load_rows
+from prime_fast.trainer.lora import wrap_rollout_engine
 from prime_fast.trainer.metrics import MetricsLogger, plot_curves, truncate_metrics
 from prime_fast.trainer.models import batched_logprobs, build_models
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
@@ -289,7 +290,9 @@ class Trainer:
                 raise ConfigError(f"rollout.backend = 'vllm' is not available here: {e}") from None
             return vllm_backend.make_backend(self.cfg, self.policy, self.tokenizer, model_path=policy_path)
         model = self.ctx.rollout_model(self.policy, policy_path, self.cfg.model.dtype)
-        return HFRolloutBackend(model, eos_token_id=self.eos, pad_token_id=self.pad)
+        engine = HFRolloutBackend(model, eos_token_id=self.eos, pad_token_id=self.pad)
+        # A replica of a LoRA policy (FSDP) loads the merged weights; the policy itself needs no sync.
+        return engine if model is self.policy else wrap_rollout_engine(engine, self.policy)
 
     def sync_rollout_weights(self) -> None:
         """Put the policy's current weights into the rollout engine (all ranks: a collective under FSDP)."""

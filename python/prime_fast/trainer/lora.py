@@ -14,14 +14,20 @@ Only adapter parameters require gradients: a view's ``parameters()`` are the fro
 own adapter's, so an optimizer built from it holds state for that adapter only. ``save_pretrained``
 / ``state_dict`` / ``load_state_dict`` of a view are its adapter's (peft's adapter directory and key
 names), so checkpoints hold adapters only. :class:`MergedAdapterSync` gives an engine that loads
-plain HF weights (vLLM) the merged policy ``W + (alpha / r) * B @ A`` under the base's names.
+plain HF weights (vLLM, or the unsharded HF replica under FSDP) the merged policy
+``W + (alpha / r) * B @ A`` under the base's names.
+
+Under ``torchrun`` the execution context shards the one base with FSDP2 (:meth:`SharedBase.prepare`):
+frozen base weights and trainable adapters are sharded alike, only the adapters get gradients (FSDP2
+reduce-scatters only parameters that have one) and optimizer state, and every view follows the
+sharded parameters.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +97,8 @@ class SharedBase:
         if not adapters or len(set(adapters)) != len(adapters):
             raise ValueError(f"adapters: expected distinct names, got {adapters!r}")
         model.requires_grad_(False)
+        if base_path:  # peft records the model's own name_or_path (relative if loaded so) for export
+            model.name_or_path = str(Path(base_path).resolve())
         lc = peft.LoraConfig(
             r=settings.rank,
             lora_alpha=settings.alpha,  # type: ignore[arg-type]  # peft scales by alpha / r, floats work
@@ -105,17 +113,12 @@ class SharedBase:
             self.peft.add_adapter(name, lc)
         self.model = model
         self.adapters = adapters
+        self.prepared = False
         self.layer_by_name: dict[str, Any] = {
             name: m for name, m in model.named_modules() if isinstance(m, peft.tuners.lora.LoraLayer)
         }
         self.layers = list(self.layer_by_name.values())
-        self._own: dict[str, list[tuple[str, torch.nn.Parameter]]] = {a: [] for a in adapters}
-        pattern = re.compile(r"\.lora_[A-Za-z_]+\.(" + "|".join(map(re.escape, adapters)) + r")(\.|$)")
-        for pname, p in model.named_parameters():
-            m = pattern.search(pname)
-            if m:
-                self._own[m.group(1)].append((pname, p))
-        self._adapter_ids = {id(p) for ps in self._own.values() for _, p in ps}
+        self._collect_parameters()
         self.active: str | None = None
         self.activate(adapters[0])
         if gradient_checkpointing:
@@ -126,6 +129,28 @@ class SharedBase:
                 }
             )
             model.config.use_cache = False
+
+    def _collect_parameters(self) -> None:
+        """Index each adapter's parameters (again after sharding: FSDP2 registers new ones)."""
+        self._own: dict[str, list[tuple[str, torch.nn.Parameter]]] = {a: [] for a in self.adapters}
+        names = "|".join(map(re.escape, self.adapters))
+        pattern = re.compile(r"\.lora_[A-Za-z_]+\.(" + names + r")(\.|$)")
+        for pname, p in self.model.named_parameters():
+            m = pattern.search(pname)
+            if m:
+                self._own[m.group(1)].append((pname, p))
+        self._adapter_ids = {id(p) for ps in self._own.values() for _, p in ps}
+
+    def prepare(self, place: Callable[[Any], Any]) -> None:
+        """Place (and shard) the base once, however many views ask: ``place(model)`` moves or wraps
+        the model in place (FSDP2's ``fully_shard``), then the adapters' parameters are indexed
+        anew and made trainable."""
+        if self.prepared:
+            return
+        self.model = place(self.model)
+        self._collect_parameters()
+        self.activate(self.active if self.active is not None else self.adapters[0])
+        self.prepared = True
 
     # ------------------------------------------------------------------ switching
     def activate(self, adapter: str | None) -> None:
@@ -211,14 +236,22 @@ class SharedBase:
         set_peft_model_state_dict(self.peft, known, adapter_name=adapter)
         return missing, unexpected
 
-    def save_adapter(self, adapter: str, directory: str | Path) -> None:
-        """A peft adapter directory (``adapter_config.json`` + ``adapter_model.safetensors``)."""
+    def save_adapter(
+        self, adapter: str, directory: str | Path, state: dict[str, torch.Tensor] | None = None
+    ) -> None:
+        """A peft adapter directory (``adapter_config.json`` + ``adapter_model.safetensors``).
+
+        Args:
+            state: the adapter's full weights (default: :meth:`adapter_state`; under FSDP2 pass the
+                gathered tensors, as the checkpoint writer does).
+        """
         from safetensors.torch import save_file
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         self.peft.peft_config[adapter].save_pretrained(str(out))
-        state = {k: v.contiguous() for k, v in self.adapter_state(adapter).items()}
+        src = self.adapter_state(adapter) if state is None else state
+        state = {k: v.contiguous() for k, v in src.items()}
         save_file(state, str(out / ADAPTER_FILE), metadata={"format": "pt"})
 
     # ------------------------------------------------------------------ merged weights
@@ -228,23 +261,54 @@ class SharedBase:
         """The base's tensors with ``adapter`` merged (``W + scale * B @ A``), under the base model's
         own names (``...q_proj.weight``), one target layer at a time.
 
+        The merge is computed from the tensors of ``named`` themselves, so a stream of gathered full
+        tensors (FSDP2: :func:`~prime_fast.trainer.distributed.full_named_parameters`) merges
+        like local ones; a layer's base weight waits until its ``lora_A``/``lora_B`` arrive.
+
         Args:
-            named: this base's named parameters to merge (default: the view's own,
-                :meth:`named_parameters`); adapter tensors in it are skipped, LoRA-wrapped base
-                tensors (``<layer>.base_layer.<p>``) are renamed to ``<layer>.<p>``.
+            named: this base's named parameters with ``adapter``'s tensors among them (default:
+                the view's own, :meth:`named_parameters`); other adapters' tensors are skipped,
+                LoRA-wrapped base tensors (``<layer>.base_layer.<p>``) are renamed to ``<layer>.<p>``.
         """
+        lora = re.compile(r"^(.*)\.lora_([AB])\.([^.]+)\.weight$")
+        pending: dict[str, dict[str, torch.Tensor]] = {}
         for name, t in named if named is not None else self.named_parameters(adapter):
-            if re.search(r"\.lora_[A-Za-z_]+\.", name):
-                continue
-            if ".base_layer." not in name:
+            m = lora.match(name)
+            if m is None and re.search(r"\.lora_[A-Za-z_]+\.", name):
+                continue  # another adapter's parameter (embedding/magnitude kinds are not built here)
+            if m is not None:
+                if m.group(3) != adapter:
+                    continue
+                layer_name, part = m.group(1), m.group(2)
+            elif ".base_layer." in name:
+                layer_name, leaf = name.rsplit(".base_layer.", 1)
+                if leaf != "weight":
+                    yield f"{layer_name}.{leaf}", t
+                    continue
+                part = "W"
+            else:
                 yield name, t
                 continue
-            layer_name, leaf = name.rsplit(".base_layer.", 1)
-            if leaf == "weight":
-                with torch.no_grad():
-                    delta = self.layer_by_name[layer_name].get_delta_weight(adapter)
-                    t = t.detach() + delta.to(t.dtype)
-            yield f"{layer_name}.{leaf}", t
+            parts = pending.setdefault(layer_name, {})
+            parts[part] = t.detach()
+            if len(parts) == 3:
+                del pending[layer_name]
+                yield f"{layer_name}.weight", self._merge(layer_name, adapter, parts)
+        if pending:
+            raise ValueError(
+                f"merged_named_weights: incomplete LoRA layers {sorted(pending)[:3]} (each needs its "
+                f"base_layer.weight and {adapter!r}'s lora_A and lora_B)"
+            )
+
+    def _merge(self, layer_name: str, adapter: str, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``W + scaling * B @ A`` (transposed for fan-in-fan-out layers), in W's dtype."""
+        layer = self.layer_by_name[layer_name]
+        w, a, b = parts["W"], parts["A"], parts["B"]
+        with torch.no_grad():
+            delta = (b.float() @ a.float()) * float(layer.scaling[adapter])
+            if getattr(layer, "fan_in_fan_out", False):
+                delta = delta.T
+            return (w.float() + delta).to(w.dtype)
 
 
 class AdapterView:
@@ -286,6 +350,20 @@ class AdapterView:
     def get_output_embeddings(self) -> Any:
         """The (shared, frozen) LM head."""
         return self._on().get_output_embeddings()
+
+    @property
+    def prime_fast_logprobs(self) -> Callable[..., Any]:
+        """The sharded base's registered log-prob forward (FSDPContext), run with this view's
+        adapter; AttributeError on an unsharded base (the plain forward is used then)."""
+        forward = getattr(self.shared.model, "prime_fast_logprobs", None)
+        if forward is None:
+            raise AttributeError("prime_fast_logprobs")
+
+        def run(*args: Any) -> Any:
+            self._on()
+            return forward(*args)
+
+        return run
 
     # nn.Module-like surface
     def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:
@@ -331,9 +409,12 @@ class AdapterView:
         """Load adapter weights in place; returns ``(missing, unexpected)`` like ``nn.Module``."""
         return self.shared.load_adapter_state(self._need_adapter("load_state_dict"), state, strict=strict)
 
-    def save_pretrained(self, directory: str | Path, **_: Any) -> None:
-        """Write this view's adapter as a peft adapter directory (adapters only, no base weights)."""
-        self.shared.save_adapter(self._need_adapter("save_pretrained"), directory)
+    def save_pretrained(
+        self, directory: str | Path, state_dict: dict[str, torch.Tensor] | None = None, **_: Any
+    ) -> None:
+        """Write this view's adapter as a peft adapter directory (adapters only, no base weights);
+        ``state_dict``: its full weights, if not this process's own tensors (FSDP2)."""
+        self.shared.save_adapter(self._need_adapter("save_pretrained"), directory, state_dict)
 
     def merged_named_weights(
         self, named: Iterable[tuple[str, torch.Tensor]] | None = None
@@ -343,7 +424,7 @@ class AdapterView:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not defined here: the base model's (config, name_or_path, ...).
-        if name in ("shared", "adapter"):
+        if name in ("shared", "adapter", "prime_fast_logprobs"):
             raise AttributeError(name)
         return getattr(self.shared.model, name)
 
@@ -389,19 +470,10 @@ def build_lora_views(
     base_path: str | None = None,
     gradient_checkpointing: bool = False,
 ) -> tuple[AdapterView, AdapterView | None, AdapterView | None]:
-    """``(policy, prm, ref)`` views of one shared base (``prm``/``ref`` None when not asked for)."""
-    import os
+    """``(policy, prm, ref)`` views of one shared base (``prm``/``ref`` None when not asked for).
 
-    import torch.distributed as dist
-
-    # torchrun sets WORLD_SIZE (the CLI then runs the FSDP2 trainer); an in-process vLLM engine
-    # initialises a one-rank process group, which is fine.
-    multi = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-    if "WORLD_SIZE" in os.environ or multi:
-        raise ConfigError(
-            "model.lora: LoRA is not supported under torchrun (FSDP2) yet; run on one process or set "
-            "model.lora.rank=0"
-        )
+    The base is placed (and, under ``torchrun``, FSDP2-sharded) by the execution context's
+    ``prepare_model`` on the first view it gets (:meth:`SharedBase.prepare`)."""
     adapters = (POLICY, PRM) if with_prm else (POLICY,)
     shared = SharedBase(
         model, settings, adapters, base_path=base_path, gradient_checkpointing=gradient_checkpointing
