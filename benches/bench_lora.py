@@ -153,8 +153,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         p.numel() for o in (policy, prm) if o is not None for p in o.parameters() if p.requires_grad
     )
     rank = 0
-    if ctx is not None:
-        n_train *= ctx.world_size  # counted on this rank's shards
+    if ctx is not None:  # (a sharded parameter's numel() is its global size)
         rank = ctx.rank
         ctx.close()
     return {
