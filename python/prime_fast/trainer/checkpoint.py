@@ -96,8 +96,7 @@ def full_state_dict(model: Any) -> dict[str, torch.Tensor]:
         from torch.distributed.tensor import DTensor
 
         return {
-            k: (v.full_tensor() if isinstance(v, DTensor) else v).cpu()
-            for k, v in model.state_dict().items()
+            k: (v.full_tensor() if isinstance(v, DTensor) else v).cpu() for k, v in model.state_dict().items()
         }
     sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     return {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}

@@ -307,7 +307,9 @@ def _module_of(model: Any) -> nn.Module:
         return model
     shared = getattr(model, "shared", None)
     if shared is None or not isinstance(shared.model, nn.Module):
-        raise UnsupportedInputError(f"cannot checkpoint {type(model).__name__}: not an nn.Module or a LoRA view")
+        raise UnsupportedInputError(
+            f"cannot checkpoint {type(model).__name__}: not an nn.Module or a LoRA view"
+        )
     return shared.model
 
 
