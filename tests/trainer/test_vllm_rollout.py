@@ -113,6 +113,15 @@ def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: boo
     assert sum(a != b for a, b in zip(ref_after, ref_before)) >= 3
 
 
+def test_cpu_ranks_must_share_the_node_memory() -> None:
+    from prime_fast.trainer.rollout.vllm import check_cpu_memory_share
+
+    check_cpu_memory_share(0.45, 2)
+    check_cpu_memory_share(0.9, 1)
+    with pytest.raises(ConfigError, match=r"vllm.gpu_memory_utilization = 0.5: .* 2 ranks .* at most 0.45"):
+        check_cpu_memory_share(0.5, 2)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("tp", "lora"), [(1, False), (2, False), (1, True)], ids=["tp1-per-rank", "tp2-across-ranks", "lora-tp1"]

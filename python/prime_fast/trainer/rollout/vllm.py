@@ -144,6 +144,9 @@ class VLLMRollout:
             world = dist.get_world_size()
             if world % tp:
                 raise ConfigError(f"vllm.tensor_parallel_size = {tp} must divide the world size {world}")
+            if not self._on_cuda:
+                local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+                check_cpu_memory_share(self.config.gpu_memory_utilization, local)
             # One engine per rank; ranks of a TP group run one sharded engine together.
             kwargs["distributed_executor_backend"] = "external_launcher"
             if tp > 1:
@@ -306,6 +309,21 @@ def _refresh_tied_lm_head(worker: Any) -> bool:
     if method is not None:
         method.process_weights_after_loading(head)
     return True
+
+
+CPU_MEMORY_BUDGET = 0.9
+
+
+def check_cpu_memory_share(utilization: float, local_ranks: int) -> None:
+    """On the CPU every rank's engine takes ``vllm.gpu_memory_utilization`` of the node's memory
+    for itself (weights and KV cache), so the ranks on one node must stay within
+    :data:`CPU_MEMORY_BUDGET` together; beyond it the kernel kills a rank while it allocates."""
+    if local_ranks * utilization > CPU_MEMORY_BUDGET:
+        raise ConfigError(
+            f"vllm.gpu_memory_utilization = {utilization}: on the CPU each of the {local_ranks} ranks on "
+            f"this node reserves that share of its memory, {local_ranks * utilization:.0%} in all; set it "
+            f"to at most {CPU_MEMORY_BUDGET / local_ranks:.2f}"
+        )
 
 
 def _consecutive_groups(tp: int) -> Any:
