@@ -9,7 +9,6 @@ allocated before the call (on the CPU: peak resident set, approximate).
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import subprocess
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from benches._io import save_json
 
 SCHEMA_VERSION = 1
 
@@ -199,10 +200,8 @@ def print_table(title: str, env: dict[str, str], rows: list[Row]) -> None:
 
 
 def write_json(path: str | Path, bench: str, env: dict[str, str], rows: list[Row]) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     doc = {"schema_version": SCHEMA_VERSION, "bench": bench, "env": env, "rows": [asdict(r) for r in rows]}
-    p.write_text(json.dumps(doc, indent=2))
+    save_json(path, doc)
 
 
 def default_json_path(bench: str, env: dict[str, str]) -> Path:

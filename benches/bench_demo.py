@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benches._io import save_json
+
 METHODS = {
     "prime": ["algo.estimator=prime", "algo.process_rewards=true"],
     "rloo": ["algo.estimator=rloo", "algo.process_rewards=false"],
@@ -217,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": results,
             "overlap": overlap,
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        save_json(args.json, out)
     return 0
 
 

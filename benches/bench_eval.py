@@ -19,7 +19,6 @@ and greedy, 32 tokens (the demo preset's ``rollout.max_tokens``).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import statistics
@@ -31,6 +30,7 @@ from typing import Any
 import torch
 
 from benches._harness import env_info
+from benches._io import save_json
 
 FORMS = [
     lambda v: str(v),
@@ -195,11 +195,7 @@ def main() -> None:
             f"({r['overhead_pct']:.1f}% ; target < 10%)"
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps({"env": env, "scoring": a, "overhead": b, "args": vars(args)}, indent=2, default=str)
-            + "\n"
-        )
+        save_json(args.json, {"env": env, "scoring": a, "overhead": b, "args": vars(args)})
 
 
 if __name__ == "__main__":

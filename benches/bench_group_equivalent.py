@@ -11,7 +11,6 @@ best of ``--repeats``. Prints a table; ``--json PATH`` writes the numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import time
@@ -19,6 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from benches._io import save_json
 from prime_fast.verify import group_equivalent
 
 
@@ -106,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{res['unreadable']:>11} {'< 0.5 s':>8}"
     )
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        save_json(args.json, res)
         print(f"wrote {args.json}")
     return 0
 

@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+from benches._io import save_json
+
 SETUPS = ("full", "lora", "self", "lora-gc")
 SHAPE = {
     "hidden_size": 896,
@@ -292,7 +294,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{s:8s} {fitted[s]:15.0f} {meas} {row['ratio_to_full']:8.3f} {row['trainable_params']:12d} {step}"
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         info = {
             "machine": platform.node(),
             "cpu": platform.processor() or platform.machine(),
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             "direct": direct,
             "table": table,
         }
-        args.json.write_text(json.dumps(blob, indent=2, default=str) + "\n", encoding="utf-8")
+        save_json(args.json, blob)
     return 0
 
 

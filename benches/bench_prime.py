@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benches._io import save_json
+
 METHODS: dict[str, list[str]] = {
     "prime": ["algo.estimator=prime", "algo.process_rewards=true"],
     "rloo": ["algo.estimator=rloo", "algo.process_rewards=false"],
@@ -229,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 for n, rs in results.items()
             },
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        save_json(args.json, payload)
     return 0
 
 

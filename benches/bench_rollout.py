@@ -11,13 +11,14 @@ per second (median of ``--repeats`` calls after one warm-up) and the time of one
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benches._io import save_json
 
 
 def _median_time(fn, repeats: int) -> tuple[float, object]:
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['tokens_per_s']:>10.0f} {r['sync_ms']:>9.1f}"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps({"env": env, "args": vars(args), "rows": rows}, indent=2))
+        save_json(args.json, {"env": env, "args": vars(args), "rows": rows})
     return 0
 
 

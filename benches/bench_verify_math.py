@@ -12,7 +12,6 @@ construction labels, per category. Prints a fixed-width table; ``--json PATH`` w
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import platform
@@ -25,6 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from benches._io import save_json
 from prime_fast import _native
 
 Item = tuple[str, str, str, bool]  # (category, pred answer, gold, label)
@@ -386,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _print_table(results)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        save_json(args.json, results)
         print(f"wrote {args.json}")
     return 0
 

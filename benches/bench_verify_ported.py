@@ -13,7 +13,6 @@ labels, the false positives on negatives, and items/s on one thread for both. Pr
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import time
@@ -22,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from benches._io import save_json
 from benches._ported import Case, load_ported, math_verify_grader
 from prime_fast import _native
 
@@ -132,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         res["speedup_1_thread"] = tput / mv_tput
     _print(res)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        save_json(args.json, res)
         print(f"wrote {args.json}")
     return 0
 

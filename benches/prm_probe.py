@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import torch
 
+from benches._io import save_json
 from prime_fast import algos
 from prime_fast.demo.task import first_error_step, make_rows, step_spans
 from prime_fast.ops import implicit_process_rewards
@@ -241,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2) + "\n")
+        save_json(args.json, {"args": vars(args), "results": results})
     return 0
 
 
