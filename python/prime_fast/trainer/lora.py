@@ -39,6 +39,10 @@ from prime_fast.trainer.config import LORA_ALL_LINEAR, LoraSettings
 POLICY = "policy"
 PRM = "prm"
 ADAPTER_FILE = "adapter_model.safetensors"
+# ``<layer>.lora_A.<adapter>.weight`` / ``lora_B``: a linear adapter's factors; any ``.lora_*.`` name
+# is some adapter's tensor.
+LORA_FACTOR = re.compile(r"^(.*)\.lora_([AB])\.([^.]+)\.weight$")
+LORA_TENSOR = re.compile(r"\.lora_[A-Za-z_]+\.")
 
 
 def linear_layer_names(model: Any) -> list[str]:
@@ -270,11 +274,10 @@ class SharedBase:
                 the view's own, :meth:`named_parameters`); other adapters' tensors are skipped,
                 LoRA-wrapped base tensors (``<layer>.base_layer.<p>``) are renamed to ``<layer>.<p>``.
         """
-        lora = re.compile(r"^(.*)\.lora_([AB])\.([^.]+)\.weight$")
         pending: dict[str, dict[str, torch.Tensor]] = {}
         for name, t in named if named is not None else self.named_parameters(adapter):
-            m = lora.match(name)
-            if m is None and re.search(r"\.lora_[A-Za-z_]+\.", name):
+            m = LORA_FACTOR.match(name)
+            if m is None and LORA_TENSOR.search(name):
                 continue  # another adapter's parameter (embedding/magnitude kinds are not built here)
             if m is not None:
                 if m.group(3) != adapter:
