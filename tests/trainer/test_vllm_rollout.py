@@ -51,6 +51,7 @@ def _pick_eos(model: torch.nn.Module) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 @pytest.mark.parametrize("tie", [False, True], ids=["untied", "tied-embeddings"])
 def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: bool) -> None:
     pytest.importorskip("vllm")
@@ -123,6 +124,7 @@ def test_cpu_ranks_must_share_the_node_memory() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.vllm
 @pytest.mark.parametrize(
     ("tp", "lora"), [(1, False), (2, False), (1, True)], ids=["tp1-per-rank", "tp2-across-ranks", "lora-tp1"]
 )

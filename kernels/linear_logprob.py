@@ -1,0 +1,1 @@
+../python/prime_fast/kernels/linear_logprob.py
