@@ -1,5 +1,6 @@
-"""The world-size-independent pieces of FSDP2 data parallelism: group splits, and the context's
-whole-batch reductions on one process (the 2-rank runs of the Trainer are in test_dist_train.py)."""
+"""The world-size-independent pieces of FSDP2 data parallelism: group splits and the one-process context
+(the whole-batch reductions are tested in tests/algos/test_prime_rewards.py, on real gloo ranks; the 2-rank
+runs of the Trainer are in test_dist_train.py)."""
 
 from __future__ import annotations
 
@@ -35,33 +36,6 @@ def test_minibatch_groups_are_world_size_independent() -> None:
         assert sorted(two[0][j] + two[1][j]) == one[j]
     with pytest.raises(ConfigError, match="mini-batch"):
         D.minibatch_groups(8, 4, _ctx(0, 4))
-
-
-def test_process_reward_norm_matches_definition() -> None:
-    g = torch.Generator().manual_seed(0)
-    scores = torch.randn(6, 9, generator=g, dtype=torch.float64)
-    mask = (torch.arange(9)[None] < torch.tensor([9, 3, 5, 1, 7, 8])[:, None]).double()
-    ctx = LocalContext()
-    peak = 0.0
-    for i in range(6):
-        for t in range(9):
-            peak = max(peak, abs(float((scores[i, t:] * mask[i, t:]).sum())))
-    for scope in ("rank", "global"):  # one process: the same peak either way
-        out = ctx.normalize_process(scores, mask.bool(), "batch_norm", scope=scope)
-        torch.testing.assert_close(out, scores * mask / (peak + 1e-6))
-    with pytest.raises(ConfigError, match="scope"):
-        ctx.normalize_process(scores, mask.bool(), "batch_norm", scope="node")
-
-
-def test_context_whiten_single_process() -> None:
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(5, 7, generator=g, dtype=torch.float64)
-    mask = torch.rand(5, 7, generator=g) > 0.3
-    valid = x[mask]
-    ref = (x - valid.mean()) / torch.sqrt(valid.var(unbiased=True) + 1e-8)
-    out = LocalContext().whiten(x, mask)
-    torch.testing.assert_close(out[mask], ref[mask])
-    assert (out[~mask] == 0).all()
 
 
 def test_single_process_context_without_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:

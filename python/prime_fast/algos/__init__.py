@@ -1,5 +1,8 @@
 """Advantage estimators, policy and PRM losses, PRM metrics (pure torch; scans via :mod:`prime_fast.ops`).
 
+:func:`prime_rewards` is PRIME's whole reward path after the log-probs (implicit rewards, credit form,
+normalisation, leave-one-out advantages, whitening) in one call of tensors, for any trainer.
+
 Registries map config names to functions: :data:`ADVANTAGE_ESTIMATORS` (``prime``, ``rloo``,
 ``grpo``, ``reinforce``, ``gae``), :data:`POLICY_LOSSES` (``ppo_clip``), :data:`PRM_LOSSES` (``ce``);
 look names up with :func:`get_advantage_estimator`, :func:`get_policy_loss`, :func:`get_prm_loss`.
@@ -20,7 +23,15 @@ from prime_fast.algos.advantages import (
 )
 from prime_fast.algos.core import discounted_returns, masked_whiten, normalize_process_rewards
 from prime_fast.algos.estimator import AdvantageEstimator, Discounts
-from prime_fast.algos.losses import ppo_clip_loss, prm_bce_loss, prm_pairwise_accuracy
+from prime_fast.algos.losses import DEFAULT_PRM_BETA, ppo_clip_loss, prm_bce_loss, prm_pairwise_accuracy
+from prime_fast.algos.prime import (
+    AllReduce,
+    PrimeRewards,
+    credit_temperature,
+    implicit_scores,
+    prime_rewards,
+    process_credit,
+)
 from prime_fast.algos.process import (
     first_error_f1,
     fit_threshold,
@@ -71,11 +82,15 @@ def register_advantage_estimator(name: str, fn: AdvantageEstimator) -> Advantage
 
 __all__ = [
     "ADVANTAGE_ESTIMATORS",
+    "DEFAULT_PRM_BETA",
     "POLICY_LOSSES",
     "PRM_LOSSES",
     "AdvantageEstimator",
+    "AllReduce",
     "Discounts",
+    "PrimeRewards",
     "Registry",
+    "credit_temperature",
     "discounted_returns",
     "first_error_f1",
     "fit_threshold",
@@ -84,6 +99,7 @@ __all__ = [
     "get_policy_loss",
     "get_prm_loss",
     "grpo_advantages",
+    "implicit_scores",
     "last_token_mask",
     "masked_mean",
     "masked_sum",
@@ -94,8 +110,10 @@ __all__ = [
     "ppo_clip_loss",
     "predict_first_error",
     "prime_advantages",
+    "prime_rewards",
     "prm_bce_loss",
     "prm_pairwise_accuracy",
+    "process_credit",
     "register_advantage_estimator",
     "reinforce_advantages",
     "rloo_advantages",

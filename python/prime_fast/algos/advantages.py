@@ -12,12 +12,17 @@ Conventions (docs/ALGORITHM.md section 7):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from prime_fast.algos._utils import as_float, as_mask, check_groups, last_token_mask, masked_mean
 from prime_fast.algos.core import discounted_returns, masked_whiten, normalize_process_rewards
 from prime_fast.algos.estimator import Discounts
 from prime_fast.errors import UnsupportedInputError
+
+SumReduce = Callable[[torch.Tensor], torch.Tensor]
+"""Sums a tensor over every data-parallel rank (the whitening statistics of the whole batch)."""
 
 PRIME_FORMS = ("code", "paper")
 
@@ -68,8 +73,10 @@ def _rloo_transform(r: torch.Tensor, src_mask: torch.Tensor, k: int, form: str) 
     return torch.where(src_mask, out, torch.zeros_like(out))
 
 
-def _finish(returns: torch.Tensor, mask: torch.Tensor, whiten: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    adv = masked_whiten(returns, mask) if whiten else returns
+def _finish(
+    returns: torch.Tensor, mask: torch.Tensor, whiten: bool, all_reduce: SumReduce | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    adv = masked_whiten(returns, mask, all_reduce=all_reduce) if whiten else returns
     zero = torch.zeros_like(adv)
     return torch.where(mask, adv, zero), torch.where(mask, returns, zero)
 
@@ -87,6 +94,7 @@ def prime_advantages(
     process_norm: str = "none",
     whiten: bool = True,
     discounts: Discounts | None = None,
+    all_reduce: SumReduce | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PRIME's RLOO advantage on outcome and process rewards (docs/ALGORITHM.md 7.1).
 
@@ -106,6 +114,8 @@ def prime_advantages(
         whiten: apply :func:`masked_whiten` (PRIME always does).
         discounts: when given, replaces ``gamma_process`` and ``gamma_outcome`` (the
             :class:`~prime_fast.algos.estimator.AdvantageEstimator` call form).
+        all_reduce: sums a tensor over the data-parallel ranks, so that whitening uses every rank's
+            valid tokens (each estimator takes it).
 
     Returns:
         ``(advantages, returns)``, float32 ``(B, T)``, zero outside ``mask``.
@@ -129,7 +139,7 @@ def prime_advantages(
         acc, last = _outcome(outcome_rewards, m)
         placed = torch.where(last, acc.unsqueeze(-1).to(returns.dtype), torch.zeros_like(returns))
         returns = returns + discounted_returns(_rloo_transform(placed, last, k, form), gamma_outcome)
-    return _finish(returns, m, whiten)
+    return _finish(returns, m, whiten, all_reduce)
 
 
 @torch.no_grad()
@@ -142,6 +152,7 @@ def rloo_advantages(
     gamma: float = 1.0,
     whiten: bool = False,
     discounts: Discounts | None = None,
+    all_reduce: SumReduce | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """RLOO (paper Eq. 5; Table 4 "RLOO"): ``A_t = sum_{s>=t} gamma^{s-t} (r_s - LOO mean of the
     other rows' mean process reward) + r_o - mean_{j != i} r_o(j)``.
@@ -163,7 +174,7 @@ def rloo_advantages(
     proc = _process(process_rewards, m)
     if proc is not None:
         returns = returns + discounted_returns(_rloo_transform(proc, m, k, "paper"), gamma)
-    return _finish(returns, m, whiten)
+    return _finish(returns, m, whiten, all_reduce)
 
 
 @torch.no_grad()
@@ -177,6 +188,7 @@ def grpo_advantages(
     eps: float = 1e-6,
     whiten: bool = False,
     discounts: Discounts | None = None,
+    all_reduce: SumReduce | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GRPO (paper Eq. 7): group-normalised outcome plus discounted group-normalised process rewards.
 
@@ -208,7 +220,7 @@ def grpo_advantages(
         cm, cs = _stats(c)
         norm = (proc - cm.unsqueeze(-1)) / (cs.unsqueeze(-1) + eps)
         returns = returns + discounted_returns(torch.where(m, norm, torch.zeros_like(norm)), gamma)
-    return _finish(returns, m, whiten)
+    return _finish(returns, m, whiten, all_reduce)
 
 
 @torch.no_grad()
@@ -221,6 +233,7 @@ def reinforce_advantages(
     gamma: float = 1.0,
     whiten: bool = False,
     discounts: Discounts | None = None,
+    all_reduce: SumReduce | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """REINFORCE (paper Eq. 8): ``A_t = r_o + sum_{s>=t} gamma^{s-t} r_s``, no baseline.
 
@@ -235,7 +248,7 @@ def reinforce_advantages(
     proc = _process(process_rewards, m)
     if proc is not None:
         returns = returns + discounted_returns(torch.where(m, proc, torch.zeros_like(proc)), gamma)
-    return _finish(returns, m, whiten)
+    return _finish(returns, m, whiten, all_reduce)
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@ so the trainer calls whichever ``algo.estimator`` names without branching on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +23,8 @@ class Discounts:
 
 class AdvantageEstimator(Protocol):
     """``(advantages, returns)``, float ``(B, T)`` and zero outside ``mask``, from ``(B,)`` outcome
-    rewards, ``(B, T)`` process rewards (or None), groups of ``n_samples`` contiguous rows."""
+    rewards, ``(B, T)`` process rewards (or None), groups of ``n_samples`` contiguous rows; ``all_reduce``
+    sums over the data-parallel ranks so that whitening sees the whole batch."""
 
     def __call__(
         self,
@@ -33,4 +35,5 @@ class AdvantageEstimator(Protocol):
         process_rewards: torch.Tensor | None = None,
         whiten: bool = ...,
         discounts: Discounts | None = None,
+        all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]: ...

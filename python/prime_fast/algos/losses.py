@@ -8,6 +8,10 @@ import torch.nn.functional as F
 from prime_fast.algos._utils import as_float, as_mask, check_groups, masked_mean
 from prime_fast.errors import UnsupportedInputError
 
+DEFAULT_PRM_BETA = 0.05
+"""PRIME's ``beta_train``: the scale of the implicit reward in the PRM loss and in PRM scores (the one
+default every part of prime-fast uses: ``prm.beta_train``, ``prime-fast eval --prm-beta``, ...)."""
+
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")
 
 
@@ -99,7 +103,7 @@ def ppo_clip_loss(
 
 
 def prm_bce_loss(
-    process_scores: torch.Tensor, mask: torch.Tensor, outcome_rewards: torch.Tensor, *, beta: float = 0.05
+    process_scores: torch.Tensor, mask: torch.Tensor, outcome_rewards: torch.Tensor, *, beta: float = DEFAULT_PRM_BETA
 ) -> torch.Tensor:
     """PRIME's PRM loss (``compute_ce_dpo_loss_rm``): ``BCE(sigmoid(beta * sum_t m q), acc)``, mean over rows.
 

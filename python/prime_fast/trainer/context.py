@@ -4,8 +4,10 @@ A plain run (``prime-fast train``) gets a :class:`LocalContext`: one process, wo
 under ``torchrun`` gets an :class:`FSDPContext`: the same methods for one of several ranks, with
 FSDP2-sharded models and collectives over the process group. The loop calls the context for
 everything that depends on the number of processes (which share of a list is this rank's,
-gathering rows, whitening over the whole batch, process-reward normalisation, metric reduction,
-model placement, the weights the rollout engine loads, checkpoints) and is otherwise the same.
+gathering rows, sums and maxima over the ranks, metric reduction, model placement, the weights the
+rollout engine loads, checkpoints) and is otherwise the same. The context only moves tensors between
+ranks: algorithm steps that need the whole batch (whitening, process-reward normalisation, the
+min-form temperature) live in :mod:`prime_fast.algos` and take the context's ``all_reduce``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 
-from prime_fast import algos
 from prime_fast.errors import ConfigError
 from prime_fast.trainer import distributed as D
 from prime_fast.trainer.lora import is_adapter_view
@@ -42,11 +43,7 @@ class Context(Protocol):
 
     def share(self, n: int) -> tuple[int, int]: ...
 
-    def whiten(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
-
-    def normalize_process(
-        self, scores: torch.Tensor, mask: torch.Tensor, method: str, *, scope: str
-    ) -> torch.Tensor: ...
+    def all_reduce(self, t: torch.Tensor, op: str = "sum") -> torch.Tensor: ...
 
     def reduce_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]: ...
 
@@ -124,21 +121,6 @@ class LocalContext:
         start = self.rank * base + min(self.rank, extra)
         return start, start + base + (1 if self.rank < extra else 0)
 
-    def whiten(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Whiten over every rank's valid tokens (zero outside ``mask``)."""
-        out = algos.masked_whiten(values, mask, all_reduce=self.all_reduce)
-        return torch.where(mask, out, torch.zeros_like(out))
-
-    def normalize_process(
-        self, scores: torch.Tensor, mask: torch.Tensor, method: str, *, scope: str = "rank"
-    ) -> torch.Tensor:
-        """``prm.norm`` of the PRM's token scores: ``batch_norm``'s peak over this rank's rows
-        (``scope="rank"``, as PRIME's authors) or over every rank (``"global"``)."""
-        if scope not in ("rank", "global"):
-            raise ConfigError(f"distributed.prm_norm_scope must be 'rank' or 'global', got {scope!r}")
-        peak_max = (lambda t: self.all_reduce(t, "max")) if scope == "global" else None
-        return algos.normalize_process_rewards(scores, mask, method, all_reduce_max=peak_max)
-
     def reduce_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """Mean of each metric over the ranks that report it (keys may differ between ranks)."""
         keys = sorted({k for part in self.gather(sorted(metrics)) for k in part})
@@ -191,10 +173,15 @@ class FSDPContext(LocalContext):
         return D.gather_objects(obj, self.dist)
 
     def all_reduce(self, t: torch.Tensor, op: str = "sum") -> torch.Tensor:
-        """``t`` summed or maxed over the process group (in place)."""
+        """``t`` summed or maxed over the process group (in place; through the backend's device, so a
+        CPU tensor works under NCCL too)."""
         if self.dist.distributed:
             red = torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM
-            torch.distributed.all_reduce(t, op=red)
+            dev = self._collective_device()
+            x = t if t.device == dev else t.to(dev)
+            torch.distributed.all_reduce(x, op=red)
+            if x is not t:
+                t.copy_(x)
         return t
 
     def barrier(self) -> None:

@@ -206,7 +206,6 @@ class Trainer:
         self.load_data(train_files, val_files)
         self.backend = self.make_backend(policy_path)
         self.build_updates()
-        self.estimator = algos.get_advantage_estimator(cfg.algo.estimator)
         self.verifier = Verifier(
             overlap=cfg.verify.overlap,
             error_score=cfg.verify.error_score,
@@ -432,18 +431,28 @@ class Trainer:
             groups = [D.split_groups(list(range(n_groups)), 1, self.ctx)]
         return [g * k + j for part in groups for g in part for j in range(k)]
 
-    def advantages(self, acc: torch.Tensor, mask: torch.Tensor, process: torch.Tensor | None) -> torch.Tensor:
-        """The configured estimator on this rank's groups, whitened over the whole batch (``algo.whiten``)."""
-        a = self.cfg.algo
-        _, ret = self.estimator(
+    def advantages(
+        self, acc: torch.Tensor, mask: torch.Tensor, scores: torch.Tensor | None
+    ) -> algos.PrimeRewards:
+        """PRIME's reward path (:func:`prime_fast.algos.prime_rewards`) on this rank's groups: credit
+        form, normalisation, the configured estimator and whitening, each over the whole batch through
+        the context's ``all_reduce``."""
+        a, cfg = self.cfg.algo, self.cfg
+        return algos.prime_rewards(
             acc,
             mask,
-            self.cfg.rollout.n,
-            process_rewards=process,
-            discounts=algos.Discounts(process=a.gamma_process, outcome=a.gamma_outcome),
-            whiten=False,
+            cfg.rollout.n,
+            scores=scores,
+            credit=a.process_credit,
+            credit_temperature_rel=a.process_credit_temperature,
+            norm=cfg.prm.norm,
+            norm_scope=cfg.distributed.prm_norm_scope,
+            estimator=a.estimator,
+            gamma_process=a.gamma_process,
+            gamma_outcome=a.gamma_outcome,
+            whiten=a.whiten,
+            all_reduce=self.ctx.all_reduce,
         )
-        return self.ctx.whiten(ret, mask) if a.whiten else ret
 
     def tensorize(self, ro: Rollouts) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(batch, old_logp, acc, mask)`` of the given samples."""
@@ -471,9 +480,8 @@ class Trainer:
         *,
         update: bool | None = None,
     ) -> torch.Tensor | None:
-        """Reference log-probs, PRM scoring and update (``update``: default ``not prm.freeze``); the
-        normalised process rewards, after min-form credit where ``algo.process_credit = "min"``
-        (None without process rewards)."""
+        """Reference log-probs, PRM scoring and update (``update``: default ``not prm.freeze``): the
+        PRM's raw implicit rewards ``q`` (None without process rewards)."""
         if self.prm is None:
             return None
         t0 = time.perf_counter()
@@ -485,15 +493,7 @@ class Trainer:
         timings["prm"] = time.perf_counter() - t1
         metrics.update(pm)
         metrics.update(self.prm_quality(batch, scores, acc, mask))
-        metrics["prm/process_reward_mean"] = float(algos.masked_mean(scores, mask))
-        a = self.cfg.algo
-        if a.process_credit == "min":
-            spread = float(scores[mask].double().std()) if int(mask.sum()) > 1 else 0.0
-            t = a.process_credit_temperature * max(spread, 1e-6)
-            scores = algos.min_form_credit(scores, mask, temperature=t)
-        return self.ctx.normalize_process(
-            scores, mask, self.cfg.prm.norm, scope=self.cfg.distributed.prm_norm_scope
-        )
+        return scores
 
     def prm_quality(
         self, batch: Batch, scores: torch.Tensor, acc: torch.Tensor, mask: torch.Tensor
@@ -544,11 +544,12 @@ class Trainer:
                 w,
             )
         batch, old_logp, acc, mask = self.tensorize([ro[i] for i in self.local_rows(usable)])
-        process = self.score_process(batch, old_logp, acc, mask, metrics, timings)
+        scores = self.score_process(batch, old_logp, acc, mask, metrics, timings)
         t0 = time.perf_counter()
-        adv = self.advantages(acc, mask, process)
+        rewards = self.advantages(acc, mask, scores)
+        adv = rewards.advantages
         timings["adv"] = time.perf_counter() - t0
-        metrics["adv/mean"] = float(algos.masked_mean(adv, mask))
+        metrics.update(rewards.metrics)
         metrics["adv/abs_sum"] = float(adv.abs().sum()) * w  # x world: the mean over ranks is the global sum
         t0 = time.perf_counter()
         metrics.update(self.actor.update(batch, old_logp, adv, self.shuffle_gen))
