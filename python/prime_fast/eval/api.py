@@ -4,7 +4,7 @@ Pipeline per benchmark: load and adapt the rows (:mod:`~prime_fast.eval.data`), 
 messages (:mod:`~prime_fast.eval.templates`) and encode them with the trainer's own
 :func:`~prime_fast.trainer.data.encode_rows`; generate a greedy pass and a sampled pass through the
 rollout backend with the disk cache (:mod:`~prime_fast.eval.generate`); decode as the trainer does
-(``skip_special_tokens=True``) and verify in batches (:mod:`~prime_fast.eval.scoring`); group answers
+(``skip_special_tokens=True``) and verify in batches (:mod:`~prime_fast.verify.batch`); group answers
 (:mod:`~prime_fast.eval.answers`); optionally score samples with an implicit PRM
 (:mod:`~prime_fast.eval.prm`); compute the metrics (:mod:`~prime_fast.eval.metrics`) and write the
 outputs (:mod:`~prime_fast.eval.report`).
@@ -519,7 +519,7 @@ def _score_chunk(
 ) -> tuple[list[int], _Scored]:
     """Decode as the trainer does, verify in one batch per ability, group the math answers."""
     from prime_fast.eval.answers import group_answers
-    from prime_fast.eval.scoring import Verdict, score_rows
+    from prime_fast.verify.batch import RowVerdict, score_rows
 
     t0 = time.perf_counter()
     ids = [list(r) for rec in recs for r in rec["ids"]]
@@ -531,7 +531,7 @@ def _score_chunk(
             if rec.get("error") is None:
                 rows.append(k * n + j)
             else:
-                verdicts[k * n + j] = Verdict(0.0, False, "generation_error", error=rec["error"])
+                verdicts[k * n + j] = RowVerdict(0.0, False, "generation_error", error=rec["error"])
     scored = score_rows(
         [texts[r] for r in rows],
         [probs[idx[r // n]].ground_truth for r in rows],

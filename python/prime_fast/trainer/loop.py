@@ -50,7 +50,8 @@ from prime_fast.trainer.optim import make_optimizer, make_scheduler
 from prime_fast.trainer.prm import PRMTrainer
 from prime_fast.trainer.rollout.base import SamplingConfig
 from prime_fast.trainer.rollout.hf import HFRolloutBackend
-from prime_fast.trainer.verification import Verifier, score_all
+from prime_fast.trainer.verification import Verifier
+from prime_fast.verify.batch import score_batch
 
 log = logging.getLogger(__name__)
 
@@ -612,7 +613,7 @@ class Trainer:
         if not prompts:
             return []
         texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True)
-        acc, _ = score_all(
+        acc, _ = score_batch(
             texts,
             [p.ground_truth for p in prompts],
             [p.ability for p in prompts],
