@@ -24,8 +24,8 @@ def test_background_and_inline_agree() -> None:
 def test_majority_reward_trains_without_references(tmp_path, tiny_overrides) -> None:
     """With ``verify.reward = majority`` the references are never read: the same run on training rows
     whose references are replaced by garbage gives the same step, metric for metric."""
+    from prime_fast.demo.assets import train
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import train
 
     first = tmp_path / "with_refs"
     train(load_config(None, [*tiny_overrides(str(first), steps=1), "verify.reward=majority"]), first)
