@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from prime_fast.demo.assets import prepare_demo
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import quiet_third_party
+    from prime_fast.trainer.process import quiet_third_party
 
     quiet_third_party()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_demo_"))

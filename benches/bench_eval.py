@@ -59,7 +59,7 @@ def score_stage(texts: list[str], golds: list[str], n: int, ks: tuple[int, ...])
     """What ``evaluate`` does after generation for one benchmark, minus the file writing."""
     from prime_fast.eval import metrics as M
     from prime_fast.eval.answers import group_answers
-    from prime_fast.eval.scoring import score_rows
+    from prime_fast.verify.batch import score_rows
 
     p = len(golds)
     verdicts = score_rows(texts, [golds[i // n] for i in range(len(texts))], ["math"] * len(texts))

@@ -18,7 +18,8 @@ from prime_fast.errors import ConfigError
 from prime_fast.trainer import distributed as D
 from prime_fast.trainer.config import load_config
 from prime_fast.trainer.context import FSDPContext
-from prime_fast.trainer.loop import Trainer, check_divisible
+from prime_fast.trainer.loop import Trainer
+from prime_fast.trainer.sizes import check_divisible
 
 # A demo run small enough for CI whose warm-start already solves some prompts (non-zero outcome
 # advantages from step 1), with deterministic mini-batches (no shuffle) so 1 and 2 processes take
@@ -95,8 +96,6 @@ def test_validation_decodes_only_this_ranks_share() -> None:
     seen: list[int] = []
 
     class Rank1:
-        val_metrics = staticmethod(Trainer.val_metrics)
-
         def __init__(self) -> None:
             self.val_prompts = [Prompt(i) for i in range(5)]
             self.ctx = _rank(1, 2)

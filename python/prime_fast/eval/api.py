@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prime_fast.constants import PRM_BETA
 from prime_fast.errors import ConfigError
 from prime_fast.eval import metrics as M
 from prime_fast.eval import report
@@ -210,7 +211,7 @@ def evaluate(
     max_prompt_length: int = 0,
     prm: Any = None,
     ref: str | Path | None = None,
-    prm_beta: float = 0.05,
+    prm_beta: float = PRM_BETA,
     prm_reduce: str = "sum",
     prm_step_sep: str = "\n\n",
     backend_kind: str = "hf",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from prime_fast.constants import PRM_BETA
+
 
 def _ks(text: str) -> list[int]:
     try:
@@ -51,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prm", default=None, metavar="PATH", help="implicit PRM checkpoint (best-of-N)")
     parser.add_argument("--ref", default=None, metavar="PATH", help="the PRM's reference checkpoint")
     parser.add_argument(
-        "--prm-beta", type=float, default=0.05, help="implicit PRM reward scale (default 0.05)"
+        "--prm-beta", type=float, default=PRM_BETA, help="implicit PRM reward scale (default %(default)s)"
     )
     parser.add_argument(
         "--prm-reduce",
