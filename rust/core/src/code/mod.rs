@@ -412,11 +412,37 @@ fn split_sentinel<'a>(stdout: &'a str, nonce: &str) -> Option<(&'a str, &'a str,
     Some((&stdout[..pos], tag, payload))
 }
 
-fn job_head(kind: &str, code: &str, nonce: &str, limits: &Limits) -> String {
+/// The bytes of one request to the zygote: `"<n>\n"`, `n` bytes of JSON (`{"jobs": [...]}`),
+/// then the programs' sources. Each job names its source's region (`"src": [offset, length]`,
+/// offsets from the end of the JSON): the zygote never parses or holds a source; only the test
+/// children read and compile it, under their deadline and rlimits.
+#[derive(Default)]
+struct RequestBuf {
+    sources: Vec<u8>,
+}
+
+impl RequestBuf {
+    /// Append a program's source; returns its region.
+    fn add_source(&mut self, program: &str) -> (usize, usize) {
+        let at = self.sources.len();
+        self.sources.extend_from_slice(program.as_bytes());
+        (at, program.len())
+    }
+
+    /// The request: length line, JSON, sources.
+    fn finish(self, json: &str) -> Vec<u8> {
+        let mut out = format!("{}\n", json.len()).into_bytes();
+        out.reserve(json.len() + self.sources.len());
+        out.extend_from_slice(json.as_bytes());
+        out.extend_from_slice(&self.sources);
+        out
+    }
+}
+
+fn job_head(kind: &str, src: (usize, usize), nonce: &str, limits: &Limits) -> String {
     let mut s = String::from("{\"kind\":");
     json::write_str(kind, &mut s);
-    s.push_str(",\"code\":");
-    json::write_str(code, &mut s);
+    s.push_str(&format!(",\"src\":[{},{}]", src.0, src.1));
     s.push_str(",\"nonce\":");
     json::write_str(nonce, &mut s);
     s.push_str(&format!(
@@ -679,7 +705,7 @@ impl Worker {
 
     fn run(
         &mut self,
-        job: &str,
+        job: &[u8],
         stdins: Vec<&[u8]>,
         deadline: Duration,
         test_time: Duration,
@@ -691,7 +717,7 @@ impl Worker {
         let out = match self.zygote() {
             Ok(z) => {
                 let req = TestRequest {
-                    job: job.as_bytes(),
+                    job,
                     stdins,
                     deadline,
                     test_time,
@@ -728,6 +754,7 @@ fn run_tests_group(
     limits: &Limits,
     tokens: &Tokens,
 ) -> Vec<Vec<TestResult>> {
+    let mut buf = RequestBuf::default();
     let mut req = String::from("{\"jobs\":[");
     let mut nonces = Vec::with_capacity(group.len());
     let mut stdins: Vec<&[u8]> = Vec::new();
@@ -736,7 +763,8 @@ fn run_tests_group(
         if g > 0 {
             req.push(',');
         }
-        req.push_str(&job_head(kind_of(&item.suite), &item.program, &n, limits));
+        let src = buf.add_source(&item.program);
+        req.push_str(&job_head(kind_of(&item.suite), src, &n, limits));
         suite_extra(&item.suite, &mut req);
         req.push_str(&format!(",\"deadline\":{},\"tests\":[", limits.time + 0.05));
         for (k, i) in range.clone().enumerate() {
@@ -754,7 +782,7 @@ fn run_tests_group(
     }
     req.push_str("]}");
     let raws = w.run(
-        &req,
+        &buf.finish(&req),
         stdins,
         Duration::from_secs_f64(limits.time + 0.05),
         Duration::from_secs_f64(limits.time + 0.05),
@@ -794,7 +822,9 @@ fn run_program(
 ) -> Vec<Option<TestResult>> {
     let n = nonce();
     let count = item.suite.len();
-    let mut job = job_head(kind_of(&item.suite), &item.program, &n, limits);
+    let mut buf = RequestBuf::default();
+    let src = buf.add_source(&item.program);
+    let mut job = job_head(kind_of(&item.suite), src, &n, limits);
     suite_extra(&item.suite, &mut job);
     let total = limits.time * count as f64 + 0.1;
     let once = limits.mode == Mode::PerProgramOnce;
@@ -810,7 +840,7 @@ fn run_program(
     job.push_str("]}");
     let job = format!("{{\"jobs\":[{job}]}}");
     let raws = w.run(
-        &job,
+        &buf.finish(&job),
         vec![b"".as_slice()],
         Duration::from_secs_f64(total),
         Duration::from_secs_f64(limits.time),

@@ -102,7 +102,8 @@ fn can_make_dir(root: &Path) -> bool {
 
 /// One request to the zygote.
 pub struct TestRequest<'a> {
-    /// The job description (JSON) read by the zygote's harness.
+    /// The request read by the zygote's harness: `"<n>\n"`, `n` bytes of JSON job description,
+    /// then the programs' sources (see `code::RequestBuf`).
     pub job: &'a [u8],
     /// One stdin per child to fork (per-program mode: one child).
     pub stdins: Vec<&'a [u8]>,
