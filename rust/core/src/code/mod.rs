@@ -3,7 +3,9 @@
 //! * Test styles: stdin/stdout (PRIME/APPS `{"inputs", "outputs"}`), call-based (`fn_name`,
 //!   LeetCode `class Solution`), assert-based (HumanEval `test` + `entry_point`, or a list of
 //!   assert statements).
-//! * [`compare`]: the output comparison cascade; [`json`]: exact-number JSON.
+//! * [`compare`]: the output comparison cascade; [`json`]: exact-number JSON; both read numbers
+//!   as exact decimals (`decimal.rs`, re-exported as `compare::Decimal`). Dependencies point
+//!   one way: `compare -> json -> decimal` (and `compare -> decimal`).
 //! * Anti-hack: a per-test random nonce printed by the harness after the test completed
 //!   (an early `exit(0)` leaves no nonce: not a pass); call results are serialised inside the
 //!   sandbox from exact builtin types only and compared here; assert-style candidates return
@@ -12,6 +14,7 @@
 //!   that sleep), per-test or per-program mode, PRIME's partial-credit score.
 
 pub mod compare;
+mod decimal;
 pub mod json;
 
 use std::path::PathBuf;
