@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from prime_fast.errors import ConfigError
 from prime_fast.trainer.config import load_config
 from prime_fast.trainer.loop import train
+from prime_fast.trainer.models import load_tokenizer
 
 
 def test_two_step_prime_run(tmp_path, tiny_overrides) -> None:
@@ -46,6 +50,23 @@ def test_two_step_prime_run(tmp_path, tiny_overrides) -> None:
     assert (run / "checkpoints" / "latest").read_text() == "step_2"
     for part in ("policy/model.safetensors", "policy/tokenizer.json", "prm/model.safetensors", "state.pt"):
         assert (run / "checkpoints" / "step_2" / part).exists(), part
+    # every saved model folder loads alone, with the policy's tokenizer (issue #22, defect 2)
+    policy_vocab = load_tokenizer(str(run / "checkpoints" / "step_2" / "policy")).get_vocab()
+    for name in ("prm", "policy"):
+        folder = run / "checkpoints" / "step_2" / name
+        assert (folder / "tokenizer.json").exists(), name
+        assert load_tokenizer(str(folder)).get_vocab() == policy_vocab, name
+    assert len(policy_vocab) > 20
+
+
+def test_folder_without_tokenizer_is_a_clear_error(tmp_path) -> None:
+    from prime_fast.demo.model import build_model
+
+    build_model(27, seed=0, hidden_size=64, num_layers=1, num_heads=1, intermediate_size=128).save_pretrained(
+        tmp_path
+    )
+    with pytest.raises(ConfigError, match=r"has no tokenizer files \(tokenizer\.json"):
+        load_tokenizer(str(tmp_path))
 
 
 def test_outcome_only_baseline_builds_no_prm(tmp_path, tiny_overrides) -> None:

@@ -29,10 +29,25 @@ class Models:
 
 
 _GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+#: Files of which a model folder needs one to hold a tokenizer (fast, BPE, SentencePiece, WordPiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+
+
+def _check_tokenizer_files(path: str) -> None:
+    """A local folder without any tokenizer file is an error: ``AutoTokenizer`` would build an empty
+    tokenizer of the config's model type (a vocabulary of 1) without a word."""
+    from pathlib import Path
+
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise ConfigError(
+            f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): save the tokenizer with the model "
+            "(tokenizer.save_pretrained(path)) or load the tokenizer from the folder it was saved with"
+        )
 
 
 def load_tokenizer(path: str) -> Any:
-    """The tokenizer saved with a model directory.
+    """The tokenizer saved with a model directory (a :class:`ConfigError` when it has none).
 
     A tokenizer saved as the generic fast class (a ``tokenizer.json`` built in code, like the demo's)
     is loaded as exactly that: ``AutoTokenizer`` would pick the model type's class (e.g. Qwen2's) and
@@ -43,6 +58,7 @@ def load_tokenizer(path: str) -> Any:
 
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    _check_tokenizer_files(path)
     cls_name = ""
     tc = Path(path) / "tokenizer_config.json"
     if tc.is_file():
@@ -52,6 +68,8 @@ def load_tokenizer(path: str) -> Any:
         tok = loader.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot load a tokenizer from {path!r}: {e}") from None
+    if len(tok) <= 1:
+        raise ConfigError(f"the tokenizer of {path!r} has {len(tok)} token(s): not a usable tokenizer")
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
