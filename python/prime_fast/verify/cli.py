@@ -5,6 +5,10 @@ result per input line (in order), shows a progress bar, and prints a summary of 
 throughput. Each kind provides ``cli_verify_chunk(records) -> list[dict]`` in its own module
 (:mod:`prime_fast.verify.math`, :mod:`prime_fast.verify.code`); a malformed record yields a result
 with status ``"invalid_input"`` and a reason, never a crash of the whole run.
+
+Exit status, as Unix tools do: 0 every record was well-formed (whatever its verdict), 1 one or more
+records were ``invalid_input`` (every output line is still written), 2 a usage error (bad flag, missing
+input file, ``--out`` in a folder that does not exist or naming a folder): nothing is verified.
 """
 
 from __future__ import annotations
@@ -162,9 +166,39 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
+#: Exit statuses of ``prime-fast verify`` (see the module docstring).
+EXIT_OK, EXIT_INVALID_RECORDS, EXIT_USAGE = 0, 1, 2
+
+
+def _output_problem(path: Path) -> str | None:
+    """Why ``--out PATH`` cannot be written, or None; the folder is never created."""
+    if path.is_dir():
+        return f"--out {path} is a directory; give a file name"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"--out {path}: the folder {parent} does not exist (create it first)"
+    return None
+
+
+def _report_invalid(statuses: Counter[str], output: Path) -> int:
+    """The exit status of a finished run; names the count of invalid records on stderr."""
+    invalid, n = statuses.get("invalid_input", 0), sum(statuses.values())
+    if not invalid:
+        return EXIT_OK
+    print(
+        f"prime-fast verify: {invalid} of {n} records are invalid_input (their 'reason' is in {output})",
+        file=sys.stderr,
+    )
+    return EXIT_INVALID_RECORDS
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         print(f"prime-fast verify: --in {args.input} is not a file", file=sys.stderr)
+        return 2
+    problem = _output_problem(args.output)
+    if problem is not None:
+        print(f"prime-fast verify: {problem}", file=sys.stderr)
         return 2
     if args.chunk_size < 1:
         print("prime-fast verify: --chunk-size must be a positive integer", file=sys.stderr)
@@ -188,7 +222,6 @@ def run(args: argparse.Namespace) -> int:
 
     statuses: Counter[str] = Counter()
     started = time.perf_counter()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     with (
         args.output.open("w", encoding="utf-8") as out,
         tqdm(total=total, unit="item", disable=args.no_progress, file=sys.stderr) as bar,
@@ -213,4 +246,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'status':<{width}}  {'count':>8}  {'share':>7}")
     for status, count in statuses.most_common():
         print(f"{status:<{width}}  {count:>8}  {count / max(n, 1):>7.1%}")
-    return 0
+    return _report_invalid(statuses, args.output)
