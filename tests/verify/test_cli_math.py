@@ -139,3 +139,22 @@ def test_verify_exit_status_and_output_path(tmp_path: Path) -> None:
     assert not (tmp_path / "no").exists()
     proc = _cli("math", "--in", str(good), "--out", str(tmp_path))
     assert proc.returncode == 2 and "is a directory" in proc.stderr, proc.stderr
+
+
+def test_help_documents_both_input_formats_with_working_examples(tmp_path: Path) -> None:
+    """The example records printed by ``verify --help``, pasted into files, verify as correct/passed."""
+    help_text = _cli("math", "--help").stdout
+    for field in ('"response"', '"pred"', '"gold"', '"program"', '"tests"', '"inputs"', '"fn_name"'):
+        assert field in help_text, field
+    assert '"test_list"' in help_text and '"entry_point"' in help_text and "exit status" in help_text
+    examples = [line.strip() for line in help_text.splitlines() if line.startswith(("  {", "    {"))]
+    math_lines = [x for x in examples if '"gold"' in x]
+    code_lines = [x for x in examples if '"tests"' in x]
+    assert len(math_lines) == 2 and len(code_lines) == 4
+    for kind, lines, ok in (("math", math_lines, "correct"), ("code", code_lines, "passed")):
+        src, out = tmp_path / f"{kind}.jsonl", tmp_path / f"{kind}-out.jsonl"
+        src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        proc = _cli(kind, "--in", str(src), "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        got = [json.loads(x)["status"] for x in out.read_text(encoding="utf-8").splitlines()]
+        assert got == [ok] * len(lines), (kind, got)

@@ -46,13 +46,64 @@ MATH_POLICIES = (
 )
 
 
+#: Example records of each input style, shown by ``--help`` (a test verifies that each one passes).
+MATH_EXAMPLES: tuple[dict[str, Any], ...] = (
+    {"response": "so the answer is \\boxed{\\frac{1}{2}}", "gold": "0.5"},
+    {"pred": "10{,}000", "gold": 10000},
+)
+CODE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "stdin/stdout": {
+        "program": "print(sum(map(int, input().split())))",
+        "tests": {"inputs": ["1 2\n"], "outputs": ["3\n"]},
+    },
+    "call-based": {
+        "program": "def f(a, b): return a + b",
+        "tests": {"fn_name": "f", "inputs": [[1, 2]], "outputs": [3]},
+    },
+    "asserts": {"program": "def f(a, b): return a + b", "tests": {"test_list": ["assert f(1, 2) == 3"]}},
+    "HumanEval": {
+        "response": "```python\ndef f(a, b):\n    return a + b\n```",
+        "tests": {"test": "def check(candidate):\n    assert candidate(1, 2) == 3\n", "entry_point": "f"},
+    },
+}
+
+_FORMAT_TEXT = """\
+input: one JSON object per line (--in); output: one JSON object per input line, in order (--out).
+
+math records: "gold" (the reference answer, a string or a number) and either "response" (a full
+model response; the answer is extracted: \\boxed{{}}, "final answer", ...) or "pred" (a bare answer):
+{math}
+  output: {{"status": "correct" | "incorrect" | "unparseable" | "gold_unparseable" | "timeout",
+           "score", "extracted", ...}}
+
+code records: either "program" (Python source) or "response" (a model response: the code after the
+last ```python fence, else the whole text), and "tests" (an object or a JSON string; "ground_truth"
+is read when "tests" is absent) in one of these styles:
+{code}
+  output: {{"status": "passed" | "wrong_answer" | "runtime_error" | "timeout" | ..., "score",
+           "strict_score", "tests": [one result per test]}}
+
+a record that is not JSON or lacks a field gives {{"status": "invalid_input", "reason": ...}}.
+exit status: 0 every record well-formed (whatever its verdict), 1 some records invalid_input (all lines
+still written), 2 usage error (bad flag, missing --in, --out in a folder that does not exist).
+
+code limits: the flags below, defaulting to PRIME_FAST_CODE_TIME (seconds per test, default 5),
+PRIME_FAST_CODE_MEMORY (MiB, default 512), PRIME_FAST_CODE_ISOLATION (strict|namespaces|rlimits|auto,
+default auto), PRIME_FAST_CODE_MODE (per_test|per_program|per_program_once, default per_test).
+Math policies: docs/VERIFY_MATH.md. Code test styles and statuses: docs/SANDBOX.md.
+"""
+
+
+def input_format() -> str:
+    """The epilog of ``prime-fast verify --help``: record formats (with the examples), exit status."""
+    math = "\n".join(f"  {json.dumps(r)}" for r in MATH_EXAMPLES)
+    code = "\n".join(f"  {style}:\n    {json.dumps(r)}" for style, r in CODE_EXAMPLES.items())
+    return _FORMAT_TEXT.format(math=math, code=code)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = (
-        "code limits: the flags below, defaulting to PRIME_FAST_CODE_TIME (seconds per test, default 5), "
-        "PRIME_FAST_CODE_MEMORY (MiB, default 512), PRIME_FAST_CODE_ISOLATION "
-        "(strict|namespaces|rlimits|auto, default auto), PRIME_FAST_CODE_MODE "
-        "(per_test|per_program|per_program_once, default per_test). Math policies: docs/VERIFY_MATH.md."
-    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the epilog's lines
+    parser.epilog = input_format()
     parser.add_argument("kind", choices=KINDS, help="what to verify")
     parser.add_argument("--in", dest="input", required=True, type=Path, help="input JSONL file")
     parser.add_argument("--out", dest="output", required=True, type=Path, help="output JSONL file")
