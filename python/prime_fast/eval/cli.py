@@ -70,7 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate, print the markdown table; a bad input prints one line and exits with 2."""
+    """Evaluate, print the markdown table; a bad input prints one line and exits with 2, a run where
+    generation failed for most prompts of a pass (:data:`~prime_fast.eval.api.GENERATION_FAILURE_LIMIT`)
+    prints one line and exits with 1 (the outputs are still written)."""
     from prime_fast.errors import ConfigError, UnsupportedInputError
 
     try:
@@ -110,4 +112,8 @@ def run(args: argparse.Namespace) -> int:
         f"\ngenerated {res.generated} prompts in {t['generate']:.1f}s; verify {t['verify']:.2f}s, "
         f"PRM {t['prm']:.1f}s, total {t['total']:.1f}s; outputs in {res.out_dir}"
     )
+    failure = res.generation_failure()
+    if failure is not None:
+        print(f"prime-fast eval: {failure} (the table measures failures, not the model)", file=sys.stderr)
+        return 1
     return 0
