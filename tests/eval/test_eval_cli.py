@@ -15,7 +15,9 @@ def test_eval_cli_writes_outputs_and_prints_table(sft_dir, bench_files, tmp_path
     argv += ["--bench", f"demo={bench_files['demo']}", "--bench", f"plain={bench_files['plain']}"]
     argv += ["--n", "2", "--temperature", "0.7", "--k", "1,2", "--max-tokens", "16", "--no-progress"]
     assert main(argv) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "Loading weights" not in captured.err and "it/s]" not in captured.err  # --no-progress
     assert (
         "| Benchmark | greedy | avg@2 | pass@1 | pass@2 | maj@1 | maj@2 |" in text and "**Average**" in text
     )

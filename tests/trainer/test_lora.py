@@ -67,6 +67,15 @@ def logp(model, batch):
     return batched_logprobs(model, batch, 2)
 
 
+def test_building_views_warns_nothing() -> None:
+    """Issue #22, defect 8: peft's ``get_peft_model`` read a deprecated transformers attribute."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        views()
+
+
 def test_zero_adapters_equal_the_base_exactly() -> None:
     base = tiny_qwen2()
     policy, prm, ref = views()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,13 @@ class SharedBase:
             task_type="CAUSAL_LM",
             base_model_name_or_path=str(Path(base_path).resolve()) if base_path else None,
         )
-        self.peft = peft.get_peft_model(model, lc, adapter_name=adapters[0])
+        with warnings.catch_warnings():
+            # peft (0.21) reads ``model.is_gradient_checkpointing``, which transformers 5 deprecates with a
+            # FutureWarning on every access; the value peft gets is right, the warning is not ours to act on
+            warnings.filterwarnings(
+                "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+            )
+            self.peft = peft.get_peft_model(model, lc, adapter_name=adapters[0])
         for name in adapters[1:]:
             self.peft.add_adapter(name, lc)
         self.model = model

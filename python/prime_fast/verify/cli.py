@@ -102,7 +102,6 @@ def input_format() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the epilog's lines
     parser.epilog = input_format()
     parser.add_argument("kind", choices=KINDS, help="what to verify")
     parser.add_argument("--in", dest="input", required=True, type=Path, help="input JSONL file")
