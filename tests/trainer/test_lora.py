@@ -16,7 +16,7 @@ from prime_fast.testing import assert_close
 from prime_fast.trainer.batch import build_batch
 from prime_fast.trainer.config import LoraSettings, load_config
 from prime_fast.trainer.lora import POLICY, PRM, SharedBase, build_lora_views, linear_layer_names
-from prime_fast.trainer.models import batched_logprobs, response_logprobs
+from prime_fast.trainer.models import batched_logprobs, peft_wrapping, response_logprobs
 
 VOCAB = 96
 K = 2
@@ -74,6 +74,11 @@ def test_building_views_warns_nothing() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
         views()
+        model = tiny_qwen2()
+        build_lora_views(
+            model, LoraSettings(rank=4, alpha=8.0), with_prm=True, with_ref=True, gradient_checkpointing=True
+        )
+    assert model.is_activation_checkpointing
 
 
 def test_zero_adapters_equal_the_base_exactly() -> None:
@@ -373,9 +378,10 @@ def test_lora_training_run_resumes_exactly_and_exports(tmp_path: Path, tiny_over
     sft = full / "sft"
     batch = make_batch(vocab=merged_vocab(sft))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
-    adapter = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(sft), tmp_path / "adapter"
-    ).eval()
+    with peft_wrapping():  # peft's own read of a deprecated transformers attribute
+        adapter = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(sft), tmp_path / "adapter"
+        ).eval()
     base = AutoModelForCausalLM.from_pretrained(sft).eval()
     got, want = logp(merged, batch), logp(adapter.base_model.model, batch)
     assert_close(got, want.double(), torch.float32, reduce_dim=64, name="merged export")

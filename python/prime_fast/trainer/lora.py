@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import torch
 
 from prime_fast.errors import ConfigError
 from prime_fast.trainer.config import LORA_ALL_LINEAR, LoraSettings
+from prime_fast.trainer.models import enable_activation_checkpointing, peft_wrapping
 
 POLICY = "policy"
 PRM = "prm"
@@ -113,12 +113,7 @@ class SharedBase:
             task_type="CAUSAL_LM",
             base_model_name_or_path=str(Path(base_path).resolve()) if base_path else None,
         )
-        with warnings.catch_warnings():
-            # peft (0.21) reads ``model.is_gradient_checkpointing``, which transformers 5 deprecates with a
-            # FutureWarning on every access; the value peft gets is right, the warning is not ours to act on
-            warnings.filterwarnings(
-                "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
-            )
+        with peft_wrapping():
             self.peft = peft.get_peft_model(model, lc, adapter_name=adapters[0])
         for name in adapters[1:]:
             self.peft.add_adapter(name, lc)
@@ -133,11 +128,8 @@ class SharedBase:
         self.active: str | None = None
         self.activate(adapters[0])
         if gradient_checkpointing:
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={
-                    "use_reentrant": False,
-                    "context_fn": self._checkpoint_contexts,
-                }
+            enable_activation_checkpointing(
+                model, {"use_reentrant": False, "context_fn": self._checkpoint_contexts}
             )
             model.config.use_cache = False
 

@@ -3,7 +3,10 @@ teacher-forced log-prob forward they share."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -96,9 +99,30 @@ def load_causal_lm(path: str, dtype: str, *, trainable: bool, gradient_checkpoin
     if not trainable:
         model.requires_grad_(False)
     elif gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        enable_activation_checkpointing(model)
         model.config.use_cache = False
     return model
+
+
+def enable_activation_checkpointing(model: Any, kwargs: dict[str, Any] | None = None) -> None:
+    """Recompute activations in the backward: ``activation_checkpointing_enable`` where transformers
+    has it (the old name, ``gradient_checkpointing_enable``, warns there), else the old name."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+@contextlib.contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around peft's ``get_peft_model`` / ``PeftModel.from_pretrained``: peft (0.21) reads
+    ``model.is_gradient_checkpointing``, which transformers 5 deprecates with a FutureWarning on every
+    read; the value peft gets is right and the warning is not the user's to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 def build_models(cfg: TrainConfig, policy_path: str) -> Models:
