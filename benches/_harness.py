@@ -116,8 +116,8 @@ class Timing:
     p80: float
     min: float
     max: float
-    runs: int
-    warmup_runs: int
+    runs: int | None
+    warmup_runs: int | None
 
     def fill(self, row: Row) -> None:
         """Write the statistics into ``row`` (``ms_p50``, ``ms_p20``, ``ms_p80``, ``ms_min``, ...)."""
@@ -156,7 +156,7 @@ def measure(
         q = triton.testing.do_bench(
             fn, rep=int(rep_ms), quantiles=[0.5, 0.2, 0.8, 0.0, 1.0], grad_to_none=grad_to_none
         )
-        return Timing(*(float(x) for x in q), runs=0, warmup_runs=0)  # do_bench picks the counts
+        return Timing(*(float(x) for x in q), runs=None, warmup_runs=None)  # do_bench picks the counts
     times, warm = _cpu_times(fn, rep_ms, grad_to_none)
     qs = statistics.quantiles(times, n=10, method="inclusive")
     return Timing(statistics.median(times), qs[1], qs[7], min(times), max(times), len(times), warm)
