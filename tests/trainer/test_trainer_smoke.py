@@ -57,6 +57,20 @@ def test_two_step_prime_run(tmp_path, tiny_overrides) -> None:
         assert (folder / "tokenizer.json").exists(), name
         assert load_tokenizer(str(folder)).get_vocab() == policy_vocab, name
     assert len(policy_vocab) > 20
+    # and each one, reloaded with AutoTokenizer as a user would, round-trips the task's text (defect 10)
+    from transformers import AutoTokenizer
+
+    from prime_fast.demo.task import make_rows
+
+    texts = [r["extra_info"]["solution"] for r in make_rows(20, 1, "sft")]
+    for folder in (
+        run / "sft",
+        run / "checkpoints" / "step_2" / "policy",
+        run / "checkpoints" / "step_2" / "prm",
+    ):
+        tok = AutoTokenizer.from_pretrained(folder)
+        for text in texts:
+            assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text, (folder.name, text)
 
 
 def test_folder_without_tokenizer_is_a_clear_error(tmp_path) -> None:
