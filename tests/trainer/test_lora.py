@@ -371,10 +371,13 @@ def test_lora_training_run_resumes_exactly_and_exports(tmp_path: Path, tiny_over
     for name in ("policy", "prm"):
         assert (step / name / "adapter_model.safetensors").exists()
         assert not (step / name / "model.safetensors").exists()
+        assert (step / name / "tokenizer.json").exists(), name  # each folder loads alone (#22, defect 2)
 
     assert main(["export", "--run", str(full), "--out", str(tmp_path / "merged"), "--merge"]) == 0
     assert main(["export", "--run", str(full), "--out", str(tmp_path / "adapter"), "--step", "2"]) == 0
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
+    for export in ("merged", "adapter"):
+        assert (tmp_path / export / "tokenizer.json").exists(), export
     sft = full / "sft"
     batch = make_batch(vocab=merged_vocab(sft))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
