@@ -30,9 +30,9 @@ from benches._harness import (
     default_json_path,
     env_info,
     is_oom,
+    measure,
     peak_mib,
     print_table,
-    time_fn,
     write_json,
 )
 from prime_fast import ops
@@ -195,7 +195,7 @@ def _run_provider(
                 row.extra_mib = max(0.0, row.peak_mib - outs / 2**20)
             for t in leaves:
                 t.grad = None
-            p50, p20, p80 = time_fn(fn, device, rep_ms=rep_ms, grad_to_none=leaves if mode != "fwd" else None)
+            timing = measure(fn, device, rep_ms=rep_ms, grad_to_none=leaves if mode != "fwd" else None)
         except Exception as exc:
             if not is_oom(exc):
                 raise
@@ -205,7 +205,8 @@ def _run_provider(
         finally:
             for t in leaves:
                 t.grad = None
-        row.ms_p50, row.ms_p20, row.ms_p80 = p50, p20, p80
+        timing.fill(row)
+        p50 = timing.p50
         if nbytes:
             row.gbps = nbytes / (p50 * 1e-3) / 1e9
         if flops:
@@ -328,7 +329,7 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
         fwd = lambda: hd @ wd.T  # noqa: E731
         fwd()
         p = peak_mib(fwd, device)
-        t = time_fn(fwd, device, rep_ms=rep_ms)
+        t = measure(fwd, device, rep_ms=rep_ms)
         rows.append(
             Row(
                 "linear_token_logprobs",
@@ -336,13 +337,13 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
                 shape,
                 dt,
                 "fwd",
-                *t,
-                tflops=flops_fwd / (t[0] * 1e-3) / 1e12,
+                tflops=flops_fwd / (t.p50 * 1e-3) / 1e12,
                 peak_mib=p,
                 correct=True,
                 note="h@W.T only",
             )
         )
+        t.fill(rows[-1])
         g = torch.randn((hd.shape[0], wd.shape[0]), device=device, dtype=dtype)
 
         def fb():
@@ -351,7 +352,7 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
 
         fb()
         p = peak_mib(fb, device)
-        t = time_fn(fb, device, rep_ms=rep_ms)
+        t = measure(fb, device, rep_ms=rep_ms)
         extra = None if p is None else max(0.0, p - grads_bytes / 2**20)
         rows.append(
             Row(
@@ -360,14 +361,14 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
                 shape,
                 dt,
                 "fwd+bwd",
-                *t,
-                tflops=3 * flops_fwd / (t[0] * 1e-3) / 1e12,
+                tflops=3 * flops_fwd / (t.p50 * 1e-3) / 1e12,
                 peak_mib=p,
                 extra_mib=extra,
                 correct=True,
                 note="3 GEMMs, G given",
             )
         )
+        t.fill(rows[-1])
     except Exception as exc:
         if not is_oom(exc):
             raise
@@ -404,9 +405,7 @@ def bench_scan(rows, device, b, t, rep_ms):
         row = Row("discounted_returns", name, shape, "fp32", "fwd", correct=ok, note=f"max|err|={err:.1e}")
         rows.append(row)
         if ok:
-            row.ms_p50, row.ms_p20, row.ms_p80 = time_fn(
-                f, device, rep_ms=rep_ms if name != "python-loop" else 2 * rep_ms
-            )
+            measure(f, device, rep_ms=rep_ms if name != "python-loop" else 2 * rep_ms).fill(row)
             row.gbps = nbytes / (row.ms_p50 * 1e-3) / 1e9
     base = next(
         (
@@ -476,7 +475,7 @@ def bench_prime_advantages(rows, device, b, t, k, rep_ms):
         )
         rows.append(row)
         if row.correct:
-            row.ms_p50, row.ms_p20, row.ms_p80 = time_fn(f, device, rep_ms=rep_ms)
+            measure(f, device, rep_ms=rep_ms).fill(row)
     base = next(
         (
             x.ms_p50
@@ -534,6 +533,15 @@ def _case_providers(case: tuple, providers: set[str], n: int, eager_max_tokens: 
     return providers if n <= eager_max_tokens else providers & {"gemm", "v1"}
 
 
+def _cpu_defaults(args: argparse.Namespace, device: torch.device) -> None:
+    """On a CPU run, one torch thread and the process clock unless given: on a shared machine the wall
+    time of several threads swings by 10-100x with the other jobs (issue #22: 7-520 ms for the scan)."""
+    if args.cpu_clock is None:
+        args.cpu_clock = "process" if device.type == "cpu" else "wall"
+    if args.threads is None and device.type == "cpu":
+        args.threads = 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -559,20 +567,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rep-ms", type=float, default=None, help="timing budget per row (default: the preset's)"
     )
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: 1 on a CPU run, else torch's)"
+    )
     ap.add_argument(
         "--cpu-clock",
         choices=["wall", "process"],
-        default="wall",
-        help="CPU timing clock; 'process' (CPU time) is robust on a shared machine with --threads 1",
+        default=None,
+        help="CPU timing clock (default: process, the CPU time of this process: with one thread it does "
+        "not count the time other jobs of a shared machine hold the cores; wall counts it)",
     )
     args = ap.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    _cpu_defaults(args, device)
     if args.threads:
         torch.set_num_threads(args.threads)
     from benches import _harness
 
     _harness.CPU_CLOCK = args.cpu_clock
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     preset = PRESETS[args.preset or ("gpu" if device.type == "cuda" else "cpu")]
     providers = set(args.providers.split(",")) if args.providers else set(preset["providers"])
     only = set(args.only or ["token", "linear", "scan", "advantages"])

@@ -75,8 +75,8 @@ def steps_to(curve: list[tuple[int, float]], level: float) -> int | None:
 
 def run_one(overrides: list[str], run_dir: Path) -> dict[str, Any]:
     """Train one configuration; returns its metrics rows and wall time."""
+    from prime_fast.demo.assets import train
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import train
     from prime_fast.trainer.metrics import read_metrics
 
     cfg = load_config(None, [*overrides, f"trainer.run_dir={run_dir}"])

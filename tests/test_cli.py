@@ -70,3 +70,36 @@ def test_parser_rejects_missing_subcommand() -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main([])
     assert exc.value.code == 2
+
+
+def test_help_lists_every_bench_name() -> None:
+    """Issue #22, defect 8: the names come from ``bench.BENCHES``, not a hand-typed list."""
+    top = " ".join(_run("--help").stdout.split())  # the entry wraps over lines
+    bench_entry = top[top.index(" bench run a benchmark") : top.index(" env ")]
+    for name in bench.BENCHES:
+        assert f" {name}," in bench_entry or f" {name})" in bench_entry or f"({name}," in bench_entry, name
+
+
+def test_bench_with_two_scripts_prints_one_usage() -> None:
+    out = _run("bench", "verify", "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("usage:") == 1, out.stdout
+    assert "verify-math" in out.stdout and "verify-code" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        pytest.param(["eval", "--help"], ["(default: 16)", "(default: 0.95)", "(default: hf)"], id="eval"),
+        pytest.param(["verify", "--help"], ["(default: 256)"], id="verify"),
+        pytest.param(["train", "--help"], [], id="train"),
+        pytest.param(["eval-prm", "--help"], [], id="eval-prm"),
+    ],
+)
+def test_help_shows_defaults(argv: list[str], shown: list[str]) -> None:
+    out = _run(*argv)
+    assert out.returncode == 0, out.stderr
+    for text in shown:
+        assert text in out.stdout, text
+    assert "(default: None)" not in out.stdout and "(default: False)" not in out.stdout
+    assert "default 16) (default" not in out.stdout  # never said twice

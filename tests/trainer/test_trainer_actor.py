@@ -7,7 +7,7 @@ import copy
 import torch
 
 from prime_fast.runtime.batch import build_batch
-from prime_fast.runtime.models import batched_logprobs
+from prime_fast.runtime.models import batched_logprobs, enable_activation_checkpointing
 from prime_fast.trainer.actor import Actor
 from prime_fast.trainer.config import AlgoConfig, OptimConfig
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
@@ -66,7 +66,7 @@ def test_micro_batches_accumulate_to_the_full_batch_step(tiny_model) -> None:
 def test_gradient_checkpointing_gives_the_same_step(tiny_model) -> None:
     batch = _batch()
     other = copy.deepcopy(tiny_model)
-    other.gradient_checkpointing_enable()
+    enable_activation_checkpointing(other)
     other.config.use_cache = False
     old = batched_logprobs(tiny_model, batch, 4)
     adv = torch.randn(batch.responses.shape, generator=torch.Generator().manual_seed(2)) * batch.response_mask

@@ -474,7 +474,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # two invalid records (exit status 1, docs/SANDBOX.md)
     res = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["status"] for r in res] == ["passed", "wrong_answer", "invalid_input", "invalid_input"]
     assert "verified 4 items" in proc.stdout

@@ -32,6 +32,9 @@ from prime_fast.eval.templates import Template, load_template
 
 log = logging.getLogger(__name__)
 
+#: ``prime-fast eval`` exits 1 when generation failed for more than this share of one pass's prompts.
+GENERATION_FAILURE_LIMIT = 0.5
+
 
 @dataclass
 class EvalResult:
@@ -55,6 +58,10 @@ class EvalResult:
     generated: int
     out_dir: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: ``{bench: {mode: prompts whose generation failed}}``, passes with a failure only.
+    failed: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: ``{bench: {mode: (prompts, first error)}}`` of the passes with a failure.
+    failure_detail: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)
 
     def flat(self, prefix: str = "eval") -> dict[str, float]:
         """``{prefix}/{bench}/{metric}`` and ``{prefix}/avg/{metric}`` (for the trainer's metric log)."""
@@ -62,6 +69,30 @@ class EvalResult:
         if len(self.benchmarks) > 1:
             out.update({f"{prefix}/avg/{k}": v for k, v in self.average.items()})
         return out
+
+    def generation_failure(self, limit: float = GENERATION_FAILURE_LIMIT) -> str | None:
+        """One line saying where generation failed for more than ``limit`` of the prompts, or None.
+
+        Such a run's metrics measure the failures, not the model: ``prime-fast eval`` exits 1.
+        """
+        for bench, modes in self.failed.items():
+            for mode, count in modes.items():
+                total, first = self.failure_detail[bench][mode]
+                if count > limit * total:
+                    return (
+                        f"generation failed for {count} of {total} prompts of {bench} ({mode}); "
+                        f"first error: {first}"
+                    )
+        return None
+
+
+def _failures(bench: str, passes: list[_Pass], failed: dict[str, Any], detail: dict[str, Any]) -> None:
+    """Record the passes of ``bench`` in which some prompts' generation failed."""
+    for ps in passes:
+        errors = [e for e in ps.gen.errors if e is not None]
+        if errors:
+            failed.setdefault(bench, {})[ps.mode] = len(errors)
+            detail.setdefault(bench, {})[ps.mode] = (len(ps.gen.errors), errors[0])
 
 
 def model_fingerprint(path: str | Path) -> str:
@@ -282,6 +313,8 @@ def evaluate(
     backend.wake_up()
     timing = {"generate": 0.0, "verify": 0.0, "prm": 0.0}
     per_bench: dict[str, dict[str, float]] = {}
+    failed: dict[str, dict[str, int]] = {}
+    failure_detail: dict[str, dict[str, tuple[int, str]]] = {}
     samples: list[dict[str, Any]] = []
     generated = 0
     for bench in loaded:
@@ -325,6 +358,7 @@ def evaluate(
             passes.append(p)
         per_bench[bench.name] = _bench_metrics(passes, probs, ks, prm_model is not None)
         per_bench[bench.name]["skipped_long"] = float(len(bench.problems) - len(keep))
+        _failures(bench.name, passes, failed, failure_detail)
         samples += _sample_lines(bench.name, probs, passes)
     metrics_only = {b: {k: v for k, v in m.items() if k != "skipped_long"} for b, m in per_bench.items()}
     average = report.average_row(metrics_only)
@@ -361,6 +395,8 @@ def evaluate(
         generated,
         str(out) if out is not None else None,
         config,
+        failed,
+        failure_detail,
     )
     if out is not None:
         if preload is not None:
@@ -634,6 +670,7 @@ def _write(out: Path, res: EvalResult, per_bench: dict[str, dict[str, float]], c
             "skipped_long_prompts": {b: int(m.get("skipped_long", 0)) for b, m in per_bench.items()},
             "timing_s": res.timing,
             "generated_prompts": res.generated,
+            "generation_failed_prompts": res.failed,
         },
     )
     report.write_samples(out / report.SAMPLES_FILE, res.samples)

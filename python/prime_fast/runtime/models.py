@@ -3,7 +3,10 @@ implicit PRM, reference; trainer and eval alike): hidden states through the fuse
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
+from collections.abc import Iterator
 from typing import Any, Literal, overload
 
 import torch
@@ -22,10 +25,25 @@ _DTYPES = {
 
 
 _GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+#: Files of which a model folder needs one to hold a tokenizer (fast, BPE, SentencePiece, WordPiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+
+
+def _check_tokenizer_files(path: str) -> None:
+    """A local folder without any tokenizer file is an error: ``AutoTokenizer`` would build an empty
+    tokenizer of the config's model type (a vocabulary of 1) without a word."""
+    from pathlib import Path
+
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise ConfigError(
+            f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): save the tokenizer with the model "
+            "(tokenizer.save_pretrained(path)) or load the tokenizer from the folder it was saved with"
+        )
 
 
 def load_tokenizer(path: str) -> Any:
-    """The tokenizer saved with a model directory.
+    """The tokenizer saved with a model directory (a :class:`ConfigError` when it has none).
 
     A tokenizer saved as the generic fast class (a ``tokenizer.json`` built in code, like the demo's)
     is loaded as exactly that: ``AutoTokenizer`` would pick the model type's class (e.g. Qwen2's) and
@@ -36,6 +54,7 @@ def load_tokenizer(path: str) -> Any:
 
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    _check_tokenizer_files(path)
     cls_name = ""
     tc = Path(path) / "tokenizer_config.json"
     if tc.is_file():
@@ -45,6 +64,8 @@ def load_tokenizer(path: str) -> Any:
         tok = loader.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot load a tokenizer from {path!r}: {e}") from None
+    if len(tok) <= 1:
+        raise ConfigError(f"the tokenizer of {path!r} has {len(tok)} token(s): not a usable tokenizer")
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -71,9 +92,30 @@ def load_causal_lm(path: str, dtype: str, *, trainable: bool, gradient_checkpoin
     if not trainable:
         model.requires_grad_(False)
     elif gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        enable_activation_checkpointing(model)
         model.config.use_cache = False
     return model
+
+
+def enable_activation_checkpointing(model: Any, kwargs: dict[str, Any] | None = None) -> None:
+    """Recompute activations in the backward: ``activation_checkpointing_enable`` where transformers
+    has it (the old name, ``gradient_checkpointing_enable``, warns there), else the old name."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+@contextlib.contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around peft's ``get_peft_model`` / ``PeftModel.from_pretrained``: peft (0.21) reads
+    ``model.is_gradient_checkpointing``, which transformers 5 deprecates with a FutureWarning on every
+    read; the value peft gets is right and the warning is not the user's to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 @overload
