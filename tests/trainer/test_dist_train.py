@@ -136,19 +136,18 @@ def _records(run_dir: Path) -> dict[int, dict]:
     return {r["step"]: r for r in rows}
 
 
-# The tolerance of the comparison, from the rounding it can carry. In float64 (unit roundoff 1.1e-16) the
-# two runs differ only in the order of sums: a sum of n terms reordered differs by at most ~n * 1.1e-16 of
-# the sum of magnitudes (n <= 10^5 here: gradients of a 10^5-parameter model, whitening over <= 10^3
-# tokens), so <= 1e-11 relative per reduction. AdamW can amplify a gradient's relative difference when the
-# gradient is far below sqrt(v) + eps (its update m / (sqrt(v) + eps) then moves with the noise), and
-# LoRA's B starts at 0, so its first gradients are near zero: measured in float32 that turned 3e-7..6e-6
-# relative gradient differences into 3e-4 relative at step 3 (a factor of ~100 over two updates). Three
-# steps in float64 therefore stay below 1e-11 * 100 * 10 = 1e-8; the test asks for 1e-7 (measured: see
-# MEASURED_DRIFT) and holds LoRA to the same bound.
-TOLERANCE = 1e-7
-# The largest relative difference seen over COMPARED and steps 1-3 (full and LoRA), 2-core CPU VM,
-# torch 2.13.0+cpu, gloo: written by the run that fixed TOLERANCE.
-MEASURED_DRIFT = None
+# The tolerances of the comparison, from the rounding each metric can carry. The weights are float64
+# (unit roundoff 1.1e-16), so the two runs differ only in the order of sums (FSDP2's reduce-scatter of the
+# gradients, the whitening statistics): a reordered sum of n terms differs by at most ~n * 1.1e-16 of the
+# sum of magnitudes, and three steps of AdamW (which can amplify a near-zero gradient's difference ~100x:
+# LoRA's B starts at 0) keep the training quantities within 1e-12 relative. PRIME's reward path stays in
+# float32 by design (scores, advantages: unit roundoff 6e-8), and some metrics are means over ranks of
+# per-rank float32 means; those summaries may differ by a few float32 ulps: 1e-6 allows ~16.
+# Measured (2-core CPU VM, torch 2.13.0+cpu, gloo, full and LoRA): the float64 quantities <= 2.0e-16,
+# the float32 summaries <= 1.0e-7 (adv/abs_sum, prm/acc_before).
+TOLERANCE = 1e-6
+FLOAT64_TOLERANCE = 1e-12
+FLOAT64_METRICS = ("prm/loss", "prm/grad_norm", "actor/pg_loss", "actor/grad_norm", "actor/entropy")
 
 
 def _same_steps(
@@ -157,9 +156,8 @@ def _same_steps(
     for step in steps:
         for key in COMPARED:
             want, got = a[step][key], b[step][key]
-            worst = abs(got - want) / max(abs(want), 1e-12)
-            print(f"drift step {step} {key}: {worst:.3e}")
-            assert got == pytest.approx(want, rel=rel, abs=1e-12), (step, key, want, got)
+            tol = FLOAT64_TOLERANCE if key in FLOAT64_METRICS else rel
+            assert got == pytest.approx(want, rel=tol, abs=1e-12), (step, key, want, got)
         assert a[step]["adv/abs_sum"] > 0 and a[step]["actor/grad_norm"] > 0
 
 
