@@ -103,3 +103,23 @@ def test_help_shows_defaults(argv: list[str], shown: list[str]) -> None:
         assert text in out.stdout, text
     assert "(default: None)" not in out.stdout and "(default: False)" not in out.stdout
     assert "default 16) (default" not in out.stdout  # never said twice
+
+
+@pytest.mark.parametrize("name", sorted(n for n, scripts in bench.BENCHES.items() if len(scripts) == 1))
+def test_every_bench_starts_from_the_repository_root(name: str) -> None:
+    """Each benchmark module imports and parses its options from the root of a checkout, where the
+    repository is first on ``sys.path`` (the top-level ``kernels/`` once shadowed transformers' import
+    of the PyPI ``kernels`` there, and ``bench eval|step|lora`` failed)."""
+    root = Path(__file__).resolve().parents[1]
+    out = _run("bench", name, "--help", cwd=root)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.lstrip().startswith("usage:"), out.stdout[:500]
+    module = bench.BENCHES[name][0]
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import benches.{module}, transformers; print('ok')"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert probe.returncode == 0 and probe.stdout.strip() == "ok", probe.stderr[-3000:]
