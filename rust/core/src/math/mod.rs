@@ -4,11 +4,13 @@
 //! * [`normalize`]: the named, table-driven rewrite rules.
 //! * [`parse`]: the answer AST (exact big-rational literals, relations, intervals, sets, ...).
 //! * [`eval`] and [`compare`]: bounded evaluation and comparison by type.
+//! * [`canon`]: the structural canonical form (equal forms need no evaluation).
 //! * [`policy`]: the named policy switches and budgets.
 //!
 //! Every call returns a [`Verdict`]; nothing panics across the API (a caught panic becomes a
 //! verdict with a reason) and every call ends within the wall-clock budget plus a small constant.
 
+pub mod canon;
 pub mod compare;
 pub mod eval;
 pub mod extract;
@@ -22,10 +24,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use extract::Extractor;
 pub use group::group_equivalent;
 pub use policy::{
-    Budget, Config, ConfigValue, DecimalComma, PercentPolicy, Policy, RelationInterval,
+    Budget, Config, ConfigValue, DecimalComma, Extractor, PercentPolicy, Policy, RelationInterval,
 };
 
 use eval::{Ctx, EvalError};

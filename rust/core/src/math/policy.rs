@@ -1,7 +1,50 @@
 //! Named policy switches and work budgets of the math verifier, with their documented defaults
-//! (see `docs/VERIFY_MATH.md`).
+//! (see `docs/VERIFY_MATH.md`). A leaf module: the other math modules depend on it, never the
+//! reverse (the extractor names live here because `extract_order` is a setting).
 
-use super::extract::Extractor;
+/// One way of finding the answer in a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extractor {
+    /// The last `\boxed{...}` / `\fbox{...}` (brace-matched), or `\boxed 5`.
+    Boxed,
+    /// Text after the last "final answer is" / "final answer:".
+    FinalAnswer,
+    /// Text after the last "answer:" / "answer is" / "answers are".
+    AnswerIs,
+    /// The whole response when it is short and looks like a bare answer.
+    Whole,
+    /// The right-most `$...$` / `\(...\)` / `\[...\]` math or number.
+    Tail,
+}
+
+impl Extractor {
+    /// Every extractor.
+    pub const ALL: [Extractor; 5] = [
+        Extractor::Boxed,
+        Extractor::FinalAnswer,
+        Extractor::AnswerIs,
+        Extractor::Whole,
+        Extractor::Tail,
+    ];
+    /// The default priority order.
+    pub const DEFAULT_ORDER: [Extractor; 5] = Extractor::ALL;
+
+    /// The name used in `extract_order`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Extractor::Boxed => "boxed",
+            Extractor::FinalAnswer => "final_answer",
+            Extractor::AnswerIs => "answer",
+            Extractor::Whole => "whole",
+            Extractor::Tail => "tail",
+        }
+    }
+
+    /// Inverse of [`Extractor::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
 
 /// How a percent sign is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
