@@ -52,7 +52,8 @@ const INTEGER_ROWS: &[[i64; 4]] = &[
 const MIN_INTEGER_POINTS: usize = 3;
 
 /// Branch probes for powers with symbolic exponents: every combination of these values for the
-/// first three variables. `(c^d)^e` at `c = -3, d = 2, e = 1/2` is `3`, `c^{de}` is `-3`.
+/// first three variables (the others 1). `(c^d)^e` at `c = -3, d = 2, e = 1/2` is `3`, `c^{de}`
+/// is `-3`.
 const PROBES: &[(i64, i64)] = &[(-3, 1), (2, 1), (1, 2)];
 
 /// A comparison in progress.
@@ -573,7 +574,7 @@ impl Cmp<'_> {
                 let (n, d) = if k < free {
                     PROBES[(idx / PROBES.len().pow(k as u32)) % PROBES.len()]
                 } else {
-                    (2, 1)
+                    (1, 1)
                 };
                 self.ctx.vars.push((
                     v.clone(),

@@ -173,6 +173,125 @@ fn starts_with_ci(hay: &[u8], needle: &str) -> bool {
 /// The phrase after the right-most "final answer ..." (`final_answer`) or "answer:" /
 /// "answer is" / "answers are". One backwards byte scan over the occurrences of "answer".
 fn after_last(text: &str, final_answer: bool) -> Option<String> {
+    phrase_answer(text, english_phrase_end(text, final_answer)?)
+}
+
+/// "answer:" / "answer is" in English or in another language ([`FOREIGN_PHRASES`]), whichever is
+/// right-most.
+fn answer_phrase(text: &str) -> Option<String> {
+    let at = match (english_phrase_end(text, false), foreign_phrase_end(text)) {
+        (Some(a), Some(b)) => a.max(b),
+        (a, b) => a.or(b)?,
+    };
+    phrase_answer(text, at)
+}
+
+/// "The answer is" in other languages, matched after ASCII lower-casing (both cases listed where
+/// the first letter is not ASCII). Connectives after them (`：`, `是`, `—`, ...) are skipped.
+const FOREIGN_PHRASES: &[&str] = &[
+    "答案是",
+    "答案为",
+    "答案為",
+    "答案：",
+    "答案:",
+    "答えは",
+    "答え：",
+    "答え:",
+    "解答：",
+    "正解は",
+    "정답은",
+    "정답:",
+    "정답 :",
+    "답은",
+    "답:",
+    "la réponse finale est",
+    "la réponse est",
+    "réponse finale :",
+    "réponse finale:",
+    "réponse :",
+    "réponse:",
+    "la respuesta final es",
+    "la respuesta es",
+    "respuesta final:",
+    "respuesta:",
+    "die antwort lautet",
+    "die antwort ist",
+    "lautet die antwort",
+    "antwort:",
+    "a resposta final é",
+    "a resposta é",
+    "resposta:",
+    "la risposta finale è",
+    "la risposta è",
+    "risposta:",
+    "het antwoord is",
+    "antwoord:",
+    "ответ:",
+    "Ответ:",
+    "ответ равен",
+    "Ответ равен",
+    "ответ —",
+    "Ответ —",
+    "jawabannya adalah",
+    "jawaban:",
+    "cevap:",
+    "đáp án:",
+    "đáp án là",
+];
+
+/// Only this tail of a response is searched for [`FOREIGN_PHRASES`] (a final answer is near the
+/// end; the scan stays cheap on long responses).
+const FOREIGN_WINDOW: usize = 16 * 1024;
+
+/// Byte offset right after the right-most phrase of [`FOREIGN_PHRASES`] (and its connectives).
+fn foreign_phrase_end(text: &str) -> Option<usize> {
+    if text.is_ascii() {
+        return None;
+    }
+    let mut start = text.len().saturating_sub(FOREIGN_WINDOW);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let low = text[start..].to_ascii_lowercase();
+    let (pos, len) = FOREIGN_PHRASES
+        .iter()
+        .filter_map(|ph| low.rfind(ph).map(|k| (k, ph.len())))
+        .max()?;
+    let mut at = start + pos + len;
+    loop {
+        let rest = &text[at..];
+        let skip = [
+            "：",
+            ":",
+            "是",
+            "为",
+            "為",
+            "—",
+            "-",
+            "это",
+            "равен",
+            " ",
+            "\t",
+        ]
+        .iter()
+        .find(|c| rest.starts_with(**c))
+        .map_or(0, |c| c.len());
+        if skip == 0 {
+            break;
+        }
+        at += skip;
+    }
+    Some(at)
+}
+
+/// Whether `c` ends an answer phrase written after a phrase in a CJK language: ideographs, kana,
+/// hangul and CJK punctuation (`6 です。`, `5입니다`).
+fn cjk(c: char) -> bool {
+    matches!(c, '\u{3000}'..='\u{30FF}' | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7AF}' | '\u{FF01}'..='\u{FF0F}' | '\u{FF1A}'..='\u{FF1F}')
+}
+
+/// Byte offset right after the right-most English answer phrase.
+fn english_phrase_end(text: &str, final_answer: bool) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut end = bytes.len();
     let mut found = None;
@@ -207,7 +326,12 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
         }
         end = p;
     }
-    let at = found?;
+    found
+}
+
+/// The answer written after a phrase ending at byte `at`: math right after it, or the rest of the
+/// line up to a sentence end.
+fn phrase_answer(text: &str, at: usize) -> Option<String> {
     if let Some(m) = math_after_word(&text[at..]) {
         return m;
     }
@@ -222,6 +346,9 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
     let rest = &rest[..cap];
     let mut end = rest.find('\n').unwrap_or(rest.len());
     if let Some(k) = rest[..end].find(". ") {
+        end = k;
+    }
+    if let Some(k) = rest[..end].find(cjk) {
         end = k;
     }
     let lowrest = lower(&rest[..end]);
@@ -446,7 +573,7 @@ pub fn run_extractor(e: Extractor, text: &str, join_boxes: bool) -> Option<Strin
     match e {
         Extractor::Boxed => boxed(text, join_boxes),
         Extractor::FinalAnswer => after_last(text, true),
-        Extractor::AnswerIs => after_last(text, false),
+        Extractor::AnswerIs => answer_phrase(text),
         Extractor::Whole => looks_like_bare_answer(text)
             .then(|| clean_phrase(text))
             .filter(|s| !s.is_empty()),
