@@ -113,6 +113,11 @@ pub struct Policy {
     pub relation_interval: RelationInterval,
     /// Mixed numbers `7 3/4` and `7\frac{3}{4}` mean 7 + 3/4 (default true).
     pub mixed_numbers: bool,
+    /// Powers with a variable in base and exponent are also compared at branch probe points on
+    /// the principal branch, so that exponent rules needing a positive base or an integer
+    /// exponent are not accepted: `(c^d)^e` ≢ `c^{de}`, `(ab)^n` ≢ `a^n b^n` (default true;
+    /// false: only the generic points where both sides are real).
+    pub strict_exponents: bool,
 }
 
 impl Default for Policy {
@@ -131,6 +136,7 @@ impl Default for Policy {
             unreduced_fractions: true,
             relation_interval: RelationInterval::GoldOnly,
             mixed_numbers: true,
+            strict_exponents: true,
         }
     }
 }
@@ -259,6 +265,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "unreduced_fractions",
     "relation_interval",
     "mixed_numbers",
+    "strict_exponents",
     "timeout_ms",
     "max_response_bytes",
     "max_answer_bytes",
@@ -311,6 +318,7 @@ impl Config {
             "function_heads" => p.function_heads = value.as_bool(key)?,
             "unreduced_fractions" => p.unreduced_fractions = value.as_bool(key)?,
             "mixed_numbers" => p.mixed_numbers = value.as_bool(key)?,
+            "strict_exponents" => p.strict_exponents = value.as_bool(key)?,
             "relation_interval" => {
                 p.relation_interval = match value.as_str(key)? {
                     "gold_only" => RelationInterval::GoldOnly,
