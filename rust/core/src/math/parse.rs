@@ -1429,7 +1429,9 @@ impl P<'_> {
 
     fn word(&mut self, w: &str) -> Result<Expr, ParseError> {
         match w {
-            "pi" => return Ok(Expr::Const(Const::Pi)),
+            // `Pi` and `Abs` are the computer-algebra (sympy) spellings.
+            "pi" | "Pi" => return Ok(Expr::Const(Const::Pi)),
+            "Abs" => return self.apply_func("abs"),
             "infty" | "inf" | "oo" => return Ok(Expr::Const(Const::Inf)),
             "sqrt" | "log" | "ln" | "lg" => return self.apply_func(w),
             _ => {}
