@@ -274,3 +274,22 @@ fn answers_after_words_in_other_languages() {
     let v = verify("计算得到 5。所以答案是 7", "5", &cfg());
     assert_eq!(v.status, Status::Incorrect, "{v:?}");
 }
+
+#[test]
+fn digits_glued_to_a_letter_are_a_subscript() {
+    same(&[
+        ("x1 + x2", "x_1 + x_2"),
+        ("v0*t", "v_0 t"),
+        ("theta1 - theta2", "\\theta_1 - \\theta_2"),
+        ("log2(8)", "3"),
+        ("log10(1000)", "3"),
+        ("log2(w)", "\\log_2 w"),
+        ("2x", "x+x"),
+    ]);
+    differ(&[
+        ("x1 - x2", "-x"),
+        ("v0*t", "v*t"),
+        ("x1*x2", "2x^2"),
+        ("a1", "a"),
+    ]);
+}

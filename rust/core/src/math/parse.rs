@@ -234,6 +234,10 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
                 i += 1;
             }
             split_word(&s[st..i], &mut out);
+            if b.get(i).is_some_and(u8::is_ascii_digit) && digit_suffix_is_subscript(&s[st..i]) {
+                // `x1`, `v0`, `theta2` (computer-algebra symbol names): `x_1`; `log2(x)`: `\\log_2`.
+                out.push(Tok::Sym('_'));
+            }
         } else if c == b'\\' {
             let st = i + 1;
             i += 1;
@@ -287,6 +291,13 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// Whether digits glued to a letter run are its subscript: after one letter (`x1` is `x_1`, the
+/// symbol name computer-algebra systems print), a Greek name (`theta2`) or `log` (`log2(x)` is
+/// the base-2 logarithm). Other runs keep the product (`ab1` = `a b 1`).
+fn digit_suffix_is_subscript(w: &str) -> bool {
+    w.len() == 1 || is_greek_word(w) || w == "log"
 }
 
 /// Letter runs: known names stay whole (`sin`, `pi`, `sqrt`, `factorial`, and the Greek letter
