@@ -260,6 +260,16 @@ fn answers_after_words_in_other_languages() {
         ("A resposta é 9.", "9"),
         ("La risposta è 11.", "11"),
         ("정답은 5입니다.", "5"),
+        ("Odpowiedź: 7", "7"),
+        ("Cevap: 9", "9"),
+        ("Svaret är 4.", "4"),
+        ("Απάντηση: 3", "3"),
+        ("الإجابة: 5", "5"),
+        ("उत्तर: 2", "2"),
+        ("Jawabannya adalah 10.", "10"),
+        ("คำตอบคือ 12", "12"),
+        ("Відповідь: $\\sqrt{3}$", "\\sqrt3"),
+        ("La respuesta final es $x = -2$.", "-2"),
     ];
     for (resp, gold) in cases {
         let v = verify(&format!("Some work 1 + 1 = 2 and 3.\n{resp}"), gold, &cfg());
@@ -270,6 +280,13 @@ fn answers_after_words_in_other_languages() {
         Some("\\frac{2}{5}")
     );
     assert_eq!(extract_answer("Ответ: 8").as_deref(), Some("8"));
+    // The word without a connective is not the phrase: the last number is the answer.
+    let v = verify(
+        "Wir prüfen die Antwort noch einmal 1. Am Ende 5",
+        "5",
+        &cfg(),
+    );
+    assert_eq!(v.status, Status::Correct, "{v:?}");
     // A wrong number after the phrase is wrong.
     let v = verify("计算得到 5。所以答案是 7", "5", &cfg());
     assert_eq!(v.status, Status::Incorrect, "{v:?}");

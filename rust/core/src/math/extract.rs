@@ -176,7 +176,7 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
     phrase_answer(text, english_phrase_end(text, final_answer)?)
 }
 
-/// "answer:" / "answer is" in English or in another language ([`FOREIGN_PHRASES`]), whichever is
+/// "answer:" / "answer is" in English or in another language ([`ANSWER_WORDS`]), whichever is
 /// right-most.
 fn answer_phrase(text: &str) -> Option<String> {
     let at = match (english_phrase_end(text, false), foreign_phrase_end(text)) {
@@ -186,102 +186,160 @@ fn answer_phrase(text: &str) -> Option<String> {
     phrase_answer(text, at)
 }
 
-/// "The answer is" in other languages, matched after ASCII lower-casing (both cases listed where
-/// the first letter is not ASCII). Connectives after them (`：`, `是`, `—`, ...) are skipped.
-const FOREIGN_PHRASES: &[&str] = &[
-    "答案是",
-    "答案为",
-    "答案為",
-    "答案：",
-    "答案:",
-    "答えは",
-    "答え：",
-    "答え:",
-    "解答：",
-    "正解は",
-    "정답은",
-    "정답:",
-    "정답 :",
-    "답은",
-    "답:",
-    "la réponse finale est",
-    "la réponse est",
-    "réponse finale :",
-    "réponse finale:",
-    "réponse :",
-    "réponse:",
-    "la respuesta final es",
-    "la respuesta es",
-    "respuesta final:",
-    "respuesta:",
-    "die antwort lautet",
-    "die antwort ist",
-    "lautet die antwort",
-    "antwort:",
-    "a resposta final é",
-    "a resposta é",
-    "resposta:",
-    "la risposta finale è",
-    "la risposta è",
-    "risposta:",
-    "het antwoord is",
-    "antwoord:",
-    "ответ:",
-    "Ответ:",
-    "ответ равен",
-    "Ответ равен",
-    "ответ —",
-    "Ответ —",
-    "jawabannya adalah",
-    "jawaban:",
-    "cevap:",
-    "đáp án:",
-    "đáp án là",
+/// The word "answer" in other languages, lower case (a word of letters, matched whole): an answer
+/// follows when a connective does (`Antwort:`, `la respuesta es`, `ответ:`).
+const ANSWER_WORDS: &[&str] = &[
+    "antwort",
+    "lösung",
+    "respuesta",
+    "réponse",
+    "resposta",
+    "risposta",
+    "antwoord",
+    "ответ",
+    "відповідь",
+    "svar",
+    "svaret",
+    "vastaus",
+    "válasz",
+    "răspuns",
+    "răspunsul",
+    "odpowiedź",
+    "odpověď",
+    "cevap",
+    "yanıt",
+    "jibu",
+    "jawaban",
+    "jawabannya",
+    "jawapan",
+    "sagot",
+    "απάντηση",
+    "الإجابة",
+    "الجواب",
+    "תשובה",
+    "پاسخ",
+    "उत्तर",
+    "উত্তর",
 ];
 
-/// Only this tail of a response is searched for [`FOREIGN_PHRASES`] (a final answer is near the
-/// end; the scan stays cheap on long responses).
+/// "Answer" in scripts written without spaces (searched inside a run of letters): Chinese,
+/// Japanese, Korean, Thai.
+const ANSWER_INFIXES: &[&str] = &["答案", "答え", "正解", "정답", "답", "คำตอบ"];
+
+/// What may stand between the answer word and the answer; at least one must (`是`, `:`, `ist`,
+/// `final es`, ...).
+const CONNECTIVES: &[&str] = &[
+    "final",
+    "finale",
+    "ist",
+    "lautet",
+    "es",
+    "est",
+    "é",
+    "è",
+    "is",
+    "är",
+    "er",
+    "on",
+    "jest",
+    "je",
+    "este",
+    "adalah",
+    "ialah",
+    "ni",
+    "là",
+    "равен",
+    "равна",
+    "это",
+    "є",
+    "是",
+    "为",
+    "為",
+    "は",
+    "은",
+    "는",
+    "คือ",
+    "un",
+    "una",
+];
+
+/// Only this tail of a response is searched for answer words in other languages (a final answer
+/// is near the end; the scan stays linear and short on long responses).
 const FOREIGN_WINDOW: usize = 16 * 1024;
 
-/// Byte offset right after the right-most phrase of [`FOREIGN_PHRASES`] (and its connectives).
+/// Byte offset where the answer starts after the right-most answer word in another language
+/// ([`ANSWER_WORDS`], [`ANSWER_INFIXES`]) that a connective follows. One pass over the window.
 fn foreign_phrase_end(text: &str) -> Option<usize> {
-    if text.is_ascii() {
-        return None;
-    }
     let mut start = text.len().saturating_sub(FOREIGN_WINDOW);
     while !text.is_char_boundary(start) {
         start += 1;
     }
-    let low = text[start..].to_ascii_lowercase();
-    let (pos, len) = FOREIGN_PHRASES
-        .iter()
-        .filter_map(|ph| low.rfind(ph).map(|k| (k, ph.len())))
-        .max()?;
-    let mut at = start + pos + len;
-    loop {
-        let rest = &text[at..];
-        let skip = [
-            "：",
-            ":",
-            "是",
-            "为",
-            "為",
-            "—",
-            "-",
-            "это",
-            "равен",
-            " ",
-            "\t",
-        ]
-        .iter()
-        .find(|c| rest.starts_with(**c))
-        .map_or(0, |c| c.len());
-        if skip == 0 {
-            break;
+    let window = &text[start..];
+    let mut best = None;
+    let mut run_start = None;
+    for (i, c) in window
+        .char_indices()
+        .chain(std::iter::once((window.len(), ' ')))
+    {
+        if c.is_alphabetic() {
+            run_start.get_or_insert(i);
+            continue;
         }
-        at += skip;
+        let Some(rs) = run_start.take() else { continue };
+        let run = &window[rs..i];
+        if run.is_ascii() && run.len() < 3 {
+            continue;
+        }
+        let word_end = if ANSWER_WORDS.iter().any(|w| run.to_lowercase() == *w) {
+            Some(i)
+        } else if run.is_ascii() {
+            None
+        } else {
+            ANSWER_INFIXES
+                .iter()
+                .filter_map(|w| run.rfind(w).map(|k| rs + k + w.len()))
+                .max()
+        };
+        if let Some(at) = word_end.and_then(|e| after_connectives(window, e)) {
+            best = Some(start + at);
+        }
     }
-    Some(at)
+    best
+}
+
+/// Past the connectives after an answer word ending at `at`, if there is at least one.
+fn after_connectives(s: &str, mut at: usize) -> Option<usize> {
+    let mut found = false;
+    for _ in 0..4 {
+        let rest = &s[at..];
+        let trimmed = rest.trim_start_matches([' ', '\t', '*']);
+        at += rest.len() - trimmed.len();
+        if let Some(c) = trimmed
+            .chars()
+            .next()
+            .filter(|c| matches!(c, ':' | '：' | '—' | '-' | '='))
+        {
+            at += c.len_utf8();
+            found = true;
+            continue;
+        }
+        let word_len = trimmed
+            .char_indices()
+            .find(|(_, c)| !c.is_alphabetic())
+            .map_or(trimmed.len(), |(k, _)| k);
+        let word = &trimmed[..word_len];
+        let lower = word.to_lowercase();
+        if let Some(cj) = CONNECTIVES
+            .iter()
+            .find(|w| lower == **w || (!word.is_ascii() && word.starts_with(**w)))
+        {
+            at += if lower == *cj { word_len } else { cj.len() };
+            found = true;
+            continue;
+        }
+        break;
+    }
+    found.then_some(at)
 }
 
 /// Whether `c` ends an answer phrase written after a phrase in a CJK language: ideographs, kana,
