@@ -287,12 +287,13 @@ fn foreign_phrase_end(text: &str) -> Option<usize> {
         }
         let Some(rs) = run_start.take() else { continue };
         let run = &window[rs..i];
-        if run.is_ascii() && run.len() < 3 {
+        let ascii = run.is_ascii();
+        if ascii && !(3..=16).contains(&run.len()) {
             continue;
         }
-        let word_end = if ANSWER_WORDS.iter().any(|w| run.to_lowercase() == *w) {
+        let word_end = if run.len() <= 32 && is_answer_word(run) {
             Some(i)
-        } else if run.is_ascii() {
+        } else if ascii {
             None
         } else {
             ANSWER_INFIXES
@@ -305,6 +306,12 @@ fn foreign_phrase_end(text: &str) -> Option<usize> {
         }
     }
     best
+}
+
+/// Whether a run of letters is one of [`ANSWER_WORDS`] (any case).
+fn is_answer_word(run: &str) -> bool {
+    let lower = run.to_lowercase();
+    ANSWER_WORDS.contains(&lower.as_str())
 }
 
 /// Past the connectives after an answer word ending at `at`, if there is at least one.
