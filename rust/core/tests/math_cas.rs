@@ -123,6 +123,9 @@ fn factorials_binomials_gamma_exact() {
         ("\\Gamma(1/2)", "\\sqrt{\\pi}"),
         ("\\frac{10!}{3!7!}", "120"),
         ("binomial(5/2, 2)", "15/8"),
+        ("C(5,2)", "10"),
+        ("2*%pi", "2\\pi"),
+        ("%e^2", "e^2"),
     ]);
     differ(&[
         ("5!", "24"),
@@ -150,6 +153,8 @@ fn factorial_and_binomial_identities() {
         ("gamma(x+1)", "x*gamma(x)"),
         ("binomial(2n, 2)", "n(2n-1)"),
         ("k\\binom{n}{k}", "n\\binom{n-1}{k-1}"),
+        ("C(n, 2)", "n(n-1)/2"),
+        ("\\frac{(2n)!}{(n!)^2}", "\\binom{2n}{n}"),
     ]);
     differ(&[
         ("(m+2)!", "(m+2)*m!"),

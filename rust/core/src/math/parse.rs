@@ -259,6 +259,10 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
             } else {
                 out.push(Tok::Cmd(s[st..i].to_string()));
             }
+        } else if let Some(name) = maxima_constant(&s[i..]) {
+            // Maxima's `%pi`, `%e`, `%i` (computer-algebra answer tests).
+            out.push(Tok::Word(name[1..].to_string()));
+            i += name.len();
         } else if c.is_ascii() {
             let next = b.get(i + 1).copied();
             match (c, next) {
@@ -291,6 +295,17 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// `%pi`, `%e` or `%i` (not followed by a letter) at the start of `s`.
+fn maxima_constant(s: &str) -> Option<&'static str> {
+    ["%pi", "%e", "%i"].into_iter().find(|c| {
+        s.starts_with(c)
+            && !s
+                .as_bytes()
+                .get(c.len())
+                .is_some_and(u8::is_ascii_alphabetic)
+    })
 }
 
 /// Whether digits glued to a letter run are its subscript: after one letter (`x1` is `x_1`, the
@@ -1355,14 +1370,21 @@ impl P<'_> {
         if name != "log" || explicit || self.peek() != Some(&Tok::Sym('(')) {
             return Ok(None);
         }
-        let open = self.pos;
-        let end = paren_end(self.toks, open);
-        let inner = &self.toks[open + 1..end.min(self.toks.len())];
-        if split_top(inner, |t| matches!(t, Tok::Sym(','))).len() != 1 {
+        if !self.two_args_follow() {
             return Ok(None);
         }
         let [x, b] = self.paren_args::<2>("log")?;
         Ok(Some((x, b)))
+    }
+
+    /// Whether `(a, b)` follows: a parenthesised group with one top-level comma.
+    fn two_args_follow(&self) -> bool {
+        if self.peek() != Some(&Tok::Sym('(')) {
+            return false;
+        }
+        let end = paren_end(self.toks, self.pos);
+        let inner = &self.toks[self.pos + 1..end.min(self.toks.len())];
+        split_top(inner, |t| matches!(t, Tok::Sym(','))).len() == 1
     }
 
     /// `{n \\choose k}`: the binomial coefficient, when the `{` just read opens a group with
@@ -1456,6 +1478,11 @@ impl P<'_> {
                 return Ok(Expr::Factorial(Box::new(x)));
             }
             "binomial" | "binom" => {
+                let [n, k] = self.paren_args::<2>(w)?;
+                return Ok(Expr::Binom(Box::new(n), Box::new(k)));
+            }
+            // `C(n, k)`: the binomial coefficient (a point `C(1, 2)` is not an answer form).
+            "C" if self.two_args_follow() => {
                 let [n, k] = self.paren_args::<2>(w)?;
                 return Ok(Expr::Binom(Box::new(n), Box::new(k)));
             }
