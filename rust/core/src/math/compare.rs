@@ -10,6 +10,7 @@ use super::canon::same_form;
 use super::eval::{eval, q_to_f64, val_eq, Ctx, EvalError, Val};
 use super::parse::{collect_vars, literal_fraction, Answer, Const, Expr, Func, RelOp};
 use super::policy::{PercentPolicy, Policy, RelationInterval};
+use super::ratfn::same_rational;
 
 /// Sample values for variables: small rationals away from common poles and special points.
 const SAMPLES: &[(i64, i64)] = &[
@@ -496,11 +497,16 @@ impl Cmp<'_> {
         }
     }
 
-    /// Expressions with variables: integer points for factorials and binomials, else the generic
-    /// sample points, then the branch probes for powers with symbolic exponents.
+    /// Expressions with variables: integer points for factorials and binomials; the exact
+    /// rational-function forms for rational expressions; else the generic sample points, then the
+    /// branch probes for powers with symbolic exponents.
     fn symbolic(&mut self, p: &Expr, g: &Expr, vars: &[String]) -> R {
         if has_discrete(p) || has_discrete(g) {
             return self.discrete_points(p, g, vars);
+        }
+        // Rational expressions in several variables: decided exactly by their canonical forms.
+        if let Some(equal) = same_rational(p, g, vars, &mut self.ctx) {
+            return Ok(equal);
         }
         if !self.sample_points(p, g, vars)? {
             return Ok(false);

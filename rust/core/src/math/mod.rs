@@ -5,6 +5,7 @@
 //! * [`parse`]: the answer AST (exact big-rational literals, relations, intervals, sets, ...).
 //! * [`eval`] and [`compare`]: bounded evaluation and comparison by type.
 //! * [`canon`]: the structural canonical form (equal forms need no evaluation).
+//! * [`ratfn`]: exact rational-function forms in several variables (exact decisions).
 //! * [`policy`]: the named policy switches and budgets.
 //!
 //! Every call returns a [`Verdict`]; nothing panics across the API (a caught panic becomes a
@@ -18,6 +19,7 @@ pub mod group;
 pub mod normalize;
 pub mod parse;
 pub mod policy;
+pub mod ratfn;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
