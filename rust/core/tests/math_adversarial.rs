@@ -344,6 +344,19 @@ fn cas_paths_stay_bounded() {
         ),
         ("(x-y)^{10^{100}} + 1".into(), "(y-x)^{10^{100}}".into()),
         ("((((a^b)^c)^d)^f)^g".into(), "a^{bcdfg}".into()),
+        // rational-function forms at their limits
+        ("(a+b+c+d)^{16}".into(), "(d+c+b+a)^{16}+1".into()),
+        (
+            "(a+b+c)^{16}(a-b-c)^{16}".into(),
+            "(a+b+c)^{16}(a-b-c)^{16}+1".into(),
+        ),
+        (
+            (0..60)
+                .map(|k| format!("\\frac{{1}}{{x_{{{k}}}+1}}"))
+                .collect::<Vec<_>>()
+                .join("+"),
+            "1".into(),
+        ),
         (
             (0..40)
                 .map(|k| format!("binomial(n_{k}, k_{k})"))

@@ -19,11 +19,26 @@ use super::eval::Ctx;
 use super::parse::Expr;
 
 /// Most terms of one polynomial.
-const MAX_TERMS: usize = 400;
+const MAX_TERMS: usize = 200;
 /// Most term-by-term products in one multiplication.
-const MAX_PRODUCT: usize = 20_000;
+const MAX_PRODUCT: usize = 2_500;
 /// Largest integer exponent expanded.
-const MAX_POWER: u32 = 64;
+const MAX_POWER: u32 = 16;
+/// Most term products for one comparison (the forms are a fast path: past this, sample points).
+const MAX_WORK: u64 = 20_000;
+
+/// The evaluation context and the step count at which this comparison gives up.
+struct Work<'c, 'b> {
+    ctx: &'c mut Ctx<'b>,
+    limit: u64,
+}
+
+impl Work<'_, '_> {
+    fn tick(&mut self) -> Option<()> {
+        self.ctx.tick().ok()?;
+        (self.ctx.steps <= self.limit).then_some(())
+    }
+}
 
 /// A sparse polynomial: exponent vector (one entry per variable) to a non-zero coefficient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,14 +88,14 @@ impl Poly {
         (self.0.len() <= MAX_TERMS).then_some(self)
     }
 
-    fn mul(&self, other: &Poly, ctx: &mut Ctx<'_>) -> Option<Self> {
+    fn mul(&self, other: &Poly, w: &mut Work<'_, '_>) -> Option<Self> {
         if self.0.len().saturating_mul(other.0.len()) > MAX_PRODUCT {
             return None;
         }
         let mut out: BTreeMap<Vec<u32>, BigRational> = BTreeMap::new();
         for (e1, c1) in &self.0 {
             for (e2, c2) in &other.0 {
-                ctx.tick().ok()?;
+                w.tick()?;
                 let e: Vec<u32> = e1.iter().zip(e2).map(|(a, b)| a + b).collect();
                 let entry = out.entry(e).or_insert_with(BigRational::zero);
                 *entry += c1 * c2;
@@ -90,7 +105,7 @@ impl Poly {
         if out.len() > MAX_TERMS
             || out
                 .values()
-                .any(|c| c.numer().bits() + c.denom().bits() > ctx.budget.max_bits)
+                .any(|c| c.numer().bits() + c.denom().bits() > w.ctx.budget.max_bits)
         {
             return None;
         }
@@ -106,25 +121,22 @@ impl RatFn {
         }
     }
 
-    fn add(self, o: RatFn, ctx: &mut Ctx<'_>) -> Option<Self> {
+    fn add(self, o: RatFn, w: &mut Work<'_, '_>) -> Option<Self> {
         if self.den == o.den {
             return Some(RatFn {
                 num: self.num.add(&o.num)?,
                 den: self.den,
             });
         }
-        let num = self
-            .num
-            .mul(&o.den, ctx)?
-            .add(&o.num.mul(&self.den, ctx)?)?;
-        let den = self.den.mul(&o.den, ctx)?;
+        let num = self.num.mul(&o.den, w)?.add(&o.num.mul(&self.den, w)?)?;
+        let den = self.den.mul(&o.den, w)?;
         Some(RatFn { num, den })
     }
 
-    fn mul(self, o: RatFn, ctx: &mut Ctx<'_>) -> Option<Self> {
+    fn mul(self, o: RatFn, w: &mut Work<'_, '_>) -> Option<Self> {
         Some(RatFn {
-            num: self.num.mul(&o.num, ctx)?,
-            den: self.den.mul(&o.den, ctx)?,
+            num: self.num.mul(&o.num, w)?,
+            den: self.den.mul(&o.den, w)?,
         })
     }
 
@@ -135,17 +147,17 @@ impl RatFn {
         })
     }
 
-    fn pow(self, k: i64, nvars: usize, ctx: &mut Ctx<'_>) -> Option<Self> {
+    fn pow(self, k: i64, nvars: usize, w: &mut Work<'_, '_>) -> Option<Self> {
         let mut base = if k < 0 { self.inv()? } else { self };
         let mut e = k.unsigned_abs();
         let mut acc = RatFn::poly(Poly::constant(BigRational::one(), nvars), nvars);
         while e > 0 {
             if e & 1 == 1 {
-                acc = acc.mul(base.clone(), ctx)?;
+                acc = acc.mul(base.clone(), w)?;
             }
             e >>= 1;
             if e > 0 {
-                base = base.clone().mul(base, ctx)?;
+                base = base.clone().mul(base, w)?;
             }
         }
         Some(acc)
@@ -154,14 +166,14 @@ impl RatFn {
 
 /// The rational-function form of `e` over `vars`, if `e` is a rational expression within the
 /// limits.
-fn form(e: &Expr, vars: &[String], ctx: &mut Ctx<'_>) -> Option<RatFn> {
-    ctx.tick().ok()?;
+fn form(e: &Expr, vars: &[String], w: &mut Work<'_, '_>) -> Option<RatFn> {
+    w.tick()?;
     let n = vars.len();
     Some(match e {
         Expr::Num { val, .. } => RatFn::poly(Poly::constant(val.clone(), n), n),
         Expr::Var(v) => RatFn::poly(Poly::var(vars.iter().position(|x| x == v)?, n), n),
         Expr::Neg(x) => {
-            let f = form(x, vars, ctx)?;
+            let f = form(x, vars, w)?;
             RatFn {
                 num: f.num.neg(),
                 den: f.den,
@@ -170,20 +182,20 @@ fn form(e: &Expr, vars: &[String], ctx: &mut Ctx<'_>) -> Option<RatFn> {
         Expr::Add(v) => {
             let mut acc = RatFn::poly(Poly::constant(BigRational::zero(), n), n);
             for x in v {
-                acc = acc.add(form(x, vars, ctx)?, ctx)?;
+                acc = acc.add(form(x, vars, w)?, w)?;
             }
             acc
         }
         Expr::Mul(v) => {
             let mut acc = RatFn::poly(Poly::constant(BigRational::one(), n), n);
             for x in v {
-                acc = acc.mul(form(x, vars, ctx)?, ctx)?;
+                acc = acc.mul(form(x, vars, w)?, w)?;
             }
             acc
         }
         Expr::Div(a, b) => {
-            let a = form(a, vars, ctx)?;
-            a.mul(form(b, vars, ctx)?.inv()?, ctx)?
+            let a = form(a, vars, w)?;
+            a.mul(form(b, vars, w)?.inv()?, w)?
         }
         Expr::Pow(b, k) => {
             let Expr::Num { val, .. } = k.as_ref() else {
@@ -193,7 +205,7 @@ fn form(e: &Expr, vars: &[String], ctx: &mut Ctx<'_>) -> Option<RatFn> {
             if k.abs() > BigInt::from(MAX_POWER) {
                 return None;
             }
-            form(b, vars, ctx)?.pow(k.to_i64()?, n, ctx)?
+            form(b, vars, w)?.pow(k.to_i64()?, n, w)?
         }
         _ => return None,
     })
@@ -202,13 +214,15 @@ fn form(e: &Expr, vars: &[String], ctx: &mut Ctx<'_>) -> Option<RatFn> {
 /// `Some(equal)` when both sides are rational expressions in `vars` with forms within the
 /// limits (then the answer is exact); `None` otherwise.
 pub fn same_rational(p: &Expr, g: &Expr, vars: &[String], ctx: &mut Ctx<'_>) -> Option<bool> {
-    let a = form(p, vars, ctx)?;
-    let b = form(g, vars, ctx)?;
+    let limit = ctx.steps + MAX_WORK;
+    let w = &mut Work { ctx, limit };
+    let a = form(p, vars, w)?;
+    let b = form(g, vars, w)?;
     if a.den.is_zero() || b.den.is_zero() {
         return None;
     }
-    let left = a.num.mul(&b.den, ctx)?;
-    let right = b.num.mul(&a.den, ctx)?;
+    let left = a.num.mul(&b.den, w)?;
+    let right = b.num.mul(&a.den, w)?;
     Some(left == right)
 }
 
