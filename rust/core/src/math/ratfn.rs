@@ -19,13 +19,13 @@ use super::eval::Ctx;
 use super::parse::Expr;
 
 /// Most terms of one polynomial.
-const MAX_TERMS: usize = 200;
+const MAX_TERMS: usize = 150;
 /// Most term-by-term products in one multiplication.
-const MAX_PRODUCT: usize = 2_500;
+const MAX_PRODUCT: usize = 1_000;
 /// Largest integer exponent expanded.
 const MAX_POWER: u32 = 16;
 /// Most term products for one comparison (the forms are a fast path: past this, sample points).
-const MAX_WORK: u64 = 20_000;
+const MAX_WORK: u64 = 3_000;
 
 /// The evaluation context and the step count at which this comparison gives up.
 struct Work<'c, 'b> {
