@@ -63,6 +63,9 @@ fn multi_letter_names_are_one_symbol() {
         ("2xy", "2*y*x"),
         ("rho*v^2/2", "\\frac{1}{2}\\rho v^2"),
         ("epsilon_0*E", "E*\\epsilon_0"),
+        ("\\varphi + 1", "1 + phi"),
+        ("2\\varepsilon", "epsilon + \\epsilon"),
+        ("\\vartheta^2", "theta*theta"),
     ]);
     differ(&[
         ("3*beta", "2*beta"),

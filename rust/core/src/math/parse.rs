@@ -1490,7 +1490,7 @@ impl P<'_> {
                 let [x] = self.paren_args::<1>(w)?;
                 return Ok(Expr::Func(Func::Gamma, Box::new(x)));
             }
-            g if is_greek_word(g) => return self.subscript(Expr::Var(format!("\\{g}"))),
+            g if is_greek_word(g) => return self.subscript(greek_symbol(g)),
             _ => {}
         }
         // A run of letters is a product of single-letter variables.
@@ -1593,7 +1593,7 @@ impl P<'_> {
                 && name.chars().all(|ch| ch.is_ascii_alphabetic())
                 && GREEK.contains(&name) =>
             {
-                let v = Expr::Var(format!("\\{name}"));
+                let v = greek_symbol(name);
                 self.subscript(v)
             }
             // Any other command name not taking a braced argument is an opaque symbol (`\\zzz`,
@@ -1678,6 +1678,8 @@ const GREEK: &[&str] = &[
     "upsilon",
     "phi",
     "varphi",
+    "varrho",
+    "varsigma",
     "chi",
     "psi",
     "omega",
@@ -1691,6 +1693,16 @@ const GREEK: &[&str] = &[
     "Psi",
     "Omega",
 ];
+
+/// The symbol of a Greek letter name; the variant shapes are the same letter (`\\varepsilon` is
+/// `\\epsilon`, `\\varphi` is `\\phi`, `\\vartheta` is `\\theta`).
+fn greek_symbol(name: &str) -> Expr {
+    let base = name
+        .strip_prefix("var")
+        .filter(|b| GREEK.contains(b))
+        .unwrap_or(name);
+    Expr::Var(format!("\\{base}"))
+}
 
 fn is_func_cmd(c: &str) -> bool {
     func_from_name(c).is_some() || matches!(c, "log" | "ln" | "lg" | "sqrt")
