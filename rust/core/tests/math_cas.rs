@@ -295,6 +295,8 @@ fn answers_after_words_in_other_languages() {
         &cfg(),
     );
     assert_eq!(v.status, Status::Correct, "{v:?}");
+    let v = verify("La respuesta está abajo: tenemos 7.", "7", &cfg());
+    assert_eq!(v.status, Status::Correct, "{v:?}");
     // A wrong number after the phrase is wrong.
     let v = verify("计算得到 5。所以答案是 7", "5", &cfg());
     assert_eq!(v.status, Status::Incorrect, "{v:?}");

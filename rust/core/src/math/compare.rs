@@ -37,7 +37,7 @@ const POSITIVE: &[(i64, i64)] = &[(31, 3), (47, 5), (9, 2), (61, 7)];
 
 /// Integer points for factorials, binomials and gamma of symbolic arguments (variables in order
 /// of appearance; the first ones larger, so that `n >= k` in most rows; more variables get
-/// `row[k % 4] + k`).
+/// `row[k % 4] + k / 4`).
 const INTEGER_ROWS: &[[i64; 4]] = &[
     [9, 4, 2, 7],
     [12, 5, 3, 8],

@@ -338,7 +338,7 @@ fn after_connectives(s: &str, mut at: usize) -> Option<usize> {
         let lower = word.to_lowercase();
         if let Some(cj) = CONNECTIVES
             .iter()
-            .find(|w| lower == **w || (!word.is_ascii() && word.starts_with(**w)))
+            .find(|w| lower == **w || (!w.is_ascii() && word.starts_with(**w)))
         {
             at += if lower == *cj { word_len } else { cj.len() };
             found = true;
