@@ -235,7 +235,7 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
             }
             split_word(&s[st..i], &mut out);
             if b.get(i).is_some_and(u8::is_ascii_digit) && digit_suffix_is_subscript(&s[st..i]) {
-                // `x1`, `v0`, `theta2` (computer-algebra symbol names): `x_1`; `log2(x)`: `\\log_2`.
+                // `x1`, `v0`, `theta2` (computer-algebra symbol names): `x_1`; `log2(x)`: base 2.
                 out.push(Tok::Sym('_'));
             }
         } else if c == b'\\' {
