@@ -457,6 +457,7 @@ const FUNC_WORDS: &[&str] = &[
     "mod",
     "factorial",
     "binomial",
+    "ceiling",
 ];
 
 /// A plain-text Greek letter name that is one symbol, the same as its LaTeX command (`beta` is
@@ -1001,7 +1002,7 @@ fn func_from_name(n: &str) -> Option<Func> {
         "exp" => Func::Exp,
         "abs" => Func::Abs,
         "floor" => Func::Floor,
-        "ceil" => Func::Ceil,
+        "ceil" | "ceiling" => Func::Ceil,
         _ => return None,
     })
 }
