@@ -40,6 +40,7 @@ MATH_POLICIES = (
     ("unreduced_fractions", "true|false: 2/4 equals 1/2 (default true)"),
     ("relation_interval", "gold_only|both|never: inequality vs interval (default gold_only)"),
     ("mixed_numbers", "true|false: 7 3/4 means 7 + 3/4 (default true)"),
+    ("strict_exponents", "true|false: (c^d)^e differs from c^(de) (principal branch; default true)"),
     ("extract_order", "comma-separated extractors (default boxed,final_answer,answer,whole,tail)"),
     ("join_boxes", "true|false: join adjacent boxes into a list (default true)"),
     ("timeout_ms", "milliseconds per pair (default 10)"),

@@ -4,11 +4,14 @@
 //! * [`normalize`]: the named, table-driven rewrite rules.
 //! * [`parse`]: the answer AST (exact big-rational literals, relations, intervals, sets, ...).
 //! * [`eval`] and [`compare`]: bounded evaluation and comparison by type.
+//! * [`canon`]: the structural canonical form (equal forms need no evaluation).
+//! * [`ratfn`]: exact rational-function forms in several variables (exact decisions).
 //! * [`policy`]: the named policy switches and budgets.
 //!
 //! Every call returns a [`Verdict`]; nothing panics across the API (a caught panic becomes a
 //! verdict with a reason) and every call ends within the wall-clock budget plus a small constant.
 
+pub mod canon;
 pub mod compare;
 pub mod eval;
 pub mod extract;
@@ -16,16 +19,16 @@ pub mod group;
 pub mod normalize;
 pub mod parse;
 pub mod policy;
+pub mod ratfn;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use extract::Extractor;
 pub use group::group_equivalent;
 pub use policy::{
-    Budget, Config, ConfigValue, DecimalComma, PercentPolicy, Policy, RelationInterval,
+    Budget, Config, ConfigValue, DecimalComma, Extractor, PercentPolicy, Policy, RelationInterval,
 };
 
 use eval::{Ctx, EvalError};
