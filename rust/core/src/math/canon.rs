@@ -191,9 +191,9 @@ pub fn same_form(a: &Expr, b: &Expr, ctx: &mut Ctx<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::clock::Deadline;
     use crate::math::parse::{parse_answer, Answer};
     use crate::math::{Budget, Policy};
-    use std::time::{Duration, Instant};
 
     fn form(s: &str) -> Expr {
         let budget = Budget::default();
@@ -202,7 +202,7 @@ mod tests {
         };
         let mut ctx = Ctx {
             budget: &budget,
-            deadline: Instant::now() + Duration::from_secs(5),
+            deadline: Deadline::after_ms(5000.0),
             steps: 0,
             vars: Vec::new(),
         };

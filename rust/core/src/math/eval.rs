@@ -2,7 +2,7 @@
 //! doubles otherwise. Every step is counted, the wall clock is checked, and bigint sizes,
 //! exponents and factorial arguments are capped.
 
-use std::time::Instant;
+use crate::math::clock::Deadline;
 
 use num_bigint::BigInt;
 use num_integer::Integer;
@@ -30,7 +30,7 @@ pub enum Val {
 pub enum EvalError {
     /// A budget was exceeded (named).
     Budget(String),
-    /// The wall-clock deadline passed.
+    /// The deadline (this thread's CPU time, clock.rs) passed.
     Timeout,
     /// Outside the domain (division by zero, log of zero, ...).
     Domain(String),
@@ -40,8 +40,8 @@ pub enum EvalError {
 pub struct Ctx<'a> {
     /// Budgets.
     pub budget: &'a Budget,
-    /// Hard deadline.
-    pub deadline: Instant,
+    /// Hard deadline (this thread's CPU time, with a wall-clock backstop).
+    pub deadline: Deadline,
     /// Steps so far (shared across the whole comparison).
     pub steps: u64,
     /// Variable assignment.
@@ -58,7 +58,7 @@ impl Ctx<'_> {
                 self.budget.max_steps
             )));
         }
-        if self.steps % 32 == 0 && Instant::now() >= self.deadline {
+        if self.steps % 32 == 0 && self.deadline.passed() {
             return Err(EvalError::Timeout);
         }
         Ok(())

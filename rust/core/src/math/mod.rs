@@ -12,6 +12,7 @@
 //! verdict with a reason) and every call ends within the wall-clock budget plus a small constant.
 
 pub mod canon;
+pub mod clock;
 pub mod compare;
 pub mod eval;
 pub mod extract;
@@ -24,7 +25,6 @@ pub mod ratfn;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 pub use group::group_equivalent;
 pub use policy::{
@@ -164,11 +164,10 @@ fn gold_answer(gold: &str, cfg: &Config) -> String {
 }
 
 fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> Verdict {
-    let start = Instant::now();
     let budget = &cfg.budget;
     // The deadline is checked every few evaluation steps, so a check can land a little late: aim
-    // 5% early so that the whole call stays inside `timeout_ms`.
-    let deadline = start + Duration::from_secs_f64(budget.timeout_ms.max(0.0) * 0.95 / 1000.0);
+    // 5% early so that the whole call stays inside `timeout_ms` (of this thread's CPU time: clock.rs).
+    let deadline = clock::Deadline::after_ms(budget.timeout_ms * 0.95);
     let policy = &cfg.policy;
 
     // Reference.

@@ -229,9 +229,9 @@ pub fn same_rational(p: &Expr, g: &Expr, vars: &[String], ctx: &mut Ctx<'_>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::clock::Deadline;
     use crate::math::parse::{collect_vars, parse_answer, Answer};
     use crate::math::{Budget, Policy};
-    use std::time::{Duration, Instant};
 
     fn decide(a: &str, b: &str) -> Option<bool> {
         let budget = Budget::default();
@@ -245,7 +245,7 @@ mod tests {
         collect_vars(&pb, &mut vars);
         let mut ctx = Ctx {
             budget: &budget,
-            deadline: Instant::now() + Duration::from_secs(5),
+            deadline: Deadline::after_ms(5000.0),
             steps: 0,
             vars: Vec::new(),
         };
