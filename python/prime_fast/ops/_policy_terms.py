@@ -62,7 +62,9 @@ def check_options(
     from prime_fast.algos.losses import AGGREGATIONS  # algos imports ops: import late
 
     if aggregation not in AGGREGATIONS:
-        raise UnsupportedInputError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+        raise UnsupportedInputError(
+            f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}"
+        )
     if kl_type not in KL_TYPES:
         raise UnsupportedInputError(f"kl_type must be one of {', '.join(KL_TYPES)}, got {kl_type!r}")
     for name, value in (("clip_ratio", clip_ratio), ("entropy_coef", entropy_coef), ("kl_coef", kl_coef)):

@@ -25,7 +25,13 @@ import torch
 
 from prime_fast.errors import UnsupportedInputError
 from prime_fast.ops import _policy_terms as terms
-from prime_fast.ops._common import check_float, check_label_range, check_labels, check_temperature, select_backend
+from prime_fast.ops._common import (
+    check_float,
+    check_label_range,
+    check_labels,
+    check_temperature,
+    select_backend,
+)
 from prime_fast.ops._torch_path import CHUNK_BYTES
 
 #: Row budget of one chunk on the Triton path: its float32 logits (the low-precision copy of the
@@ -97,7 +103,9 @@ def _torch_path(
         if opts.temperature != 1.0:
             z.div_(opts.temperature)
         lab = labels[s:e]
-        lp, en, dz = _torch_chunk(z, lab, lab != opts.ignore_index, grad_fn, slice(s, e), opts, need_dh or need_dw)
+        lp, en, dz = _torch_chunk(
+            z, lab, lab != opts.ignore_index, grad_fn, slice(s, e), opts, need_dh or need_dw
+        )
         logp[s:e], ent[s:e] = lp, en
         del z
         if dz is None:
@@ -138,7 +146,9 @@ def _triton_path(
         if not (need_dh or need_dw):
             continue
         g, g_ent = grad_fn(slice(s, e), lp, en)
-        dz = kern.chunk_logit_grads(z, lab, lse, en, g, g_ent, opts.temperature, opts.ignore_index, hidden.dtype)
+        dz = kern.chunk_logit_grads(
+            z, lab, lse, en, g, g_ent, opts.temperature, opts.ignore_index, hidden.dtype
+        )
         del z
         if d_hidden is not None:
             torch.mm(dz, weight, out=d_hidden[s:e])
@@ -185,7 +195,9 @@ def loss_and_metrics(
         entropy_coef=opts.entropy_coef,
     )
     if ref_logp is not None:
-        kl = _aggregate(terms.kl_value(logp, ref_logp.to(logp.dtype), opts.kl_type), mask.bool(), opts.aggregation)
+        kl = _aggregate(
+            terms.kl_value(logp, ref_logp.to(logp.dtype), opts.kl_type), mask.bool(), opts.aggregation
+        )
         if opts.kl_coef != 0.0:
             loss = loss + opts.kl_coef * kl
         metrics["kl"] = kl.detach()
