@@ -42,7 +42,7 @@ GradFn = Callable[[slice, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch
 
 
 def _torch_chunk(
-    z: torch.Tensor,
+    bufs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     labels: torch.Tensor,
     valid: torch.Tensor,
     grad_fn: GradFn,
@@ -50,32 +50,34 @@ def _torch_chunk(
     opts: terms.PolicyLossOptions,
     need_dz: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """One chunk on the torch path: ``z`` (owned, already divided by ``T``) -> ``(logp, entropy, dz)``.
+    """One chunk on the torch path: ``bufs[0]`` holds the scaled logits ``z``; returns ``(logp,
+    entropy, dz)`` with ``dz`` (the gradient w.r.t. the unscaled logits) in ``bufs[0]``.
 
-    ``dz`` is the gradient of the loss w.r.t. the unscaled logits, made in ``z``'s and one more
-    chunk buffer: ``(g (onehot - p) - g_H p (log p + H)) / T``.
+    ``dz = (g (onehot - p) - g_H p (log p + H)) / T``, made in the three chunk buffers by in-place
+    passes (no allocation of the chunk's size: fresh pages cost as much as the arithmetic on a CPU).
     """
-    lse = torch.logsumexp(z, -1)
-    logq = z.sub_(lse.unsqueeze(-1))  # log-softmax, in place
+    z, logq, tmp = bufs
+    torch.log_softmax(z, -1, out=logq)
     safe = torch.where(valid, labels, torch.zeros_like(labels)).long().unsqueeze(-1)
-    zero = torch.zeros_like(lse)
+    zero = torch.zeros(logq.shape[0], dtype=logq.dtype, device=logq.device)
     logp = torch.where(valid, logq.gather(-1, safe).squeeze(-1), zero)
-    p = torch.exp(logq)
+    p = torch.exp(logq, out=z)
     ent = zero
     if opts.compute_entropy:
-        ent = torch.where(valid, -torch.bmm(p.unsqueeze(1), logq.unsqueeze(-1)).view(-1), zero)
+        ent = torch.where(valid, -torch.mul(p, logq, out=tmp).sum(-1), zero)
     if not need_dz:
         return logp, ent, None
     g, g_ent = grad_fn(rows, logp, ent)
-    g = torch.where(valid, g, zero)
+    inv_t = 1.0 / opts.temperature
+    g = torch.where(valid, g, zero) * inv_t
     if g_ent is None:
         dz = p.mul_(-g.unsqueeze(-1))
     else:
-        gh = torch.where(valid, g_ent, zero)
-        t = logq.add_(ent.unsqueeze(-1)).mul_(gh.unsqueeze(-1)).add_(g.unsqueeze(-1))
-        dz = p.mul_(t).neg_()
-    dz.scatter_add_(-1, safe, g.unsqueeze(-1))
-    return logp, ent, (dz if opts.temperature == 1.0 else dz.div_(opts.temperature))
+        gh = torch.where(valid, g_ent, zero) * inv_t
+        # -(g + gh (log p + H)) = log p * (-gh) - (g + gh H): two passes over logq, one over p.
+        logq.mul_(-gh.unsqueeze(-1)).sub_((g + gh * ent).unsqueeze(-1))
+        dz = p.mul_(logq)
+    return logp, ent, dz.scatter_add_(-1, safe, g.unsqueeze(-1))
 
 
 def _torch_path(
@@ -87,33 +89,39 @@ def _torch_path(
     need_dh: bool,
     need_dw: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """The chunked torch path: GEMMs in float32 (float64 for float64 inputs) on upcast operands."""
+    """The chunked torch path: GEMMs in float32 (float64 for float64 inputs) on upcast operands,
+    three chunk buffers of ``CHUNK_BYTES`` reused by every chunk."""
     n, v = hidden.shape[0], weight.shape[0]
     dt = torch.float64 if torch.float64 in (hidden.dtype, weight.dtype) else torch.float32
     w = weight.to(dt)
     logp = torch.empty(n, dtype=dt, device=hidden.device)
     ent = torch.empty_like(logp)
     d_hidden = torch.empty_like(hidden) if need_dh else None
-    dw_acc = torch.zeros(weight.shape, dtype=dt, device=weight.device) if need_dw else None
-    step = max(1, CHUNK_BYTES // (v * torch.finfo(dt).bits // 8))
+    dw_acc: torch.Tensor | None = None
+    step = max(1, min(n, CHUNK_BYTES // (v * torch.finfo(dt).bits // 8)))
+    full = [torch.empty((step, v), dtype=dt, device=hidden.device) for _ in range(3)]
     for s in range(0, n, step):
         e = min(n, s + step)
+        bufs = (full[0][: e - s], full[1][: e - s], full[2][: e - s])
         h = hidden[s:e].to(dt)
-        z = h @ w.T
+        torch.mm(h, w.T, out=bufs[0])
         if opts.temperature != 1.0:
-            z.div_(opts.temperature)
+            bufs[0].div_(opts.temperature)
         lab = labels[s:e]
-        lp, en, dz = _torch_chunk(
-            z, lab, lab != opts.ignore_index, grad_fn, slice(s, e), opts, need_dh or need_dw
-        )
+        valid = lab != opts.ignore_index
+        lp, en, dz = _torch_chunk(bufs, lab, valid, grad_fn, slice(s, e), opts, need_dh or need_dw)
         logp[s:e], ent[s:e] = lp, en
-        del z
         if dz is None:
             continue
         if d_hidden is not None:
-            d_hidden[s:e] = dz @ w
-        if dw_acc is not None:
-            dw_acc.addmm_(dz.T, h)
+            if d_hidden.dtype == dt:
+                torch.mm(dz, w, out=d_hidden[s:e])
+            else:
+                d_hidden[s:e] = dz @ w
+        if need_dw:
+            dw_acc = dz.T @ h if dw_acc is None else dw_acc.addmm_(dz.T, h)
+    if need_dw and dw_acc is None:  # no rows
+        dw_acc = torch.zeros(weight.shape, dtype=dt, device=weight.device)
     d_weight = None if dw_acc is None else dw_acc.to(weight.dtype)
     return logp, ent, d_hidden, d_weight
 
