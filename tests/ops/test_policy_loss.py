@@ -233,3 +233,52 @@ def test_bad_inputs_are_named():
         ops.linear_policy_loss(hidden[0], weight, labels, old, adv, mask)
     with pytest.raises(UnsupportedInputError, match="labels"):
         ops.linear_policy_loss(hidden, weight, labels + 1000, old, adv, mask)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_matches_fp64_on_gpu(dtype, monkeypatch):
+    """The Triton path on a GPU at a real vocabulary (``benches/gpu_check.sh`` runs it): values,
+    metrics and gradients against float64 autograd. float32: within 1e-5 of the largest gradient
+    plus twice the error of plain float32 autograd (full logits, no TF32) against float64, so sums
+    over V = 152k terms are held to what float32 arithmetic can do; bfloat16: bf16 resolution."""
+    import os
+
+    if not torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET", "0") == "1":
+        if os.environ.get("PRIME_FAST_REQUIRE_GPU", "0") == "1":
+            pytest.fail("PRIME_FAST_REQUIRE_GPU=1 but CUDA is unavailable or TRITON_INTERPRET=1")
+        pytest.skip("needs CUDA and TRITON_INTERPRET=0")
+    monkeypatch.delenv("PRIME_FAST_KERNELS", raising=False)
+    monkeypatch.setenv("PRIME_FAST_AUTOTUNE", "0")
+    dev = torch.device("cuda")
+    hidden, weight, labels, old, adv, mask, ref = _inputs(21, "spread", b=4, t=256, h=896, v=152064)
+    kw = {"dual_clip": 3.0, "entropy_coef": 0.01, "kl_coef": 0.05, "temperature": 0.9}
+    args = [x.to(dev) for x in (labels, old, adv, mask)]
+    ref = ref.to(dev)
+
+    def run(h, w, fn, r):
+        h = h.detach().clone().requires_grad_(True)
+        w = w.detach().clone().requires_grad_(True)
+        loss, metrics = fn(
+            h,
+            w,
+            *[a.double() if a.is_floating_point() and h.dtype == torch.float64 else a for a in args],
+            ref_logp=r,
+            **kw,
+        )
+        return (loss, metrics, *torch.autograd.grad(loss, (h, w)))
+
+    h, w = hidden.to(dev, dtype), weight.to(dev, dtype)
+    loss, metrics, gh, gw = run(h, w, ops.linear_policy_loss, ref)
+    rloss, rmetrics, rgh, rgw = run(h.double(), w.double(), reference.linear_policy_loss, ref.double())
+    assert abs(loss.item() - rloss.item()) <= (RTOL if dtype == torch.float32 else 2**-7) * abs(rloss.item())
+    for k in rmetrics:
+        assert abs(float(metrics[k]) - float(rmetrics[k])) <= 1e-4 * max(1.0, abs(float(rmetrics[k]))), k
+    if dtype == torch.float32:
+        _, _, bgh, bgw = run(h, w, reference.linear_policy_loss, ref)
+        for name, got, want, base in (("d_hidden", gh, rgh, bgh), ("d_weight", gw, rgw, bgw)):
+            err = float((got.double() - want).abs().max())
+            base_err = float((base.double() - want).abs().max())
+            assert err <= RTOL * float(want.abs().max()) + 2 * base_err, (name, err, base_err)
+    else:
+        assert _max_rel(gh, rgh) <= 2**-7 and _max_rel(gw, rgw) <= 2**-7
