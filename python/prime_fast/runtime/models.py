@@ -163,15 +163,45 @@ def logprobs_forward(
     """The body of :func:`response_logprobs` on device tensors (``labels`` -100 where masked)."""
     from prime_fast.ops import linear_token_logprobs
 
-    t = labels.shape[1]
-    out = model.get_decoder()(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    hidden = _response_hidden_states(
+        model, input_ids, attention_mask, position_ids, prompt_len, labels.shape[1]
     )
-    hidden = out.last_hidden_state[:, prompt_len - 1 : prompt_len + t - 1]
     weight = model.get_output_embeddings().weight
     return linear_token_logprobs(
         hidden, weight, labels, temperature=temperature, return_entropy=return_entropy
     )
+
+
+def _response_hidden_states(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    prompt_len: int,
+    t: int,
+) -> torch.Tensor:
+    """The decoder's last hidden states at positions ``P-1 .. P+T-2`` (those that predict the response)."""
+    out = model.get_decoder()(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    )
+    return out.last_hidden_state[:, prompt_len - 1 : prompt_len + t - 1]
+
+
+def response_hidden(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(hidden, lm_head_weight, labels)`` of the response tokens: the inputs of the LM head that
+    :func:`logprobs_forward` feeds to ``linear_token_logprobs`` (for fused LM-head losses such as
+    :func:`prime_fast.ops.linear_policy_loss`); ``labels`` are -100 where masked."""
+    dev = next(model.parameters()).device
+    labels = torch.where(batch.response_mask.bool(), batch.responses, torch.full_like(batch.responses, -100))
+    hidden = _response_hidden_states(
+        model,
+        batch.input_ids.to(dev),
+        batch.attention_mask.to(dev),
+        batch.position_ids.to(dev),
+        batch.prompt_len,
+        labels.shape[1],
+    )
+    return hidden, model.get_output_embeddings().weight, labels.to(dev)
 
 
 @torch.no_grad()

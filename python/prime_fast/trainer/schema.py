@@ -258,6 +258,10 @@ class OptimConfig:
         micro_batch_size: responses per forward/backward.
         ppo_epochs: passes over the batch per RL step.
         shuffle: shuffle responses into mini-batches (advantages are computed before).
+        fused_loss: compute the policy loss with :func:`prime_fast.ops.linear_policy_loss` (LM head,
+            log-probs, PPO-clip and entropy fused, gradients made in the forward) where it applies
+            (``ppo_clip`` on an unsharded policy, see ``trainer.actor.fused_loss_applies``);
+            false: log-probs, then ``algos.ppo_clip_loss``. Same loss and metrics either way.
     """
 
     lr: float = 5e-7
@@ -270,6 +274,7 @@ class OptimConfig:
     micro_batch_size: int = 8
     ppo_epochs: int = 1
     shuffle: bool = True
+    fused_loss: bool = True
 
     def __post_init__(self) -> None:
         _pos("optim.lr", self.lr)
