@@ -69,20 +69,28 @@ class Actor:
         )
 
     def update(
-        self, batch: Batch, old_logp: torch.Tensor, advantages: torch.Tensor, generator: torch.Generator
+        self,
+        batch: Batch,
+        old_logp: torch.Tensor | None,
+        advantages: torch.Tensor,
+        generator: torch.Generator,
     ) -> dict[str, float]:
-        """One RL step of policy updates. Returns mean metrics (``actor/*``)."""
+        """One RL step of policy updates. Returns mean metrics (``actor/*``).
+
+        ``old_logp = None``: the update is exactly on-policy (one epoch, one mini-batch, the rollout's
+        weights), so each micro-batch's own log-probs, detached, are the old ones (ratio 1); this takes
+        the unfused path, whose log-probs exist before the loss."""
         n = batch.size
         mini = min(self.cfg.mini_batch_size, n)
         sums: dict[str, float] = {}
         count = 0
 
-        fused = self.cfg.fused_loss and fused_loss_applies(self.model, self.algo)
+        fused = old_logp is not None and self.cfg.fused_loss and fused_loss_applies(self.model, self.algo)
 
         def micro_loss(j: torch.Tensor) -> torch.Tensor:
             nonlocal count
             sub = batch.rows(j)
-            if fused:
+            if fused and old_logp is not None:
                 loss, m = self._fused_loss(sub, old_logp[j], advantages[j])
             else:
                 logp, ent = response_logprobs(
@@ -91,7 +99,7 @@ class Actor:
                 dev = logp.device
                 loss, m = self.loss_fn(
                     logp,
-                    old_logp[j].to(dev),
+                    logp.detach() if old_logp is None else old_logp[j].to(dev),
                     advantages[j].to(dev),
                     sub.response_mask.to(dev),
                     clip_ratio=self.algo.clip_ratio,
@@ -99,7 +107,7 @@ class Actor:
                     entropy_coef=self.algo.entropy_coef,
                 )
             for k, v in m.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+                sums[k] = sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v)
             count += 1
             return loss
 

@@ -29,7 +29,6 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from prime_fast import algos
@@ -58,9 +57,9 @@ from prime_fast.trainer.optim import make_optimizer, make_scheduler
 from prime_fast.trainer.prm import PRMTrainer
 from prime_fast.trainer.prm_quality import prm_quality, step_labels
 from prime_fast.trainer.process import quiet_third_party, seed_everything
-from prime_fast.trainer.rollouts import Rollouts, round_samples, step_batch
+from prime_fast.trainer.rollouts import Rollouts, rollout_metrics, round_samples, step_batch
 from prime_fast.trainer.schema import TrainConfig
-from prime_fast.trainer.sizes import check_divisible, per_rank
+from prime_fast.trainer.sizes import check_divisible, exactly_on_policy, per_rank
 from prime_fast.trainer.verification import Verifier
 from prime_fast.verify.batch import score_batch
 
@@ -154,6 +153,7 @@ class Trainer:
         global mini-batch is split evenly over the ranks."""
         cfg, w = self.cfg, self.ctx.world_size
         o = cfg.optim
+        self.on_policy = exactly_on_policy(cfg)
         self.actor_opt = make_optimizer(self.policy, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
         self.actor_sched = make_scheduler(
             self.actor_opt, schedule=o.lr_schedule, warmup_ratio=o.warmup_ratio, total_steps=self.total_steps
@@ -271,7 +271,13 @@ class Trainer:
             pad_token_id=self.pad,
             eos_token_id=self.eos,
         )
-        old = batched_logprobs(self.policy, batch, self.cfg.optim.micro_batch_size, temperature=r.temperature)
+        old = (  # exactly on-policy: the update's own log-probs serve (sizes.exactly_on_policy)
+            torch.zeros(batch.responses.shape)
+            if self.on_policy
+            else batched_logprobs(
+                self.policy, batch, self.cfg.optim.micro_batch_size, temperature=r.temperature
+            )
+        )
         t3 = time.perf_counter()
         acc, verify_s = fut.result() if mine else ([], 0.0)
         t4 = time.perf_counter()
@@ -329,19 +335,9 @@ class Trainer:
         if len(kept) > b * k:
             self.sampler.push_buffer([s.prompt for s in kept[b * k :: k]])
             kept = kept[: b * k]
-        lengths = [len(s.response) for s in seen]
-        m: dict[str, float] = {
-            "train/acc": float(np.mean([s.acc for s in seen])),
-            "filter/pass_rate": n_pass / max(n_groups, 1),
-            "filter/rounds": float(rounds),
-            "filter/buffer_size": float(len(self.sampler.buffer)),
-            "response/length_mean": float(np.mean(lengths)),
-            "response/length_max": float(np.max(lengths)),
-            "response/truncated_frac": sum(s.truncated for s in seen) / max(len(seen), 1),
-            "data/epoch": float(self.sampler.epoch),
-        }
-        for ab in sorted({s.prompt.ability for s in seen}):
-            m[f"train/acc/{ab}"] = float(np.mean([s.acc for s in seen if s.prompt.ability == ab]))
+        m = rollout_metrics(seen, n_groups, n_pass, rounds)
+        m["filter/buffer_size"] = float(len(self.sampler.buffer))
+        m["data/epoch"] = float(self.sampler.epoch)
         return kept, m
 
     # ----------------------------------------------------------------------------- step
@@ -452,7 +448,7 @@ class Trainer:
         metrics.update(rewards.metrics)
         metrics["adv/abs_sum"] = float(adv.abs().sum()) * w  # x world: the mean over ranks is the global sum
         t0 = time.perf_counter()
-        metrics.update(self.actor.update(batch, old_logp, adv, self.shuffle_gen))
+        metrics.update(self.actor.update(batch, None if self.on_policy else old_logp, adv, self.shuffle_gen))
         self.sync_rollout_weights()
         timings["actor"] = time.perf_counter() - t0
         metrics["batch/responses"] = float(usable * k)

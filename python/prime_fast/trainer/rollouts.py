@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from prime_fast.runtime.batch import Batch, concat_batches, pad_rows
@@ -71,4 +72,21 @@ def step_batch(
     return batch, old_logp, acc, batch.response_mask.bool()
 
 
-__all__ = ["Rollouts", "Sample", "round_samples", "step_batch"]
+def rollout_metrics(seen: Rollouts, n_groups: int, n_pass: int, rounds: int) -> dict[str, float]:
+    """What a step's generation rounds produced: accuracy (overall and per ability), the filter's pass
+    rate over ``n_groups`` prompt groups, rounds, response lengths and truncation."""
+    lengths = [len(s.response) for s in seen]
+    m: dict[str, float] = {
+        "train/acc": float(np.mean([s.acc for s in seen])),
+        "filter/pass_rate": n_pass / max(n_groups, 1),
+        "filter/rounds": float(rounds),
+        "response/length_mean": float(np.mean(lengths)),
+        "response/length_max": float(np.max(lengths)),
+        "response/truncated_frac": sum(s.truncated for s in seen) / max(len(seen), 1),
+    }
+    for ab in sorted({s.prompt.ability for s in seen}):
+        m[f"train/acc/{ab}"] = float(np.mean([s.acc for s in seen if s.prompt.ability == ab]))
+    return m
+
+
+__all__ = ["Rollouts", "Sample", "rollout_metrics", "round_samples", "step_batch"]

@@ -43,3 +43,14 @@ def check_divisible(cfg: TrainConfig, world: int) -> None:
         raise ConfigError(
             f"vllm.tensor_parallel_size = {cfg.vllm.tensor_parallel_size} must divide the world size {world}"
         )
+
+
+def exactly_on_policy(cfg: TrainConfig) -> bool:
+    """Whether the actor's update runs on exactly the weights that generated the step's responses, so
+    the old log-probs equal the update's own log-probs (ratio 1) and need no forward of their own:
+    one PPO epoch, one optimizer step over the whole batch (``optim.mini_batch_size`` >= the step's
+    responses), and nothing else reads them (a PRM whose reference is the rollout policy,
+    ``prm.ref_type = policy``, or the self-PRM). TRL and verl skip the same forward in this case."""
+    o, rows = cfg.optim, cfg.data.train_batch_size * cfg.rollout.n
+    prm_reads = cfg.uses_prm and (cfg.prm.ref_type == "policy" or cfg.prm.mode == "self")
+    return o.ppo_epochs == 1 and o.mini_batch_size >= rows and not prm_reads
