@@ -1,0 +1,1 @@
+../python/prime_fast/kernels/policy_loss.py
