@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from prime_fast.demo.assets import prepare_demo
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import prepare_demo, quiet_third_party
+    from prime_fast.trainer.loop import quiet_third_party
 
     quiet_third_party()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_demo_"))

@@ -120,8 +120,8 @@ def part_b(prompts: int, n: int, max_tokens: int, sft_steps: int) -> dict[str, A
     from prime_fast.demo.model import build_sft_checkpoint
     from prime_fast.demo.task import make_rows, write_jsonl
     from prime_fast.eval.api import evaluate
-    from prime_fast.trainer.models import load_causal_lm, load_tokenizer
-    from prime_fast.trainer.rollout.hf import HFRolloutBackend
+    from prime_fast.runtime.models import load_causal_lm, load_tokenizer
+    from prime_fast.runtime.rollout.hf import HFRolloutBackend
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as d:

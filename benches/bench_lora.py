@@ -69,7 +69,7 @@ def _status_kib(field: str) -> int:
 def _batch(args: argparse.Namespace, vocab: int) -> Any:
     import torch
 
-    from prime_fast.trainer.batch import build_batch
+    from prime_fast.runtime.batch import build_batch
 
     g = torch.Generator().manual_seed(0)
     rows = args.prompts * args.k
@@ -85,8 +85,8 @@ def _models(setup: str, layers: int, rank: int) -> tuple[Any, Any, Any]:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from prime_fast.trainer.config import LoraSettings
-    from prime_fast.trainer.lora import build_lora_views
+    from prime_fast.runtime.lora import build_lora_views
+    from prime_fast.runtime.settings import LoraSettings
 
     torch.manual_seed(0)
     base = Qwen2ForCausalLM(Qwen2Config(num_hidden_layers=layers, **SHAPE)).float().eval()  # type: ignore[arg-type]
@@ -103,9 +103,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     """One setup, one step, in this process; returns its measurements."""
     import torch
 
+    from prime_fast.runtime.models import batched_logprobs
     from prime_fast.trainer.actor import Actor
     from prime_fast.trainer.config import AlgoConfig, OptimConfig, PRMConfig
-    from prime_fast.trainer.models import batched_logprobs
     from prime_fast.trainer.optim import make_optimizer, make_scheduler
     from prime_fast.trainer.prm import PRMTrainer
 

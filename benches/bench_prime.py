@@ -179,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", default="")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    from prime_fast.demo.assets import prepare_demo
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import prepare_demo, quiet_third_party
+    from prime_fast.trainer.loop import quiet_third_party
 
     quiet_third_party()
     unknown = [m for m in args.methods if m not in METHODS]

@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from prime_fast.trainer.config import VLLMSection
-    from prime_fast.trainer.rollout import SamplingConfig
-    from prime_fast.trainer.rollout.hf import HFRolloutBackend
-    from prime_fast.trainer.rollout.vllm import VLLMRollout
+    from prime_fast.runtime.rollout import SamplingConfig
+    from prime_fast.runtime.rollout.hf import HFRolloutBackend
+    from prime_fast.runtime.rollout.vllm import VLLMRollout
+    from prime_fast.runtime.settings import VLLMSection
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from benches._harness import env_info

@@ -27,8 +27,8 @@ from benches._io import save_json
 from prime_fast import algos
 from prime_fast.demo.task import first_error_step, make_rows, step_spans
 from prime_fast.ops import implicit_process_rewards
-from prime_fast.trainer.batch import Batch, build_batch
-from prime_fast.trainer.models import batched_logprobs, response_logprobs
+from prime_fast.runtime.batch import Batch, build_batch
+from prime_fast.runtime.models import batched_logprobs, response_logprobs
 from prime_fast.verify import verify_math_batch
 
 
@@ -51,8 +51,8 @@ def sample_rollouts(
     model: Any, tok: Any, rows: list[dict[str, Any]], k: int, seed: int, max_tokens: int = 32
 ) -> dict[str, Any]:
     """K sampled responses per row from ``model`` with labels."""
-    from prime_fast.trainer.rollout.base import SamplingConfig
-    from prime_fast.trainer.rollout.hf import HFRolloutBackend
+    from prime_fast.runtime.rollout.base import SamplingConfig
+    from prime_fast.runtime.rollout.hf import HFRolloutBackend
 
     torch.manual_seed(seed)
     be = HFRolloutBackend(model, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     from prime_fast.demo.model import build_sft_checkpoint
-    from prime_fast.trainer.models import load_causal_lm, load_tokenizer
+    from prime_fast.runtime.models import load_causal_lm, load_tokenizer
 
     size = f"_h{args.hidden}l{args.layers}" if (args.hidden, args.layers) != (128, 2) else ""
     key = f"t{args.n_terms}_m{args.max_operand}_d{args.direct_frac}_p{args.slip}{args.slip_kind[0]}_s{args.sft_steps}{size}"

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("prime_fast.trainer.cli", "run PRIME training (default: a tiny embedded task on the CPU)"),
+    "train": ("prime_fast.train_cli", "run PRIME training (default: a tiny embedded task on the CPU)"),
     "export": (
         "prime_fast.trainer.export",
         "write a run's policy as an HF model (LoRA runs: merged, or as a peft adapter)",

@@ -54,7 +54,7 @@ def bench_files(tmp_path_factory: pytest.TempPathFactory, val_rows: list[dict[st
 @pytest.fixture(scope="session")
 def policy(sft_dir: Path) -> tuple[Any, Any]:
     """``(model, tokenizer)`` of the SFT checkpoint, loaded as the trainer loads them."""
-    from prime_fast.trainer.models import load_causal_lm, load_tokenizer
+    from prime_fast.runtime.models import load_causal_lm, load_tokenizer
 
     return load_causal_lm(str(sft_dir), "float32", trainable=False), load_tokenizer(str(sft_dir))
 
@@ -62,7 +62,7 @@ def policy(sft_dir: Path) -> tuple[Any, Any]:
 @pytest.fixture
 def counting_backend(policy: tuple[Any, Any]) -> CountingBackend:
     """A fresh counting wrapper around a real HF backend on the SFT model."""
-    from prime_fast.trainer.rollout.hf import HFRolloutBackend
+    from prime_fast.runtime.rollout.hf import HFRolloutBackend
 
     model, tok = policy
     return CountingBackend(

@@ -171,7 +171,7 @@ def test_unknown_template_and_empty_bench_through_evaluate(tmp_path, counting_ba
 def test_code_adapters_score_in_the_sandbox():
     """LiveCodeBench functional/stdin and LeetCode rows, adapted, judged by the real sandbox."""
     from prime_fast.eval.data import adapt_row
-    from prime_fast.eval.scoring import score_rows
+    from prime_fast.verify.batch import score_rows
 
     functional = adapt_row(
         {

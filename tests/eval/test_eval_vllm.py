@@ -73,7 +73,7 @@ def test_vllm_backend_greedy_matches_hf_and_rerun_loads_no_engine(sft_dir, bench
 
 
 def _hf(policy):
-    from prime_fast.trainer.rollout.hf import HFRolloutBackend
+    from prime_fast.runtime.rollout.hf import HFRolloutBackend
 
     model, tok = policy
     return HFRolloutBackend(model, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)

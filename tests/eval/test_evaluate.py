@@ -96,8 +96,8 @@ def test_greedy_pass1_equals_trainer_validation_accuracy(
     counting_backend, policy, bench_files, val_rows, tmp_path
 ):
     """Nothing is trained: the trainer's own greedy_accuracy and eval see the same prompts and model."""
+    from prime_fast.runtime.prompts import encode_rows
     from prime_fast.trainer.config import TrainConfig
-    from prime_fast.trainer.data import encode_rows
     from prime_fast.trainer.loop import Trainer
 
     tok = policy[1]

@@ -18,9 +18,9 @@ def main() -> None:
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     from safetensors.torch import load_file
 
-    from prime_fast.trainer.config import VLLMSection
-    from prime_fast.trainer.rollout import SamplingConfig
-    from prime_fast.trainer.rollout.vllm import VLLMRollout
+    from prime_fast.runtime.rollout import SamplingConfig
+    from prime_fast.runtime.rollout.vllm import VLLMRollout
+    from prime_fast.runtime.settings import VLLMSection
 
     model_dir, new_weights, out_path = sys.argv[1:4]
     spec = json.loads(os.environ["PF_VLLM_SPEC"])

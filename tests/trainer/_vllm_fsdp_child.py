@@ -23,10 +23,10 @@ def main() -> None:
     import torch
     from _scale_models import VOCAB, hf_greedy, save, tiny_qwen2
 
+    from prime_fast.runtime.rollout import SamplingConfig
+    from prime_fast.runtime.rollout.vllm import VLLMRollout
+    from prime_fast.runtime.settings import VLLMSection
     from prime_fast.trainer import distributed as D
-    from prime_fast.trainer.config import VLLMSection
-    from prime_fast.trainer.rollout import SamplingConfig
-    from prime_fast.trainer.rollout.vllm import VLLMRollout
 
     out_dir, tp = Path(sys.argv[1]), int(sys.argv[2])
     lora = sys.argv[3:] == ["lora"]
@@ -38,9 +38,9 @@ def main() -> None:
     torch.distributed.barrier()
 
     if lora:
-        from prime_fast.trainer.config import LoraSettings
+        from prime_fast.runtime.lora import build_lora_views, wrap_rollout_engine
+        from prime_fast.runtime.settings import LoraSettings
         from prime_fast.trainer.context import FSDPContext
-        from prime_fast.trainer.lora import build_lora_views, wrap_rollout_engine
 
         view, _, _ = build_lora_views(
             tiny_qwen2(0, eos_token_id=eos), LoraSettings(rank=4, alpha=8.0), with_prm=True, with_ref=True

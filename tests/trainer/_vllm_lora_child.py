@@ -20,10 +20,10 @@ def main() -> None:
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    from prime_fast.trainer.config import LoraSettings, VLLMSection
-    from prime_fast.trainer.lora import build_lora_views, wrap_rollout_engine
-    from prime_fast.trainer.rollout import SamplingConfig
-    from prime_fast.trainer.rollout.vllm import VLLMRollout
+    from prime_fast.runtime.lora import build_lora_views, wrap_rollout_engine
+    from prime_fast.runtime.rollout import SamplingConfig
+    from prime_fast.runtime.rollout.vllm import VLLMRollout
+    from prime_fast.runtime.settings import LoraSettings, VLLMSection
 
     model_dir, adapter_dir, out_path = sys.argv[1:4]
     spec = json.loads(os.environ["PF_VLLM_SPEC"])

@@ -56,8 +56,8 @@ def default_demo_assets(tmp_path_factory):
     run at them (the same files ``prime-fast train`` would build in its own run directory)."""
     import json
 
+    from prime_fast.demo.assets import prepare_demo
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import prepare_demo
 
     root = tmp_path_factory.mktemp("demo_assets")
     policy, train_files, val_files = prepare_demo(load_config(None, []), root)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from prime_fast.demo.assets import train
 from prime_fast.errors import ConfigError
 from prime_fast.trainer import distributed as D
 from prime_fast.trainer.config import load_config
 from prime_fast.trainer.context import FSDPContext
-from prime_fast.trainer.loop import Trainer, check_divisible, train
+from prime_fast.trainer.loop import Trainer, check_divisible
 
 # A demo run small enough for CI whose warm-start already solves some prompts (non-zero outcome
 # advantages from step 1), with deterministic mini-batches (no shuffle) so 1 and 2 processes take
@@ -150,7 +151,7 @@ def _same_steps(a: dict[int, dict], b: dict[int, dict], steps: tuple[int, ...], 
         assert a[step]["adv/abs_sum"] > 0 and a[step]["actor/grad_norm"] > 0
 
 
-# LoRA (trainer/lora.py): policy and PRM adapters on one base, FSDP2-sharded under torchrun.
+# LoRA (runtime/lora.py): policy and PRM adapters on one base, FSDP2-sharded under torchrun.
 LORA = ["model.lora.rank=4", "model.lora.alpha=8", "optim.lr=1e-3", "prm.lr=1e-3"]
 
 

@@ -1,4 +1,4 @@
-"""LoRA on one shared base (trainer/lora.py): exactness at zero adapters, no leaks between views,
+"""LoRA on one shared base (runtime/lora.py): exactness at zero adapters, no leaks between views,
 only adapters train (each by its own optimizer), autograd across views, adapter checkpoints, merged
 weights for engines, config errors, and a short training run that resumes and exports."""
 
@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from prime_fast.errors import ConfigError
+from prime_fast.runtime.batch import build_batch
+from prime_fast.runtime.lora import POLICY, PRM, SharedBase, build_lora_views, linear_layer_names
+from prime_fast.runtime.models import batched_logprobs, response_logprobs
+from prime_fast.runtime.settings import LoraSettings
 from prime_fast.testing import assert_close
-from prime_fast.trainer.batch import build_batch
-from prime_fast.trainer.config import LoraSettings, load_config
-from prime_fast.trainer.lora import POLICY, PRM, SharedBase, build_lora_views, linear_layer_names
-from prime_fast.trainer.models import batched_logprobs, response_logprobs
+from prime_fast.trainer.config import load_config
 
 VOCAB = 96
 K = 2
@@ -243,7 +244,7 @@ def test_adapter_save_load_reproduces_logprobs(tmp_path: Path) -> None:
 
 
 def test_merged_weights_and_hf_backend_sync() -> None:
-    from prime_fast.trainer.rollout.hf import HFRolloutBackend
+    from prime_fast.runtime.rollout.hf import HFRolloutBackend
 
     policy, _, _ = views()
     randomize_adapter(policy.shared, POLICY, 1)
@@ -460,7 +461,7 @@ def test_vllm_generates_with_the_merged_policy(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_lora_demo_improves_held_out_accuracy(tmp_path: Path, default_demo_assets) -> None:
     """PRIME with LoRA (policy and PRM adapters on one base) still learns the embedded task."""
-    from prime_fast.trainer.loop import train
+    from prime_fast.demo.assets import train
 
     run = tmp_path / "demo"
     lora = ["model.lora.rank=16", "model.lora.alpha=32", "optim.lr=5e-4", "prm.lr=2e-3"]

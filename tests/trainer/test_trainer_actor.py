@@ -6,10 +6,10 @@ import copy
 
 import torch
 
+from prime_fast.runtime.batch import build_batch
+from prime_fast.runtime.models import batched_logprobs
 from prime_fast.trainer.actor import Actor
-from prime_fast.trainer.batch import build_batch
 from prime_fast.trainer.config import AlgoConfig, OptimConfig
-from prime_fast.trainer.models import batched_logprobs
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 
+from prime_fast.demo.assets import prepare_demo
+from prime_fast.runtime.rollout.base import RolloutBatch, SamplingConfig
 from prime_fast.trainer.config import load_config
 from prime_fast.trainer.loop import Trainer
-from prime_fast.trainer.rollout.base import RolloutBatch, SamplingConfig
 
 
 class ScriptedBackend:
@@ -54,7 +55,7 @@ def test_collect_filters_keeps_first_groups_and_buffers_surplus(tmp_path, tiny_o
             "demo.n_train=12",
         ],
     )
-    tr = Trainer(cfg, tmp_path / "r")
+    tr = Trainer(cfg, tmp_path / "r", prepare=prepare_demo)
     tr.setup()
     backend = tr.backend = ScriptedBackend(tr)
     k = cfg.rollout.n

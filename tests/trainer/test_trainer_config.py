@@ -122,7 +122,7 @@ def test_configs_are_frozen() -> None:
 
 def test_prm_tokenizer_mismatch_is_a_config_error() -> None:
     from prime_fast.demo.tokenizer import build_tokenizer
-    from prime_fast.trainer.models import check_same_tokenizer
+    from prime_fast.runtime.models import check_same_tokenizer
 
     a, b = build_tokenizer(), build_tokenizer()
     check_same_tokenizer(a, b, "model.prm_path")
@@ -153,7 +153,7 @@ def test_cli_reports_config_errors_in_one_line(capsys) -> None:
 def test_saved_demo_tokenizer_loads_with_its_own_pre_tokenizer(tmp_path) -> None:
     from prime_fast.demo.model import build_model
     from prime_fast.demo.tokenizer import build_tokenizer
-    from prime_fast.trainer.models import load_tokenizer
+    from prime_fast.runtime.models import load_tokenizer
 
     tok = build_tokenizer()
     build_model(len(tok), seed=0, hidden_size=64, num_layers=1, num_heads=1).save_pretrained(tmp_path)

@@ -10,7 +10,8 @@ import pytest
 from prime_fast.demo.task import make_rows, write_jsonl
 from prime_fast.demo.tokenizer import build_tokenizer
 from prime_fast.errors import ConfigError
-from prime_fast.trainer.data import PromptSampler, encode_rows, filter_groups, load_rows
+from prime_fast.runtime.prompts import encode_rows, load_rows
+from prime_fast.trainer.data import PromptSampler, filter_groups
 
 
 @pytest.fixture(scope="module")

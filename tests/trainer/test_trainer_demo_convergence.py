@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from prime_fast.demo.assets import train
 from prime_fast.trainer.config import load_config
-from prime_fast.trainer.loop import train
 
 
 @pytest.mark.slow

@@ -6,17 +6,18 @@ import json
 
 import pytest
 
+from prime_fast.demo.assets import train
 from prime_fast.demo.task import make_rows, write_jsonl
 from prime_fast.errors import ConfigError
+from prime_fast.eval.training import evaluate_in_training
 from prime_fast.trainer.config import load_config
-from prime_fast.trainer.loop import train
 
 
 def test_eval_every_logs_benchmark_metrics(tmp_path, tiny_overrides) -> None:
     bench = write_jsonl(make_rows(4, 7, "val"), tmp_path / "arith.jsonl")
     run = tmp_path / "run"
     over = [*tiny_overrides(str(run), steps=2), "eval.every=2", f'eval.benches=["arith={bench}"]', "eval.n=2"]
-    train(load_config(None, over), run)
+    train(load_config(None, over), run, evaluator=evaluate_in_training)
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert "eval/arith/greedy" not in rows[1]  # step 1: not an eval step
     last = rows[2]
@@ -40,3 +41,15 @@ def test_eval_every_logs_benchmark_metrics(tmp_path, tiny_overrides) -> None:
 def test_eval_config_errors(over, match) -> None:
     with pytest.raises(ConfigError, match=match):
         load_config(None, over)
+
+
+def test_benches_without_an_evaluator_are_a_clear_error(tmp_path, tiny_overrides) -> None:
+    # The trainer never imports the eval package: a library caller who sets eval.benches passes the evaluator.
+    bench = write_jsonl(make_rows(2, 7, "val"), tmp_path / "arith.jsonl")
+    over = [
+        *tiny_overrides(str(tmp_path / "run"), steps=1),
+        "eval.every=1",
+        f'eval.benches=["arith={bench}"]',
+    ]
+    with pytest.raises(ConfigError, match="no evaluator was given"):
+        train(load_config(None, over), tmp_path / "run")

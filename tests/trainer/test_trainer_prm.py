@@ -7,9 +7,9 @@ import copy
 import pytest
 import torch
 
-from prime_fast.trainer.batch import build_batch
+from prime_fast.runtime.batch import build_batch
+from prime_fast.runtime.models import batched_logprobs
 from prime_fast.trainer.config import PRMConfig
-from prime_fast.trainer.models import batched_logprobs
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
 from prime_fast.trainer.prm import PRMTrainer
 

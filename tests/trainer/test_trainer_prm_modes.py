@@ -10,15 +10,16 @@ import pytest
 import torch
 
 from prime_fast import algos
+from prime_fast.demo.assets import prepare_demo, train
 from prime_fast.errors import ConfigError
-from prime_fast.trainer.batch import build_batch
+from prime_fast.runtime.batch import build_batch
+from prime_fast.runtime.models import batched_logprobs
+from prime_fast.runtime.rollout.base import SamplingConfig
+from prime_fast.runtime.rollout.hf import HFRolloutBackend
 from prime_fast.trainer.config import PRMConfig, load_config
-from prime_fast.trainer.loop import Trainer, train
-from prime_fast.trainer.models import batched_logprobs
+from prime_fast.trainer.loop import Trainer
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
 from prime_fast.trainer.prm import PRMTrainer
-from prime_fast.trainer.rollout.base import SamplingConfig
-from prime_fast.trainer.rollout.hf import HFRolloutBackend
 
 
 def _rows(run):
@@ -28,7 +29,7 @@ def _rows(run):
 def test_self_prm_scores_are_the_policys_own_log_ratio(tmp_path, tiny_overrides) -> None:
     run = tmp_path / "run"
     cfg = load_config(None, [*tiny_overrides(str(run), steps=2), "prm.mode=self"])
-    tr = Trainer(cfg, run)
+    tr = Trainer(cfg, run, prepare=prepare_demo)
     tr.setup()
     assert tr.prm_model is None and tr.ref_model is not None and tr.prm is not None
     ro, _ = tr.collect({})
@@ -47,7 +48,7 @@ def test_frozen_prm_trains_only_in_its_warmup(tmp_path, tiny_overrides) -> None:
     cfg = load_config(
         None, [*tiny_overrides(str(run), steps=2), "prm.freeze=true", "prm.warmup_steps=2", "prm.lr=0.01"]
     )
-    tr = Trainer(cfg, run)
+    tr = Trainer(cfg, run, prepare=prepare_demo)
     tr.setup()
     init = {k: v.clone() for k, v in tr.prm_model.state_dict().items()}
     from prime_fast.trainer.metrics import MetricsLogger

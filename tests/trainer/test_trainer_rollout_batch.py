@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from prime_fast.trainer.batch import build_batch
-from prime_fast.trainer.rollout.base import RolloutBackend, SamplingConfig
-from prime_fast.trainer.rollout.hf import HFRolloutBackend, cut_at_eos
+from prime_fast.runtime.batch import build_batch
+from prime_fast.runtime.rollout.base import RolloutBackend, SamplingConfig
+from prime_fast.runtime.rollout.hf import HFRolloutBackend, cut_at_eos
 
 
 def test_cut_at_eos() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from prime_fast.demo.assets import train
 from prime_fast.trainer.config import load_config
-from prime_fast.trainer.loop import train
 
 
 def test_two_step_prime_run(tmp_path, tiny_overrides) -> None:

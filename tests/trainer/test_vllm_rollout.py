@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from prime_fast.errors import ConfigError
-from prime_fast.trainer.config import VLLMSection
+from prime_fast.runtime.settings import VLLMSection
 
 HERE = Path(__file__).parent
 PROMPTS = [[5, 6, 7, 8], [9, 10], [11, 12, 13, 14, 15, 16], [3, 4, 20, 21, 22]]
@@ -115,7 +115,7 @@ def test_vllm_matches_hf_before_and_after_in_place_sync(tmp_path: Path, tie: boo
 
 
 def test_cpu_ranks_must_share_the_node_memory() -> None:
-    from prime_fast.trainer.rollout.vllm import check_cpu_memory_share
+    from prime_fast.runtime.rollout.vllm import check_cpu_memory_share
 
     check_cpu_memory_share(0.45, 2)
     check_cpu_memory_share(0.9, 1)

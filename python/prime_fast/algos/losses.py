@@ -103,7 +103,11 @@ def ppo_clip_loss(
 
 
 def prm_bce_loss(
-    process_scores: torch.Tensor, mask: torch.Tensor, outcome_rewards: torch.Tensor, *, beta: float = DEFAULT_PRM_BETA
+    process_scores: torch.Tensor,
+    mask: torch.Tensor,
+    outcome_rewards: torch.Tensor,
+    *,
+    beta: float = DEFAULT_PRM_BETA,
 ) -> torch.Tensor:
     """PRIME's PRM loss (``compute_ce_dpo_loss_rm``): ``BCE(sigmoid(beta * sum_t m q), acc)``, mean over rows.
 

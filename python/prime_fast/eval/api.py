@@ -2,9 +2,9 @@
 
 Pipeline per benchmark: load and adapt the rows (:mod:`~prime_fast.eval.data`), build the chat
 messages (:mod:`~prime_fast.eval.templates`) and encode them with the trainer's own
-:func:`~prime_fast.trainer.data.encode_rows`; generate a greedy pass and a sampled pass through the
+:func:`~prime_fast.runtime.prompts.encode_rows`; generate a greedy pass and a sampled pass through the
 rollout backend with the disk cache (:mod:`~prime_fast.eval.generate`); decode as the trainer does
-(``skip_special_tokens=True``) and verify in batches (:mod:`~prime_fast.eval.scoring`); group answers
+(``skip_special_tokens=True``) and verify in batches (:mod:`~prime_fast.verify.batch`); group answers
 (:mod:`~prime_fast.eval.answers`); optionally score samples with an implicit PRM
 (:mod:`~prime_fast.eval.prm`); compute the metrics (:mod:`~prime_fast.eval.metrics`) and write the
 outputs (:mod:`~prime_fast.eval.report`).
@@ -89,7 +89,7 @@ def build_backend(
     """The rollout backend of a checkpoint directory: HF ``generate`` or a colocated vLLM engine."""
     import torch
 
-    from prime_fast.trainer.models import load_causal_lm
+    from prime_fast.runtime.models import load_causal_lm
 
     path = _check_model_dir(model, kind)
     cuda = torch.cuda.is_available()
@@ -97,15 +97,15 @@ def build_backend(
         dtype = "bfloat16" if cuda else "float32"
     if kind == "vllm":
         try:
-            from prime_fast.trainer.config import VLLMSection
-            from prime_fast.trainer.rollout.vllm import VLLMRollout
+            from prime_fast.runtime.rollout.vllm import VLLMRollout
+            from prime_fast.runtime.settings import VLLMSection
         except ImportError as e:
             raise ConfigError(f"--backend vllm is not available here: {e}") from None
         cfg = VLLMSection(
             dtype=dtype, max_model_len=max_model_len or 0, gpu_memory_utilization=0.85 if cuda else 0.3
         )
         return VLLMRollout(path, cfg, eos_token_id=int(tokenizer.eos_token_id))
-    from prime_fast.trainer.rollout.hf import HFRolloutBackend
+    from prime_fast.runtime.rollout.hf import HFRolloutBackend
 
     lm = load_causal_lm(path, dtype, trainable=False)
     if cuda:
@@ -156,7 +156,7 @@ def encode_problems(
 ) -> dict[int, list[int]]:
     """Prompt ids by problem position, through the trainer's ``encode_rows`` (same chat template and
     system-prompt rule as its validation); problems longer than ``max_prompt_length`` are left out."""
-    from prime_fast.trainer.data import encode_rows
+    from prime_fast.runtime.prompts import encode_rows
 
     rows = []
     for p in problems:
@@ -249,7 +249,7 @@ def evaluate(
     specs = _bench_specs(benches)
     loaded = [load_bench(name, path) for name, path in specs]
     if model is not None:
-        from prime_fast.trainer.models import load_tokenizer
+        from prime_fast.runtime.models import load_tokenizer
 
         tokenizer = load_tokenizer(_check_model_dir(model, backend_kind))
         path = model
@@ -274,7 +274,7 @@ def evaluate(
     cache = out / "cache" if (out is not None and model_id) else None
     if out is not None and not model_id:
         log.info("evaluate: live backend without model_id: generations are not cached")
-    from prime_fast.trainer.rollout.base import SamplingConfig
+    from prime_fast.runtime.rollout.base import SamplingConfig
 
     sampled_cfg = SamplingConfig(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
     greedy_cfg = SamplingConfig(n=1, temperature=0.0, max_tokens=max_tokens)
@@ -519,7 +519,7 @@ def _score_chunk(
 ) -> tuple[list[int], _Scored]:
     """Decode as the trainer does, verify in one batch per ability, group the math answers."""
     from prime_fast.eval.answers import group_answers
-    from prime_fast.eval.scoring import Verdict, score_rows
+    from prime_fast.verify.batch import RowVerdict, score_rows
 
     t0 = time.perf_counter()
     ids = [list(r) for rec in recs for r in rec["ids"]]
@@ -531,7 +531,7 @@ def _score_chunk(
             if rec.get("error") is None:
                 rows.append(k * n + j)
             else:
-                verdicts[k * n + j] = Verdict(0.0, False, "generation_error", error=rec["error"])
+                verdicts[k * n + j] = RowVerdict(0.0, False, "generation_error", error=rec["error"])
     scored = score_rows(
         [texts[r] for r in rows],
         [probs[idx[r // n]].ground_truth for r in rows],

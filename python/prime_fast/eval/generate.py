@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prime_fast.trainer.rollout.base import SamplingConfig
+from prime_fast.runtime.rollout.base import SamplingConfig
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def generate(
     """``sampling.n`` responses per prompt through ``backend.generate``, chunk by chunk.
 
     Args:
-        backend: a :class:`~prime_fast.trainer.rollout.base.RolloutBackend` (HF or vLLM).
+        backend: a :class:`~prime_fast.runtime.rollout.base.RolloutBackend` (HF or vLLM).
         prompt_ids: encoded prompts.
         sampling: sampling parameters (``seed`` offsets per chunk, see the module docstring).
         cache_file: the JSONL cache to read and extend (None: no cache).

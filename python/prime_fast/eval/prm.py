@@ -6,7 +6,7 @@
   (:func:`prime_fast.algos.step_scores`); steps end where the response text has the separator
   (default a blank line, ``"\\n\\n"``).
 
-Log-probs come from the trainer's fused path (:func:`prime_fast.trainer.models.batched_logprobs`
+Log-probs come from the trainer's fused path (:func:`prime_fast.runtime.models.batched_logprobs`
 through :func:`prime_fast.ops.linear_token_logprobs`), in micro-batches of ``micro_batch_size`` rows.
 """
 
@@ -41,7 +41,7 @@ class ImplicitPRM:
 
 def load_implicit_prm(prm_path: str, ref_path: str, *, dtype: str, tokenizer: Any, **kw: Any) -> ImplicitPRM:
     """Load the PRM and its reference (checked to share the policy's tokenizer)."""
-    from prime_fast.trainer.models import check_same_tokenizer, load_causal_lm, load_tokenizer
+    from prime_fast.runtime.models import check_same_tokenizer, load_causal_lm, load_tokenizer
 
     for what, path in (("--prm", prm_path), ("--ref", ref_path)):
         check_same_tokenizer(tokenizer, load_tokenizer(path), f"{what} {path}")
@@ -79,8 +79,8 @@ def token_q(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(q, mask)``: ``beta * (log pi_prm - log pi_ref)`` per response token, ``(N, T)`` float32, on the CPU."""
     from prime_fast.ops import implicit_process_rewards
-    from prime_fast.trainer.batch import build_batch
-    from prime_fast.trainer.models import batched_logprobs
+    from prime_fast.runtime.batch import build_batch
+    from prime_fast.runtime.models import batched_logprobs
 
     batch = build_batch(
         [list(p) for p in prompt_ids], [list(r) for r in response_ids], pad_token_id=pad, eos_token_id=eos

@@ -169,7 +169,7 @@ def evaluate_prm_steps(
 
 def _load(model: str, ref: str, beta: float, dtype: str, step_sep: str) -> tuple[Any, Any]:
     from prime_fast.eval.prm import load_implicit_prm
-    from prime_fast.trainer.models import load_tokenizer
+    from prime_fast.runtime.models import load_tokenizer
 
     tok = load_tokenizer(model)
     if dtype == "auto":

@@ -7,10 +7,10 @@ from typing import Any
 import torch
 
 from prime_fast import algos
-from prime_fast.trainer.batch import Batch
-from prime_fast.trainer.config import AlgoConfig, OptimConfig
-from prime_fast.trainer.models import response_logprobs
+from prime_fast.runtime.batch import Batch
+from prime_fast.runtime.models import response_logprobs
 from prime_fast.trainer.optim import accumulate_steps
+from prime_fast.trainer.schema import AlgoConfig, OptimConfig
 
 
 class Actor:

@@ -21,9 +21,9 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import torch
 
 from prime_fast.errors import ConfigError
+from prime_fast.runtime.lora import is_adapter_view
+from prime_fast.runtime.models import load_causal_lm, logprobs_forward
 from prime_fast.trainer import distributed as D
-from prime_fast.trainer.lora import is_adapter_view
-from prime_fast.trainer.models import load_causal_lm, logprobs_forward
 
 T = TypeVar("T")
 
@@ -98,7 +98,7 @@ class LocalContext:
 
     def prepare_model(self, model: Any, *, trainable: bool) -> Any:
         """Place (and, with several ranks, shard) a model; a LoRA view places its shared base, once
-        for all the views on it (trainer/lora.py)."""
+        for all the views on it (runtime/lora.py)."""
         if is_adapter_view(model):
             model.shared.prepare(self._place)
             return model

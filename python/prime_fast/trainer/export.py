@@ -1,7 +1,7 @@
 """``prime-fast export``: a run's policy as a standalone HF model directory, or as a peft adapter.
 
 A full-weight run's checkpoint already holds the policy as an HF model (+ tokenizer): it is copied.
-A LoRA run's checkpoint holds the policy adapter only (``model.lora``, trainer/lora.py): ``--merge``
+A LoRA run's checkpoint holds the policy adapter only (``model.lora``, runtime/lora.py): ``--merge``
 loads the base it was trained on (recorded in ``adapter_config.json``), merges
 ``W + (alpha / r) * B @ A`` and saves a plain HF model; without ``--merge`` the adapter directory
 (loadable with ``peft.PeftModel.from_pretrained(base, PATH)``) is copied. Torch is imported only
@@ -65,7 +65,7 @@ def _merge_adapter(src: Path, dst: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from prime_fast.trainer.models import load_tokenizer
+    from prime_fast.runtime.models import load_tokenizer
 
     base_path = json.loads((src / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
     if not base_path or not (Path(base_path) / "config.json").is_file():

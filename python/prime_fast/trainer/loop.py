@@ -36,21 +36,26 @@ import torch
 
 from prime_fast import algos
 from prime_fast.errors import ConfigError
+from prime_fast.runtime.batch import Batch, build_batch
+from prime_fast.runtime.lora import wrap_rollout_engine
+from prime_fast.runtime.models import batched_logprobs
+from prime_fast.runtime.prompts import Prompt, encode_rows, load_rows
+from prime_fast.runtime.rollout.base import SamplingConfig
+from prime_fast.runtime.rollout.hf import HFRolloutBackend
 from prime_fast.trainer import checkpoint as ckpt
 from prime_fast.trainer import distributed as D
 from prime_fast.trainer.actor import Actor
-from prime_fast.trainer.batch import Batch, build_batch
-from prime_fast.trainer.config import OptimConfig, PRMConfig, TrainConfig
 from prime_fast.trainer.context import Context, LocalContext, make_context
-from prime_fast.trainer.data import Prompt, PromptSampler, encode_rows, filter_groups, load_rows
-from prime_fast.trainer.lora import wrap_rollout_engine
+from prime_fast.trainer.data import PromptSampler, filter_groups
+from prime_fast.trainer.hooks import AssetPreparer, BenchmarkEvaluator
 from prime_fast.trainer.metrics import MetricsLogger, plot_curves, truncate_metrics
-from prime_fast.trainer.models import batched_logprobs, build_models
+from prime_fast.trainer.models import build_models
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
 from prime_fast.trainer.prm import PRMTrainer
-from prime_fast.trainer.rollout.base import SamplingConfig
-from prime_fast.trainer.rollout.hf import HFRolloutBackend
-from prime_fast.trainer.verification import Verifier, score_all
+from prime_fast.trainer.prm_quality import prm_quality, step_labels
+from prime_fast.trainer.schema import OptimConfig, PRMConfig, TrainConfig
+from prime_fast.trainer.verification import Verifier
+from prime_fast.verify.batch import score_batch
 
 log = logging.getLogger(__name__)
 
@@ -94,58 +99,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_demo(cfg: TrainConfig, run_dir: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """Write the demo data and build the SFT warm-start where the config asks for them.
-
-    Returns ``(policy_path, train_files, val_files)`` with the demo paths filled in.
-    """
-    from prime_fast.demo.task import make_rows, write_jsonl
-
-    d = cfg.demo
-    seed = cfg.trainer.seed
-    train_files, val_files = cfg.data.train_files, cfg.data.val_files
-    data_dir = run_dir / "data"
-    if not train_files:
-        p = data_dir / "train.jsonl"
-        if not p.exists():
-            write_jsonl(make_rows(d.n_train, seed, "train", d.n_terms, d.max_operand), p)
-        train_files = (str(p),)
-        if not val_files:
-            v = data_dir / "val.jsonl"
-            if not v.exists():
-                write_jsonl(make_rows(d.n_val, seed, "val", d.n_terms, d.max_operand), v)
-            val_files = (str(v),)
-    policy_path = cfg.model.path
-    if policy_path == "demo":
-        sft_dir = run_dir / "sft"
-        if not (sft_dir / "config.json").exists():
-            from prime_fast.demo.model import build_sft_checkpoint
-
-            log.info("building the demo SFT warm-start (%d steps) in %s", d.sft_steps, sft_dir)
-            t0 = time.perf_counter()
-            rows = make_rows(
-                d.n_train,
-                seed,
-                "sft",
-                d.n_terms,
-                d.max_operand,
-                direct_frac=d.sft_direct_frac,
-                slip_prob=d.sft_slip_prob,
-                slip_kind=d.sft_slip_kind,
-            )
-            build_sft_checkpoint(
-                sft_dir,
-                seed=seed,
-                train_rows=rows,
-                steps=d.sft_steps,
-                batch_size=d.sft_batch_size,
-                lr=d.sft_lr,
-                hidden_size=d.hidden_size,
-                num_layers=d.num_layers,
-            )
-            log.info("demo SFT warm-start built in %.1fs", time.perf_counter() - t0)
-        policy_path = str(sft_dir)
-    return policy_path, train_files, val_files
+def given_assets(cfg: TrainConfig, run_dir: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The config's own model and data (the default ``prepare`` of :func:`train`): ``(policy_path,
+    train_files, val_files)``. The embedded demo's assets are built by :func:`prime_fast.demo.assets.prepare_demo`,
+    which ``prime-fast train`` passes instead."""
+    if cfg.model.path == "demo" or not cfg.data.train_files:
+        raise ConfigError(
+            "model.path = 'demo' or an empty data.train_files asks for the embedded demo's assets, which "
+            "this call was not given: run `prime-fast train`, call prime_fast.demo.assets.train(...), or pass "
+            "prepare=prime_fast.demo.assets.prepare_demo (else set model.path and data.train_files)"
+        )
+    return cfg.model.path, cfg.data.train_files, cfg.data.val_files
 
 
 class Trainer:
@@ -159,9 +123,23 @@ class Trainer:
     """
 
     def __init__(
-        self, cfg: TrainConfig, run_dir: Path, *, ctx: Context | None = None, resume: bool = False
+        self,
+        cfg: TrainConfig,
+        run_dir: Path,
+        *,
+        ctx: Context | None = None,
+        resume: bool = False,
+        prepare: AssetPreparer | None = None,
+        evaluator: BenchmarkEvaluator | None = None,
     ) -> None:
         self.ctx: Context = ctx or LocalContext(cfg.trainer.device)
+        if cfg.eval.benches and evaluator is None:
+            raise ConfigError(
+                "eval.benches is set but no evaluator was given: `prime-fast train` passes "
+                "prime_fast.eval.training.evaluate_in_training; library callers pass it as train(..., evaluator=...)"
+            )
+        self.prepare: AssetPreparer = prepare or given_assets
+        self.evaluator = evaluator
         if not self.ctx.is_main:  # one progress display, one tensorboard writer, one plot
             cfg = dataclasses.replace(
                 cfg, log=dataclasses.replace(cfg.log, progress="none", tensorboard=False, plot=False)
@@ -188,7 +166,7 @@ class Trainer:
         if not ctx.is_main:
             ctx.barrier()  # the main rank builds the demo assets first; the others then read them
         seed_everything(cfg.trainer.seed)
-        policy_path, train_files, val_files = prepare_demo(cfg, self.run_dir)
+        policy_path, train_files, val_files = self.prepare(cfg, self.run_dir)
         if ctx.is_main:
             ctx.barrier()
         seed_everything(cfg.trainer.seed)
@@ -279,12 +257,12 @@ class Trainer:
         )
 
     def make_backend(self, policy_path: str) -> Any:
-        """The rollout engine: ``vllm`` (trainer/rollout/vllm.py) on the policy's checkpoint directory,
+        """The rollout engine: ``vllm`` (runtime/rollout/vllm.py) on the policy's checkpoint directory,
         or HF generate on the context's rollout model (the policy itself on one process, an
         unsharded replica under FSDP)."""
         if self.cfg.rollout.backend == "vllm":
             try:
-                from prime_fast.trainer.rollout import vllm as vllm_backend
+                from prime_fast.runtime.rollout import vllm as vllm_backend
             except ImportError as e:
                 raise ConfigError(f"rollout.backend = 'vllm' is not available here: {e}") from None
             return vllm_backend.make_backend(self.cfg, self.policy, self.tokenizer, model_path=policy_path)
@@ -499,8 +477,6 @@ class Trainer:
         self, batch: Batch, scores: torch.Tensor, acc: torch.Tensor, mask: torch.Tensor
     ) -> dict[str, float]:
         """Outcome AUC, pairwise accuracy and (with step labels) first-error F1 of the PRM's scores."""
-        from prime_fast.trainer.prm_quality import prm_quality, step_labels
-
         tok = self.tokenizer
         resp = [
             row[: int(n)] for row, n in zip(batch.responses.tolist(), batch.response_mask.sum(1).tolist())
@@ -571,33 +547,30 @@ class Trainer:
         return self.val_metrics(self.val_prompts, [a for part in parts for a in part])
 
     def evaluate_benchmarks(self) -> dict[str, float]:
-        """``eval.benches`` through :func:`prime_fast.eval.evaluate` on the live rollout engine (main
+        """``eval.benches`` through the run's :class:`BenchmarkEvaluator` on the live rollout engine (main
         rank; the others wait): ``eval/<bench>/<metric>`` metrics, files under ``run_dir/eval/step_N``."""
-        from prime_fast.eval import evaluate
-
         e, t0 = self.cfg.eval, time.perf_counter()
         out: dict[str, float] = {}
-        if self.ctx.is_main:
-            res = evaluate(
-                None,
-                list(e.benches),
-                self.run_dir / "eval" / f"step_{self.step}",
+        if self.ctx.is_main and self.evaluator is not None:
+            options = {
+                "benches": list(e.benches),
+                "n": e.n,
+                "temperature": e.temperature,
+                "top_p": e.top_p,
+                "max_tokens": e.max_tokens or self.cfg.rollout.max_tokens,
+                "seed": self.cfg.trainer.seed,
+                "ks": e.ks,
+                "template": e.template,
+                "system_prompt": self.cfg.data.system_prompt,
+                "max_prompt_length": self.cfg.data.max_prompt_length,
+                "error_score": self.cfg.verify.error_score,
+            }
+            out = self.evaluator(
                 backend=self.backend,
                 tokenizer=self.tokenizer,
-                n=e.n,
-                temperature=e.temperature,
-                top_p=e.top_p,
-                max_tokens=e.max_tokens or self.cfg.rollout.max_tokens,
-                seed=self.cfg.trainer.seed,
-                ks=e.ks,
-                template=e.template,
-                system_prompt=self.cfg.data.system_prompt,
-                max_prompt_length=self.cfg.data.max_prompt_length,
-                error_score=self.cfg.verify.error_score,
-                progress=False,
-                charts=False,
+                out_dir=self.run_dir / "eval" / f"step_{self.step}",
+                options=options,
             )
-            out = res.flat("eval")
             out["time/eval"] = time.perf_counter() - t0
         self.ctx.barrier()
         return out
@@ -612,7 +585,7 @@ class Trainer:
         if not prompts:
             return []
         texts = self.tokenizer.batch_decode(roll.response_ids, skip_special_tokens=True)
-        acc, _ = score_all(
+        acc, _ = score_batch(
             texts,
             [p.ground_truth for p in prompts],
             [p.ability for p in prompts],
@@ -821,10 +794,21 @@ def check_divisible(cfg: TrainConfig, world: int) -> None:
 
 
 def train(
-    cfg: TrainConfig, run_dir: Path, *, resume: bool = False, ctx: Context | None = None
+    cfg: TrainConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    ctx: Context | None = None,
+    prepare: AssetPreparer | None = None,
+    evaluator: BenchmarkEvaluator | None = None,
 ) -> dict[str, Any]:
     """Build a :class:`Trainer` in the context of this process (``torchrun``'s environment: an
-    :class:`FSDPContext`, else a :class:`LocalContext`), run it, return its summary."""
+    :class:`FSDPContext`, else a :class:`LocalContext`), run it, return its summary.
+
+    ``prepare`` gives the run its model and data paths (default: the config's own, :func:`given_assets`;
+    the embedded demo's builder is :func:`prime_fast.demo.assets.prepare_demo`); ``evaluator`` runs
+    ``eval.benches`` during training (``prime-fast train`` passes
+    :func:`prime_fast.eval.training.evaluate_in_training`)."""
     own = ctx is None
     if ctx is None:
         d = cfg.distributed
@@ -836,7 +820,7 @@ def train(
         )
     try:
         run_dir = Path(ctx.gather(str(run_dir))[0])  # the main rank's choice (default names hold a time)
-        trainer = Trainer(cfg, run_dir, ctx=ctx, resume=resume)
+        trainer = Trainer(cfg, run_dir, ctx=ctx, resume=resume, prepare=prepare, evaluator=evaluator)
         trainer.setup()
         summary = trainer.fit()
         ctx.barrier()
@@ -854,4 +838,4 @@ def default_run_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
 
-__all__ = ["Batch", "Rollouts", "Sample", "Trainer", "default_run_dir", "prepare_demo", "train"]
+__all__ = ["Batch", "Rollouts", "Sample", "Trainer", "default_run_dir", "given_assets", "train"]

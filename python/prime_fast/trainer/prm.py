@@ -16,10 +16,10 @@ import torch
 
 from prime_fast import algos
 from prime_fast.ops import implicit_process_rewards
-from prime_fast.trainer.batch import Batch
-from prime_fast.trainer.config import PRMConfig
-from prime_fast.trainer.models import batched_logprobs, response_logprobs
+from prime_fast.runtime.batch import Batch
+from prime_fast.runtime.models import batched_logprobs, response_logprobs
 from prime_fast.trainer.optim import accumulate_steps
+from prime_fast.trainer.schema import PRMConfig
 
 
 class PRMTrainer:

@@ -2,7 +2,8 @@
 
 Every step: pairwise accuracy (PRIME's ``compute_dpo_accuracy``) and the AUC of the summed reward
 against the verifier's outcomes. Where the data source has a *step labeller* (a function giving the
-step spans of a response and the index of its first wrong step; the embedded demo task has one), also
+step spans of a response and the index of its first wrong step, registered with
+:func:`register_step_labeller`; the embedded demo registers one), also
 ProcessBench's first-error F1: a step's score is the sum of ``q`` over its tokens, the predicted first
 error is the first step scoring below a threshold, and the threshold is fitted on the first half of
 the batch's prompt groups and reported on the second half (a split the threshold never saw).
@@ -16,16 +17,17 @@ from typing import Any
 import torch
 
 from prime_fast import algos
-from prime_fast.demo import task as demo_task
 
 StepLabeller = Callable[[str, str], tuple[list[tuple[int, int]], int | None]]
+"""``labeller(question, response) -> (step character spans, index of the first wrong step or None)``."""
+
+STEP_LABELLERS: dict[str, StepLabeller] = {}
 
 
-def _demo_labeller(question: str, response: str) -> tuple[list[tuple[int, int]], int | None]:
-    return demo_task.step_spans(response), demo_task.first_error_step(question, response)
-
-
-STEP_LABELLERS: dict[str, StepLabeller] = {demo_task.DATA_SOURCE: _demo_labeller}
+def register_step_labeller(data_source: str, labeller: StepLabeller) -> None:
+    """Give the rows of ``data_source`` step labels (first-error F1 in the PRM metrics); the embedded
+    demo registers its own (``prime_fast.demo.assets.register``)."""
+    STEP_LABELLERS[data_source] = labeller
 
 
 def token_step_ids(
@@ -101,4 +103,11 @@ def prm_quality(
     return out
 
 
-__all__ = ["STEP_LABELLERS", "StepLabeller", "prm_quality", "step_labels", "token_step_ids"]
+__all__ = [
+    "STEP_LABELLERS",
+    "StepLabeller",
+    "prm_quality",
+    "register_step_labeller",
+    "step_labels",
+    "token_step_ids",
+]

@@ -7,6 +7,8 @@ Importing this package does not import torch. Names are resolved from their subm
   rewards);
 - code (:mod:`prime_fast.verify.code`): ``run_code``, ``verify_code_batch``, ``CodeResult``, ``Limits``;
 - ``score(response, ground_truth, ability)``: PRIME's outcome reward, dispatched by ability;
+- many rows at once (:mod:`prime_fast.verify.batch`): ``score_rows`` (one native batch call per kind,
+  ``RowVerdict`` per row), ``score_batch`` (the rewards), ``majority_rewards`` (label-free);
 - reward adapters for TRL and verl in :mod:`prime_fast.verify.rewards`.
 """
 
@@ -28,9 +30,14 @@ _EXPORTS: dict[str, str] = {
     "CodeResult": "code",
     "Limits": "code",
     "score": "scoring",
+    "RowVerdict": "batch",
+    "majority_rewards": "batch",
+    "score_batch": "batch",
+    "score_rows": "batch",
 }
 
 if TYPE_CHECKING:
+    from prime_fast.verify.batch import RowVerdict, majority_rewards, score_batch, score_rows
     from prime_fast.verify.code import CodeResult, Limits, run_code, verify_code_batch
     from prime_fast.verify.math import (
         Verdict,
@@ -46,13 +53,17 @@ if TYPE_CHECKING:
 __all__ = [
     "CodeResult",
     "Limits",
+    "RowVerdict",
     "Verdict",
     "extract_answer",
     "group_equivalent",
+    "majority_rewards",
     "majority_vote",
     "math_equal",
     "run_code",
     "score",
+    "score_batch",
+    "score_rows",
     "verify_code_batch",
     "verify_math",
     "verify_math_batch",

@@ -61,10 +61,16 @@ def _run(args: argparse.Namespace) -> int:
             from prime_fast.trainer.loop import default_run_dir
 
             run_dir = default_run_dir()
+    from prime_fast.demo.assets import prepare_demo
+    from prime_fast.eval.training import evaluate_in_training
     from prime_fast.trainer.loop import train
 
     # Under torchrun (WORLD_SIZE set) the run is FSDP2 data-parallel (docs/SCALE.md); rank 0 reports.
-    summary = train(cfg, run_dir, resume=bool(args.resume))
+    # The command wires the trainer to the embedded demo's assets (used where the config names no model
+    # and data of its own) and to the eval command's benchmarks (``[eval]``); the trainer imports neither.
+    summary = train(
+        cfg, run_dir, resume=bool(args.resume), prepare=prepare_demo, evaluator=evaluate_in_training
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     w, f = summary.get("warmstart_val_acc"), summary.get("final_val_acc")

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prime_fast.errors import ConfigError, UnsupportedInputError
-from prime_fast.trainer.config import VLLMSection
-from prime_fast.trainer.rollout.base import RolloutBatch, SamplingConfig
+from prime_fast.runtime.rollout.base import RolloutBatch, SamplingConfig
+from prime_fast.runtime.settings import VLLMSection
 
 if TYPE_CHECKING:
     import torch
@@ -90,11 +90,11 @@ def _read_eos_ids(model_path: str) -> list[int]:
 
 
 class VLLMRollout:
-    """:class:`~prime_fast.trainer.rollout.base.RolloutBackend` on a colocated ``vllm.LLM``.
+    """:class:`~prime_fast.runtime.rollout.base.RolloutBackend` on a colocated ``vllm.LLM``.
 
     Args:
         model_path: an HF checkpoint directory (config + safetensors); vLLM loads it once.
-        config: engine settings: the config's ``[vllm]`` section (:class:`~prime_fast.trainer.config.VLLMSection`;
+        config: engine settings: the config's ``[vllm]`` section (:class:`~prime_fast.runtime.settings.VLLMSection`;
             ``max_model_len = 0``: the model's own limit, ``dtype = "auto"``: the checkpoint's).
         eos_token_id: id(s) that end a response (None: read from the checkpoint).
         seed: the engine's seed (per-request seeds come from :class:`SamplingConfig`).
@@ -358,7 +358,7 @@ def make_backend(cfg: Any, policy: Any, tokenizer: Any, *, model_path: str | Non
         max_model_len=v.max_model_len or (cfg.data.max_prompt_length + cfg.rollout.max_tokens),
         dtype=v.dtype if v.dtype != "auto" else cfg.model.dtype,
     )
-    from prime_fast.trainer.lora import wrap_rollout_engine
+    from prime_fast.runtime.lora import wrap_rollout_engine
 
     engine = VLLMRollout(path, engine_cfg, eos_token_id=int(tokenizer.eos_token_id), seed=cfg.trainer.seed)
     return wrap_rollout_engine(engine, policy)  # a LoRA policy syncs merged weights

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from prime_fast.errors import UnsupportedInputError
-from prime_fast.trainer.rollout.base import RolloutBatch, SamplingConfig
+from prime_fast.runtime.rollout.base import RolloutBatch, SamplingConfig
 
 
 class HFRolloutBackend:

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from prime_fast.errors import ConfigError
-from prime_fast.trainer.config import LORA_ALL_LINEAR, LoraSettings
+from prime_fast.runtime.settings import LORA_ALL_LINEAR, LoraSettings
 
 POLICY = "policy"
 PRM = "prm"
