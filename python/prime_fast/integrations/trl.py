@@ -2,6 +2,10 @@
 
 - reward functions :func:`math_reward`, :func:`code_reward`, :func:`make_math_reward`,
   :func:`make_code_reward` (:mod:`prime_fast.integrations.trl_rewards`; they need neither TRL nor torch);
+- :class:`FusedLogProbsMixin` and :class:`FusedLogProbGRPOTrainer`: the per-token log-probs through
+  :func:`prime_fast.ops.linear_token_logprobs` (:mod:`prime_fast.integrations.trl_logprobs`);
+- :class:`PrimeGRPOTrainer` and :class:`PrimeConfig`: PRIME's implicit PRM and per-token advantages in
+  ``GRPOTrainer`` (:mod:`prime_fast.integrations.trl_prime`);
 
 Names resolve from their submodules on first use, so importing this module never imports TRL.
 """
@@ -12,6 +16,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "PrimeConfig": "trl_prime",
+    "PrimeGRPOTrainer": "trl_prime",
+    "FusedLogProbsMixin": "trl_logprobs",
+    "FusedLogProbGRPOTrainer": "trl_logprobs",
     "VerifierReward": "trl_rewards",
     "code_reward": "trl_rewards",
     "make_code_reward": "trl_rewards",
@@ -20,6 +28,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from prime_fast.integrations.trl_logprobs import FusedLogProbGRPOTrainer, FusedLogProbsMixin
+    from prime_fast.integrations.trl_prime import PrimeConfig, PrimeGRPOTrainer
     from prime_fast.integrations.trl_rewards import (
         VerifierReward,
         code_reward,
@@ -28,7 +38,17 @@ if TYPE_CHECKING:
         math_reward,
     )
 
-__all__ = ["VerifierReward", "code_reward", "make_code_reward", "make_math_reward", "math_reward"]
+__all__ = [
+    "FusedLogProbGRPOTrainer",
+    "FusedLogProbsMixin",
+    "PrimeConfig",
+    "PrimeGRPOTrainer",
+    "VerifierReward",
+    "code_reward",
+    "make_code_reward",
+    "make_math_reward",
+    "math_reward",
+]
 
 
 def __getattr__(name: str) -> Any:
