@@ -168,3 +168,37 @@ def test_install_as_ray_worker_process_setup_hook() -> None:
         ray.shutdown()
     assert module == "prime_fast.integrations.verl_patches"
     assert "verl.utils.kernel.linear_cross_entropy.linear_cross_entropy" in patched
+
+
+def test_recipe_config_lines_compose() -> None:
+    """The overrides of examples/verl_prime_recipe.py (and docs/INTEGRATIONS.md) exist in the recipe's config."""
+    if RECIPE_DIR is None:
+        pytest.skip("PRIME_FAST_VERL_RECIPE is not set: the recipe's config is in a verl-recipe checkout")
+    import importlib.util
+
+    from hydra import compose, initialize_config_dir
+
+    spec = importlib.util.spec_from_file_location(
+        "verl_prime_recipe", Path(__file__).resolve().parents[2] / "examples" / "verl_prime_recipe.py"
+    )
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    verl_config = Path(verl.__file__).parent / "trainer" / "config"
+    recipe_config = Path(RECIPE_DIR) / "recipe" / "prime" / "config"
+    cwd = os.getcwd()
+    os.chdir(verl_config.parents[2])  # the recipe's searchpath is file://verl/trainer/config
+    try:
+        with initialize_config_dir(config_dir=str(recipe_config), version_base=None):
+            cfg = compose(config_name="prime_trainer", overrides=example.OVERRIDES)
+    finally:
+        os.chdir(cwd)
+    assert cfg.actor_rollout_ref.model.use_fused_kernels is True
+    assert cfg.actor_rollout_ref.model.fused_kernel_options.impl_backend == "triton"
+    assert cfg.reward_model.model.fused_kernel_options.impl_backend == "triton"
+    assert cfg.reward_model.reward_manager == "prime"
+    assert (
+        cfg.ray_kwargs.ray_init.runtime_env.worker_process_setup_hook
+        == "prime_fast.integrations.verl.install"
+    )
+    assert cfg.algorithm.adv_estimator == "rloo"
