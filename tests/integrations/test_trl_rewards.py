@@ -123,10 +123,12 @@ def test_completion_built_to_hang_returns() -> None:
     ]
 
 
-trl = pytest.importorskip("trl", reason="TRL is not installed (pip install 'prime-fast[trl]')")
+@pytest.fixture
+def trl() -> Any:
+    return pytest.importorskip("trl", reason="TRL is not installed (pip install 'prime-fast[trl]')")
 
 
-def test_math_reward_inside_grpo_trainer(tmp_path: Path) -> None:
+def test_math_reward_inside_grpo_trainer(trl: Any, tmp_path: Path) -> None:
     from _trl_setup import demo_dataset, grpo_config, tiny_model
 
     model, tok = tiny_model()
@@ -167,7 +169,7 @@ _SAFETY_NET = pytest.mark.skipif(
 
 
 @_SAFETY_NET
-def test_hostile_code_completion_leaves_trainer_alive(tmp_path: Path) -> None:
+def test_hostile_code_completion_leaves_trainer_alive(trl: Any, tmp_path: Path) -> None:
     """A fork bomb and ``os.kill(-1, 9)`` scored inside a real ``GRPOTrainer`` (in a fresh pid namespace, so a
     sandbox escape could not harm the machine): the trainer scores them 0 and goes on training."""
     out = tmp_path / "report.json"
