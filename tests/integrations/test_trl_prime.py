@@ -190,3 +190,26 @@ def test_two_processes_equal_one(tmp_path: Any) -> None:
         assert res["metrics"]["prm/acc_before"] == pytest.approx(one["metrics"]["prm/acc_before"])
         for name, g in one["grads"].items():
             torch.testing.assert_close(res["grads"][name], g, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_lora_prm_trains_only_its_adapter() -> None:
+    """A PEFT LoRA model as the PRM: its adapter learns, the base it wraps stays as it was."""
+    peft = pytest.importorskip("peft")
+    prm_base, _ = tiny_model(seed=7)
+    lora = peft.get_peft_model(
+        prm_base, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    )
+    model, tok = tiny_model(seed=0)
+    tr = PrimeGRPOTrainer(
+        model=model,
+        reward_funcs=[math_reward],
+        args=grpo_config(tempfile.mkdtemp(), num_generations=K),
+        train_dataset=demo_dataset(8),
+        processing_class=tok,
+        prm_model=lora,
+        prime=PrimeConfig(lr=1e-2),
+    )
+    before = {n: p.detach().clone() for n, p in tr.prm_model.named_parameters()}
+    tr.prime_step(*_batch(tr.model.config.vocab_size))
+    changed = {n for n, p in tr.prm_model.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert changed and all("lora_" in n for n in changed)
