@@ -2,7 +2,9 @@
 
 Rules (docs/STYLE.md 4.10): every provider's result is checked against a reference before it is timed,
 and a wrong result is reported as such, never timed; CUDA timings use ``triton.testing.do_bench``
-(p50 with p20-p80), CPU timings a wall-clock loop with the same quantiles; memory-bound ops report
+(p50 with p20-p80 and min-max), CPU timings a loop of warm-up calls then at least ``MIN_RUNS`` timed
+calls with the same statistics (the table prints the median and the min-max spread, the JSON all of
+them and the number of runs); memory-bound ops report
 GB/s, GEMM-bound ones TFLOP/s; peak memory is ``torch.cuda.max_memory_allocated`` above what was
 allocated before the call (on the CPU: peak resident set, approximate).
 """
@@ -81,6 +83,10 @@ class Row:
     peak_mib: float | None = None
     extra_mib: float | None = None
     speedup: float | None = None
+    ms_min: float | None = None
+    ms_max: float | None = None
+    runs: int | None = None
+    warmup_runs: int | None = None
     correct: bool | None = None
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -96,31 +102,64 @@ def sync(device: torch.device | str) -> None:
 CPU_CLOCK = "wall"
 
 
-def time_fn(
-    fn: Callable[[], Any], device: torch.device | str, *, rep_ms: float = 200.0, grad_to_none=None
-) -> tuple[float, float, float]:
-    """``(p50, p20, p80)`` milliseconds of ``fn()``."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        import triton.testing
+#: CPU timing: at least this many warm-up calls (first-call allocations, caches, lazy imports), and
+#: at least ``MIN_RUNS`` timed calls (then more while ``rep_ms`` lasts, up to ``MAX_RUNS``).
+WARMUP_RUNS, MIN_RUNS, MAX_RUNS = 3, 15, 200
 
-        q = triton.testing.do_bench(fn, rep=int(rep_ms), quantiles=[0.5, 0.2, 0.8], grad_to_none=grad_to_none)
-        return float(q[0]), float(q[1]), float(q[2])
-    fn()  # warm-up
+
+@dataclass
+class Timing:
+    """Milliseconds of repeated calls: median, p20/p80, min/max, and how many calls were timed."""
+
+    p50: float
+    p20: float
+    p80: float
+    min: float
+    max: float
+    runs: int | None
+    warmup_runs: int | None
+
+    def fill(self, row: Row) -> None:
+        """Write the statistics into ``row`` (``ms_p50``, ``ms_p20``, ``ms_p80``, ``ms_min``, ...)."""
+        row.ms_p50, row.ms_p20, row.ms_p80 = self.p50, self.p20, self.p80
+        row.ms_min, row.ms_max, row.runs, row.warmup_runs = self.min, self.max, self.runs, self.warmup_runs
+
+
+def _cpu_times(fn: Callable[[], Any], rep_ms: float, grad_to_none: Any) -> tuple[list[float], int]:
+    """Warm-up calls (``WARMUP_RUNS``, or a tenth of the budget if longer), then the timed calls."""
     clock = time.process_time if CPU_CLOCK == "process" else time.perf_counter
-    times: list[float] = []
     budget = rep_ms / 1e3
+    start, warm = time.perf_counter(), 0
+    while warm < WARMUP_RUNS or time.perf_counter() - start < budget / 10:
+        fn()
+        warm += 1
+    times: list[float] = []
     start = time.perf_counter()
-    while len(times) < 5 or (time.perf_counter() - start < budget and len(times) < 50):
+    while len(times) < MIN_RUNS or (time.perf_counter() - start < budget and len(times) < MAX_RUNS):
         if grad_to_none:
             for t in grad_to_none:
                 t.grad = None
         t0 = clock()
         fn()
         times.append((clock() - t0) * 1e3)
-    times.sort()
-    qs = statistics.quantiles(times, n=10, method="inclusive") if len(times) >= 2 else times * 9
-    return statistics.median(times), qs[1], qs[7]
+    return times, warm
+
+
+def measure(
+    fn: Callable[[], Any], device: torch.device | str, *, rep_ms: float = 200.0, grad_to_none=None
+) -> Timing:
+    """Time ``fn()``: ``triton.testing.do_bench`` on CUDA, :func:`_cpu_times` on the CPU."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        import triton.testing
+
+        q = triton.testing.do_bench(
+            fn, rep=int(rep_ms), quantiles=[0.5, 0.2, 0.8, 0.0, 1.0], grad_to_none=grad_to_none
+        )
+        return Timing(*(float(x) for x in q), runs=None, warmup_runs=None)  # do_bench picks the counts
+    times, warm = _cpu_times(fn, rep_ms, grad_to_none)
+    qs = statistics.quantiles(times, n=10, method="inclusive")
+    return Timing(statistics.median(times), qs[1], qs[7], min(times), max(times), len(times), warm)
 
 
 def _proc_status_mib(key: str) -> float | None:
@@ -181,18 +220,22 @@ def print_table(title: str, env: dict[str, str], rows: list[Row]) -> None:
     )
     head = (
         f"{'case':<22} {'provider':<16} {'shape':<24} {'dtype':<6} {'mode':<8} "
-        f"{'ms p50 (p20-p80)':<24} {'GB/s':>8} {'TFLOP/s':>8} {'peak MiB':>9} {'extra MiB':>9} {'speedup':>8}  note"
+        f"{'ms p50 [min-max]':<26} {'runs':>5} {'GB/s':>8} {'TFLOP/s':>8} {'peak MiB':>9} {'extra MiB':>9} "
+        f"{'speedup':>8}  note"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
         if r.ms_p50 is None:
             ms = "-"
-        else:
+        elif r.ms_min is None:
             ms = f"{r.ms_p50:.3f} ({r.ms_p20:.3f}-{r.ms_p80:.3f})"
+        else:
+            ms = f"{r.ms_p50:.3f} [{r.ms_min:.3f}-{r.ms_max:.3f}]"
+        runs = str(r.runs) if r.runs else "-"
         note = r.note if r.correct is not False else ("WRONG RESULT: " + r.note)
         print(
-            f"{r.case:<22} {r.provider:<16} {r.shape:<24} {r.dtype:<6} {r.mode:<8} {ms:<24} "
+            f"{r.case:<22} {r.provider:<16} {r.shape:<24} {r.dtype:<6} {r.mode:<8} {ms:<26} {runs:>5} "
             f"{fmt(r.gbps, '8.1f')} {fmt(r.tflops, '8.1f')} {fmt(r.peak_mib, '9.1f')} "
             f"{fmt(r.extra_mib, '9.1f')} {fmt(r.speedup, '7.2f')}{' ' if r.speedup is None else 'x'}  {note}"
         )

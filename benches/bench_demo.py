@@ -41,8 +41,8 @@ def _git_sha() -> str:
 
 
 def _run(base: list[str], extra: list[str], run_dir: Path) -> list[dict[str, Any]]:
+    from prime_fast.demo.assets import train
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import train
     from prime_fast.trainer.metrics import read_metrics
 
     cfg = load_config(None, [*base, *extra, f"trainer.run_dir={run_dir}"])
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from prime_fast.demo.assets import prepare_demo
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import quiet_third_party
+    from prime_fast.trainer.process import quiet_third_party
 
     quiet_third_party()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_demo_"))

@@ -59,7 +59,7 @@ def score_stage(texts: list[str], golds: list[str], n: int, ks: tuple[int, ...])
     """What ``evaluate`` does after generation for one benchmark, minus the file writing."""
     from prime_fast.eval import metrics as M
     from prime_fast.eval.answers import group_answers
-    from prime_fast.eval.scoring import score_rows
+    from prime_fast.verify.batch import score_rows
 
     p = len(golds)
     verdicts = score_rows(texts, [golds[i // n] for i in range(len(texts))], ["math"] * len(texts))
@@ -75,14 +75,34 @@ def score_stage(texts: list[str], golds: list[str], n: int, ks: tuple[int, ...])
     return out
 
 
-def part_a(problems: int, n: int, repeats: int) -> dict[str, Any]:
+#: The k of pass@k and maj@k when ``--k`` is not given: those of them that are at most ``--n``.
+DEFAULT_KS = (1, 4, 16)
+
+
+def resolve_ks(n: int, requested: str | None) -> tuple[int, ...]:
+    """``--k`` as a tuple: the default follows ``--n``; an explicit k above ``--n`` is an error."""
+    if requested is None:
+        return tuple(k for k in DEFAULT_KS if k <= n)
+    try:
+        ks = tuple(int(x) for x in requested.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"--k expects comma-separated integers like 1,4,16, got {requested!r}") from None
+    for k in ks:
+        if not 1 <= k <= n:
+            raise ValueError(
+                f"--k {k} is above --n {n} (pass@k needs k <= n samples)" if k > n else f"--k {k} < 1"
+            )
+    return ks
+
+
+def part_a(problems: int, n: int, repeats: int, ks: tuple[int, ...] = DEFAULT_KS) -> dict[str, Any]:
     texts, golds = synthetic_responses(problems, n)
-    score_stage(texts[: n * 4], golds[:4], n, (1, 4, 16))  # warm-up (native library, first calls)
+    score_stage(texts[: n * 4], golds[:4], n, ks)  # warm-up (native library, first calls)
     times = []
     res: dict[str, float] = {}
     for _ in range(repeats):
         t0 = time.perf_counter()
-        res = score_stage(texts, golds, n, (1, 4, 16))
+        res = score_stage(texts, golds, n, ks)
         times.append(time.perf_counter() - t0)
     return {
         "responses": len(texts),
@@ -173,6 +193,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", type=int, default=500)
     ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--k", default=None, help="k of pass@k and maj@k (default: those of 1,4,16 up to --n)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--demo-prompts", type=int, default=200)
     ap.add_argument("--demo-n", type=int, default=8)
@@ -180,8 +201,12 @@ def main() -> None:
     ap.add_argument("--sft-steps", type=int, default=300)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    try:
+        ks = resolve_ks(args.n, args.k)
+    except ValueError as e:
+        ap.error(str(e))
     torch.set_num_threads(1)
-    a = part_a(args.problems, args.n, args.repeats)
+    a = part_a(args.problems, args.n, args.repeats, ks)
     b = part_b(args.demo_prompts, args.demo_n, args.demo_max_tokens, args.sft_steps)
     env = env_info()
     print(f"# bench_eval  ({platform.node()}, {env['gpu']}, torch {env['torch']}, git {env['git_sha']})")

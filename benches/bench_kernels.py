@@ -11,6 +11,16 @@ the logits' dtype, so on bf16 logits it is judged at bf16 rounding and the note 
     python -m benches.bench_kernels --preset gpu --json out.json
     python -m benches.bench_kernels --preset gpu-check   # the short set of benches/gpu_check.sh
     python -m benches.bench_kernels --only scan
+    python -m benches.bench_kernels --only policy --providers fused,eager   # issue 25's loss, two providers
+
+``policy`` (issue 25): the PPO-clip policy loss with entropy from hidden states, fwd+bwd, side by
+side: ``ops.linear_policy_loss`` (fused), ``linear_token_logprobs`` + ``algos.ppo_clip_loss``
+(unfused), eager (full logits, log_softmax, gather, entropy, the same loss), ``torch.compile`` of
+eager, Liger's ``LigerFusedLinearGRPOLoss`` (sequence-level advantages: its only mode) and Liger's
+per-token ``LigerFusedLinearScaledCrossEntropyFunction`` + the same loss where installed, and the
+bare three GEMMs. Each provider's loss is checked against the float64 loss first. The CPU preset's
+second policy shape (N = 4096, V = 151936) takes minutes per provider on two cores: ``--policy-n 512``
+skips it.
 """
 
 from __future__ import annotations
@@ -30,9 +40,10 @@ from benches._harness import (
     default_json_path,
     env_info,
     is_oom,
+    measure,
     peak_mib,
     print_table,
-    time_fn,
+    sync,
     write_json,
 )
 from prime_fast import ops
@@ -195,7 +206,7 @@ def _run_provider(
                 row.extra_mib = max(0.0, row.peak_mib - outs / 2**20)
             for t in leaves:
                 t.grad = None
-            p50, p20, p80 = time_fn(fn, device, rep_ms=rep_ms, grad_to_none=leaves if mode != "fwd" else None)
+            timing = measure(fn, device, rep_ms=rep_ms, grad_to_none=leaves if mode != "fwd" else None)
         except Exception as exc:
             if not is_oom(exc):
                 raise
@@ -205,11 +216,28 @@ def _run_provider(
         finally:
             for t in leaves:
                 t.grad = None
-        row.ms_p50, row.ms_p20, row.ms_p80 = p50, p20, p80
+        timing.fill(row)
+        p50 = timing.p50
         if nbytes:
             row.gbps = nbytes / (p50 * 1e-3) / 1e9
         if flops:
             row.tflops = flops / (p50 * 1e-3) / 1e12
+
+
+def _policy_ratios(rows: list[Row]) -> None:
+    """Note each policy-loss row's time and extra memory as multiples of eager's and the bare GEMMs'."""
+    by = {(r.shape, r.provider): r for r in rows if r.case == "policy_loss" and r.mode == "fwd+bwd"}
+    for (shape, provider), r in by.items():
+        for base in ("eager", "bare-gemm"):
+            b = by.get((shape, base))
+            if provider == base or b is None or not (b.ms_p50 and r.ms_p50):
+                continue
+            r.extra[f"time_vs_{base}"] = r.ms_p50 / b.ms_p50
+            note = f"{r.ms_p50 / b.ms_p50:.2f}x {base} time"
+            if base == "eager" and b.extra_mib and r.extra_mib is not None:
+                r.extra["extra_mem_vs_eager"] = r.extra_mib / b.extra_mib
+                note += f", {r.extra_mib / b.extra_mib:.3f}x its extra memory"
+            r.note = f"{r.note}; {note}" if r.note else note
 
 
 def _speedups(rows: list[Row], base_provider: str = "eager") -> None:
@@ -328,7 +356,7 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
         fwd = lambda: hd @ wd.T  # noqa: E731
         fwd()
         p = peak_mib(fwd, device)
-        t = time_fn(fwd, device, rep_ms=rep_ms)
+        t = measure(fwd, device, rep_ms=rep_ms)
         rows.append(
             Row(
                 "linear_token_logprobs",
@@ -336,13 +364,13 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
                 shape,
                 dt,
                 "fwd",
-                *t,
-                tflops=flops_fwd / (t[0] * 1e-3) / 1e12,
+                tflops=flops_fwd / (t.p50 * 1e-3) / 1e12,
                 peak_mib=p,
                 correct=True,
                 note="h@W.T only",
             )
         )
+        t.fill(rows[-1])
         g = torch.randn((hd.shape[0], wd.shape[0]), device=device, dtype=dtype)
 
         def fb():
@@ -351,7 +379,7 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
 
         fb()
         p = peak_mib(fb, device)
-        t = time_fn(fb, device, rep_ms=rep_ms)
+        t = measure(fb, device, rep_ms=rep_ms)
         extra = None if p is None else max(0.0, p - grads_bytes / 2**20)
         rows.append(
             Row(
@@ -360,14 +388,14 @@ def _bare_gemms(rows, device, h, w, shape, dtype, flops_fwd, grads_bytes, rep_ms
                 shape,
                 dt,
                 "fwd+bwd",
-                *t,
-                tflops=3 * flops_fwd / (t[0] * 1e-3) / 1e12,
+                tflops=3 * flops_fwd / (t.p50 * 1e-3) / 1e12,
                 peak_mib=p,
                 extra_mib=extra,
                 correct=True,
                 note="3 GEMMs, G given",
             )
         )
+        t.fill(rows[-1])
     except Exception as exc:
         if not is_oom(exc):
             raise
@@ -404,9 +432,7 @@ def bench_scan(rows, device, b, t, rep_ms):
         row = Row("discounted_returns", name, shape, "fp32", "fwd", correct=ok, note=f"max|err|={err:.1e}")
         rows.append(row)
         if ok:
-            row.ms_p50, row.ms_p20, row.ms_p80 = time_fn(
-                f, device, rep_ms=rep_ms if name != "python-loop" else 2 * rep_ms
-            )
+            measure(f, device, rep_ms=rep_ms if name != "python-loop" else 2 * rep_ms).fill(row)
             row.gbps = nbytes / (row.ms_p50 * 1e-3) / 1e9
     base = next(
         (
@@ -476,7 +502,7 @@ def bench_prime_advantages(rows, device, b, t, k, rep_ms):
         )
         rows.append(row)
         if row.correct:
-            row.ms_p50, row.ms_p20, row.ms_p80 = time_fn(f, device, rep_ms=rep_ms)
+            measure(f, device, rep_ms=rep_ms).fill(row)
     base = next(
         (
             x.ms_p50
@@ -490,6 +516,197 @@ def bench_prime_advantages(rows, device, b, t, k, rep_ms):
             x.speedup = base / x.ms_p50
 
 
+# ------------------------------------------------------------------------------------------------
+# policy loss (issue 25)
+# ------------------------------------------------------------------------------------------------
+
+#: Options of the benchmarked loss: PPO-clip with an entropy bonus, token-mean (PRIME's).
+POLICY_KW: dict[str, Any] = {"clip_ratio": 0.2, "entropy_coef": 0.01}
+
+
+def eager_policy_loss(h, w, lab, old, adv, mask):
+    """The usual PyTorch code: full logits, log_softmax, gather, entropy, then PPO-clip."""
+    from prime_fast import algos
+
+    logq = torch.log_softmax((h @ w.T).float(), dim=-1)
+    logp = logq.gather(-1, lab.unsqueeze(-1)).squeeze(-1)
+    ent = -(logq.exp() * logq).sum(-1)
+    return algos.ppo_clip_loss(logp, old, adv, mask, entropy=ent, **POLICY_KW)[0]
+
+
+def unfused_policy_loss(h, w, lab, old, adv, mask):
+    """prime-fast's LM-head op (log-probs + entropy; its backward recomputes the logits) + the loss."""
+    from prime_fast import algos
+
+    logp, ent = ops.linear_token_logprobs(h, w, lab, return_entropy=True)
+    return algos.ppo_clip_loss(logp, old, adv, mask, entropy=ent, **POLICY_KW)[0]
+
+
+def fused_policy_loss(h, w, lab, old, adv, mask):
+    return ops.linear_policy_loss(h, w, lab, old, adv, mask, **POLICY_KW)[0]
+
+
+def liger_policy_providers() -> dict[str, Callable[..., torch.Tensor]]:
+    """Liger's two LM-head ops where ``liger_kernel`` is importable (else nothing)."""
+    out: dict[str, Callable[..., torch.Tensor]] = {}
+    try:
+        from liger_kernel.chunked_loss import LigerFusedLinearGRPOLoss
+    except ImportError:
+        LigerFusedLinearGRPOLoss = None
+    if LigerFusedLinearGRPOLoss is not None:
+        grpo = LigerFusedLinearGRPOLoss(beta=0.0, use_ref_model=False, loss_type="bnpo", epsilon_low=0.2)
+
+        def liger_grpo(h, w, lab, old, adv, mask):
+            # Sequence-level advantages (one per row: Liger's only mode), the row means of ours.
+            seq_adv = adv.sum(-1) / mask.sum(-1).clamp(min=1)
+            return grpo(h, w, lab, mask.float(), seq_adv, old_per_token_logps=old)[0]
+
+        out["liger-grpo"] = liger_grpo
+    try:
+        from liger_kernel.ops import LigerFusedLinearScaledCrossEntropyFunction as Lsce
+    except ImportError:
+        Lsce = None
+    if Lsce is not None:
+        from prime_fast import algos
+
+        def liger_per_token(h, w, lab, old, adv, mask):
+            nll, ent = Lsce.apply(h.reshape(-1, h.shape[-1]), w, lab.reshape(-1), 1.0, -100, 1, True)
+            logp, ent = -nll.float().view(lab.shape), ent.float().view(lab.shape)
+            return algos.ppo_clip_loss(logp, old, adv, mask, entropy=ent, **POLICY_KW)[0]
+
+        out["liger-per-token"] = liger_per_token
+    return out
+
+
+def _policy_inputs(device, n, hidden, vocab, dtype):
+    """``(B, T, H)`` hidden states (T = 128 or 256), LM head, labels, a ragged mask, old log-probs
+    scattered around the current ones (clipping active on part of the tokens), advantages."""
+    t = 128 if n <= 512 else 256
+    b = max(1, n // t)
+    gen = torch.Generator(device=device).manual_seed(3)
+    h = torch.randn((b, t, hidden), device=device, generator=gen).to(dtype).requires_grad_(True)
+    w = (torch.randn((vocab, hidden), device=device, generator=gen) / hidden**0.5).to(dtype)
+    w.requires_grad_(True)
+    lab = torch.randint(0, vocab, (b, t), device=device, generator=gen)
+    lengths = torch.randint(t // 2, t + 1, (b,), device=device, generator=gen)
+    mask = torch.arange(t, device=device).unsqueeze(0) < lengths.unsqueeze(1)
+    with torch.no_grad():
+        cur = ops.linear_token_logprobs(h.detach(), w.detach(), lab)
+    old = cur + 0.3 * torch.randn((b, t), device=device, generator=gen)
+    adv = torch.randn((b, t), device=device, generator=gen)
+    return h, w, lab, old, adv, mask
+
+
+def _reference_policy_loss(h, w, lab, old, adv, mask) -> float:
+    """The float64 loss (chunked float64 log-probs, no N x V tensor) for the correctness check."""
+    from prime_fast import algos
+
+    with torch.no_grad(), _env("PRIME_FAST_KERNELS", "torch"):
+        logp, ent = ops.linear_token_logprobs(h.double(), w.double(), lab, return_entropy=True)
+        loss, _ = algos.ppo_clip_loss(logp, old.double(), adv.double(), mask, entropy=ent, **POLICY_KW)
+    return float(loss)
+
+
+def _time_policy(fn, leaves, device, rep_ms: float) -> tuple[float, float, float, float | None]:
+    """``(p50, p20, p80, peak MiB)`` of fwd+bwd: one warm-up (compilation, first allocations), then
+    at least 2 timed runs within ``rep_ms`` (at most 20), each also measuring its peak memory."""
+    import statistics
+    import time
+
+    from benches import _harness
+
+    def run():
+        fn().backward()
+        sync(device)
+
+    run()
+    clock = (
+        time.process_time if _harness.CPU_CLOCK == "process" and device.type == "cpu" else time.perf_counter
+    )
+    times, peaks = [], []
+    start = time.perf_counter()
+    while len(times) < 2 or (time.perf_counter() - start < rep_ms / 1e3 and len(times) < 20):
+        for t in leaves:
+            t.grad = None
+        t0 = clock()
+        p = peak_mib(run, device)
+        times.append((clock() - t0) * 1e3)
+        peaks.append(p)
+    for t in leaves:
+        t.grad = None
+    times.sort()
+    lo, hi = times[len(times) // 5], times[(4 * len(times)) // 5 - (1 if len(times) % 5 == 0 else 0)]
+    peak = None if any(p is None for p in peaks) else max(p for p in peaks if p is not None)
+    return statistics.median(times), lo, hi, peak
+
+
+def bench_policy_loss(rows, device, n, hidden, vocab, dtype, providers, rep_ms):
+    """fwd+bwd of the policy loss from hidden states, every provider on the same inputs."""
+    h, w, lab, old, adv, mask = _policy_inputs(device, n, hidden, vocab, dtype)
+    b, t = lab.shape
+    shape = f"N={b * t} H={hidden} V={vocab}"
+    dt = str(dtype).replace("torch.", "").replace("bfloat16", "bf16").replace("float", "fp")
+    grads_bytes = (h.numel() + w.numel()) * h.element_size()
+    flops = 6.0 * b * t * hidden * vocab
+    ref = _reference_policy_loss(h.detach(), w.detach(), lab, old, adv, mask)
+    impls: dict[str, Callable[..., torch.Tensor]] = {}
+    if "fused" in providers:
+        impls["prime-fast fused"] = fused_policy_loss
+    if "unfused" in providers:
+        impls["prime-fast unfused"] = unfused_policy_loss
+    if "eager" in providers:
+        impls["eager"] = eager_policy_loss
+    if "compile" in providers:
+        impls["torch.compile"] = _compiled(eager_policy_loss)
+    liger = liger_policy_providers() if "liger" in providers else {}
+    impls.update(liger)
+    if "liger" in providers and not liger:
+        rows.append(Row("policy_loss", "liger", shape, dt, "fwd+bwd", note="liger_kernel not installed"))
+    args = (h, w, lab, old, adv, mask)
+    for name, f in impls.items():
+        row = Row("policy_loss", name, shape, dt, "fwd+bwd")
+        rows.append(row)
+        try:
+            with torch.no_grad():
+                val = float(f(*args))
+            want = ref
+            if name == "liger-grpo":  # its loss has sequence-level advantages: its own reference
+                seq = (adv.sum(-1) / mask.sum(-1).clamp(min=1)).unsqueeze(-1).expand_as(adv)
+                want = _reference_policy_loss(h.detach(), w.detach(), lab, old, seq, mask)
+                row.note = "sequence-level advantages (its only mode); "
+            err = abs(val - want)
+            row.correct = (
+                err <= 1e-5 * abs(want) + 1e-6 if dtype == torch.float32 else err <= 2e-2 * abs(want)
+            )
+            row.note += f"|loss-ref|={err:.1e}"
+            if not row.correct:
+                continue
+            p50, p20, p80, peak = _time_policy(lambda f=f: f(*args), [h, w], device, rep_ms)
+        except _Interrupted:
+            raise
+        except Exception as exc:
+            # torch.compile and Liger (not installed here, untested) report their failures as rows
+            if not is_oom(exc) and name != "torch.compile" and not name.startswith("liger"):
+                raise
+            row.note = "OOM" if is_oom(exc) else f"{name} failed: {type(exc).__name__}: {exc}"[:200]
+            row.correct = None
+            torch.cuda.empty_cache()
+            continue
+        row.ms_p50, row.ms_p20, row.ms_p80 = p50, p20, p80
+        row.tflops = flops / (p50 * 1e-3) / 1e12
+        row.peak_mib = peak
+        row.extra_mib = None if peak is None else max(0.0, peak - grads_bytes / 2**20)
+    if "gemm" in providers:
+        _bare_gemms(
+            rows, device, h.detach().reshape(b * t, hidden), w, shape, dtype, flops / 6, grads_bytes, rep_ms
+        )
+        for r in rows[-2:]:
+            r.case = "policy_loss"
+    for r in rows:
+        if r.case == "policy_loss" and r.shape == shape:
+            r.extra["loss_ref_fp64"] = ref
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Modest CPU sizes: the chunked torch path vs eager (Triton only runs on GPUs).
     "cpu": {
@@ -497,7 +714,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "linear": [(512, 256, 32000, torch.float32)],
         "scan": [(64, 4096)],
         "advantages": [(64, 1024, 4)],
-        "providers": {"eager", "gemm"},
+        # issue 25's CPU targets; the second shape takes minutes per provider on 2 cores
+        "policy": [(512, 256, 32000, torch.float32), (4096, 256, 151936, torch.float32)],
+        "providers": {"eager", "gemm", "fused", "unfused", "compile", "liger"},
         "rep_ms": 300.0,
     },
     # The issue's target sizes on one H100.
@@ -506,7 +725,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "linear": [(8192, 3584, 152064, torch.bfloat16), (32768, 3584, 152064, torch.bfloat16)],
         "scan": [(256, 4096), (64, 32768)],
         "advantages": [(256, 4096, 4)],
-        "providers": {"eager", "compile", "liger", "gemm", "v1"},
+        "policy": [
+            (32768, 3584, 152064, torch.bfloat16, {"fused", "unfused", "liger", "gemm"}),
+            (8192, 3584, 152064, torch.bfloat16),
+        ],
+        "providers": {"eager", "compile", "liger", "gemm", "v1", "fused", "unfused"},
         "rep_ms": 200.0,
     },
     # benches/gpu_check.sh's short set (about 2 minutes on one H100, compilation included): a
@@ -522,7 +745,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
         "scan": [(256, 4096), (64, 32768)],
         "advantages": [(256, 4096, 4)],
-        "providers": {"eager", "compile", "liger", "gemm", "v1"},
+        # issue 25's GPU target: fused loss vs the bare GEMMs and Liger's two ops at N=32k
+        "policy": [(32768, 3584, 152064, torch.bfloat16, {"fused", "unfused", "liger", "gemm"})],
+        "providers": {"eager", "compile", "liger", "gemm", "v1", "fused", "unfused"},
         "rep_ms": 100.0,
     },
 }
@@ -534,6 +759,15 @@ def _case_providers(case: tuple, providers: set[str], n: int, eager_max_tokens: 
     return providers if n <= eager_max_tokens else providers & {"gemm", "v1"}
 
 
+def _cpu_defaults(args: argparse.Namespace, device: torch.device) -> None:
+    """On a CPU run, one torch thread and the process clock unless given: on a shared machine the wall
+    time of several threads swings by 10-100x with the other jobs (issue #22: 7-520 ms for the scan)."""
+    if args.cpu_clock is None:
+        args.cpu_clock = "process" if device.type == "cpu" else "wall"
+    if args.threads is None and device.type == "cpu":
+        args.threads = 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -541,14 +775,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--only",
-        choices=["token", "linear", "scan", "advantages"],
+        choices=["token", "linear", "scan", "advantages", "policy"],
         action="append",
         help="run only these ops",
     )
     ap.add_argument(
         "--providers",
         default=None,
-        help="comma list among eager,compile,liger,gemm,v1 (prime-fast always runs; v1: its first layout)",
+        help="comma list among eager,compile,liger,gemm,v1,fused,unfused (prime-fast always runs on the "
+        "log-prob ops; v1: its first layout; fused/unfused: the policy-loss providers)",
     )
     ap.add_argument(
         "--eager-max-tokens", type=int, default=16384, help="skip eager/compile/liger above this N (memory)"
@@ -559,23 +794,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rep-ms", type=float, default=None, help="timing budget per row (default: the preset's)"
     )
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: 1 on a CPU run, else torch's)"
+    )
+    ap.add_argument(
+        "--policy-n",
+        type=int,
+        default=None,
+        help="policy loss: only the preset's shapes with this token count",
+    )
     ap.add_argument(
         "--cpu-clock",
         choices=["wall", "process"],
-        default="wall",
-        help="CPU timing clock; 'process' (CPU time) is robust on a shared machine with --threads 1",
+        default=None,
+        help="CPU timing clock (default: process, the CPU time of this process: with one thread it does "
+        "not count the time other jobs of a shared machine hold the cores; wall counts it)",
     )
     args = ap.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    _cpu_defaults(args, device)
     if args.threads:
         torch.set_num_threads(args.threads)
     from benches import _harness
 
     _harness.CPU_CLOCK = args.cpu_clock
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     preset = PRESETS[args.preset or ("gpu" if device.type == "cuda" else "cpu")]
     providers = set(args.providers.split(",")) if args.providers else set(preset["providers"])
-    only = set(args.only or ["token", "linear", "scan", "advantages"])
+    only = set(args.only or ["token", "linear", "scan", "advantages", "policy"])
     env = env_info()
     rows: list[Row] = []
     rep = args.rep_ms or preset["rep_ms"]
@@ -596,6 +841,15 @@ def main(argv: list[str] | None = None) -> int:
                 n, h, v, dt = case[:4]
                 prov = _case_providers(case, providers, n, args.eager_max_tokens)
                 bench_linear(rows, device, n, h, v, dt, prov, rep)
+        if "policy" in only:
+            for case in preset.get("policy", []):
+                n, h, v, dt = case[:4]
+                if args.policy_n is not None and n != args.policy_n:
+                    continue
+                prov = _case_providers(case, providers, n, args.eager_max_tokens)
+                if n > args.eager_max_tokens:
+                    prov |= providers & {"fused", "unfused"}
+                bench_policy_loss(rows, device, n, h, v, dt, prov, rep)
         if "scan" in only:
             for b, t in preset["scan"]:
                 bench_scan(rows, device, b, t, rep)
@@ -608,6 +862,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _speedups(rows)
+    _policy_ratios(rows)
     title = "prime-fast kernels (speedup vs eager; scan and advantages: vs Python loops)"
     if device.type == "cpu":
         title += f"; CPU clock: {args.cpu_clock}, {torch.get_num_threads()} thread(s)"

@@ -75,8 +75,8 @@ def steps_to(curve: list[tuple[int, float]], level: float) -> int | None:
 
 def run_one(overrides: list[str], run_dir: Path) -> dict[str, Any]:
     """Train one configuration; returns its metrics rows and wall time."""
+    from prime_fast.demo.assets import train
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import train
     from prime_fast.trainer.metrics import read_metrics
 
     cfg = load_config(None, [*overrides, f"trainer.run_dir={run_dir}"])
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     from prime_fast.demo.assets import prepare_demo
     from prime_fast.trainer.config import load_config
-    from prime_fast.trainer.loop import quiet_third_party
+    from prime_fast.trainer.process import quiet_third_party
 
     quiet_third_party()
     unknown = [m for m in args.methods if m not in METHODS]

@@ -226,6 +226,13 @@ ADVERSARIAL = [
         "\\{" + ",".join(f"\\sqrt{{{i}}}" for i in range(299, -1, -1)) + "\\}",
     ),
     ("\\boxed{x^{10^{9}}}", "x^{10^{9}}+1"),
+    # issue 24: factorial / binomial / gamma budgets, huge sign-normalised powers, branch probes
+    ("\\boxed{factorial(10^9)}", "5"),
+    ("\\boxed{binomial(10^6, 5*10^5)}", "3"),
+    ("\\boxed{" + "factorial(" * 150 + "n" + ")" * 150 + "}", "n"),
+    ("\\boxed{(x-y)^{10^{100}}}", "(y-x)^{10^{100}}"),
+    ("\\boxed{((((a^b)^c)^d)^f)^g}", "a^{bcdfg}"),
+    ("\\boxed{" + " + ".join(["beta"] * 1500) + "}", "1499*beta"),
 ]
 
 

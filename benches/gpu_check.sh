@@ -12,11 +12,15 @@
 #    with `pip install -e . --no-deps` when cargo and maturin are there;
 # 3. runs the GPU parity tests: TRITON_INTERPRET=0 PRIME_FAST_REQUIRE_GPU=1 pytest -m gpu tests/kernels
 #    (fixed launch configurations: the tests set PRIME_FAST_AUTOTUNE=0);
+#    and the fused policy loss's GPU test (tests/ops/test_policy_loss.py -m gpu, issue 25);
 # 4. runs the kernel benchmark (--preset gpu-check; --full: --preset gpu) at the issue's target sizes
 #    (token_logprobs fwd GB/s vs HBM;
 #    linear_token_logprobs fwd+bwd at N=32k, H=3584, V=152064 vs the bare LM-head GEMMs and its extra
-#    memory; advantages in one launch vs a Python loop over T) and prints its table.
-# Results: $OUT (if set) or benches/results/: gpu_pytest.log, kernels.json, bench.log.
+#    memory; advantages in one launch vs a Python loop over T) and prints its table;
+# 5. issue 25: the fused policy loss (ops.linear_policy_loss) fwd+bwd at N=32k, H=3584, V=152064, bf16
+#    vs the bare three GEMMs (target <= 1.1x, <= 1 GiB extra), linear_token_logprobs + the unfused
+#    loss, and Liger's LigerFusedLinearGRPOLoss / per-token op when liger_kernel is installed.
+# Results: $OUT (if set) or benches/results/: gpu_pytest.log, kernels.json, bench.log, policy.json, policy.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -87,27 +91,36 @@ else
     sel=(-k "(V152064 and not H3584) or scan_gpu or advantages")
     t_limit=120
   fi
-  PRIME_FAST_REQUIRE_GPU=1 timeout "$t_limit" "$PY" -m pytest -m gpu tests/kernels -q -p no:cacheprovider \
+  PRIME_FAST_REQUIRE_GPU=1 timeout "$t_limit" "$PY" -m pytest -m gpu tests/kernels tests/ops/test_policy_loss.py -q -p no:cacheprovider \
     -o addopts="" "${extra[@]}" ${sel[@]+"${sel[@]}"} 2>&1 | tee "$RES/gpu_pytest.log" | tail -n 40
   test_rc=${PIPESTATUS[0]}
 fi
 echo "pytest exit code: $test_rc"
 
 step "kernel benchmark (benches.bench_kernels --preset gpu-check; --full: gpu)"
-bench_args=(--preset gpu-check --json "$RES/kernels.json")
+bench_args=(--preset gpu-check --json "$RES/kernels.json" --only token --only linear --only scan --only advantages)
 b_limit=170
 if [ "$QUICK" = 1 ]; then
   bench_args+=(--providers eager,gemm --only token --only linear --only scan)
   b_limit=150
 elif [ "$FULL" = 1 ]; then
-  bench_args=(--preset gpu --json "$RES/kernels.json")
+  bench_args=(--preset gpu --json "$RES/kernels.json" --only token --only linear --only scan --only advantages)
   b_limit=420
 fi
 timeout "$b_limit" "$PY" -m benches.bench_kernels "${bench_args[@]}" 2>&1 | tee "$RES/bench.log"
 bench_rc=${PIPESTATUS[0]}
 echo "bench exit code: $bench_rc"
 
+step "fused policy loss (issue 25: benches.bench_kernels --only policy)"
+policy_args=(--preset gpu-check --only policy --json "$RES/policy.json")
+p_limit=200
+[ "$QUICK" = 1 ] && policy_args+=(--providers fused,gemm) && p_limit=100
+[ "$FULL" = 1 ] && policy_args=(--preset gpu --only policy --json "$RES/policy.json") && p_limit=420
+timeout "$p_limit" "$PY" -m benches.bench_kernels "${policy_args[@]}" 2>&1 | tee "$RES/policy.log"
+policy_rc=${PIPESTATUS[0]}
+echo "policy bench exit code: $policy_rc"
+
 step "summary"
-echo "gpu tests: $( [ "$test_rc" -eq 0 ] && echo PASS || echo "FAIL ($test_rc)" )  |  bench: $( [ "$bench_rc" -eq 0 ] && echo OK || echo "FAIL ($bench_rc)" )"
+echo "gpu tests: $( [ "$test_rc" -eq 0 ] && echo PASS || echo "FAIL ($test_rc)" )  |  bench: $( [ "$bench_rc" -eq 0 ] && echo OK || echo "FAIL ($bench_rc)" )  |  policy bench: $( [ "$policy_rc" -eq 0 ] && echo OK || echo "FAIL ($policy_rc)" )"
 echo "logs and JSON in $RES"
-[ "$test_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
+[ "$test_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$policy_rc" -eq 0 ]

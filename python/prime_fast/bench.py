@@ -35,7 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
 
 
+def _combined_usage(name: str) -> str:
+    """The one usage of a name that runs several scripts (their own options: each name's --help)."""
+    singles = [n for n, scripts in BENCHES.items() if len(scripts) == 1 and scripts[0] in BENCHES[name]]
+    return (
+        f"usage: prime-fast bench {name} [ARGS ...]\n\n"
+        f"runs {', then '.join(f'benches/{s}.py' for s in BENCHES[name])}, each with the same ARGS.\n"
+        f"Their options: {', '.join(f'prime-fast bench {n} --help' for n in singles)}."
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    if len(BENCHES[args.name]) > 1 and {"-h", "--help"} & set(args.bench_args):
+        print(_combined_usage(args.name))
+        return 0
     root = find_checkout(Path.cwd())
     if root is None:
         print(

@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, args.overrides)
         run_dir = Path(args.run_dir or cfg.trainer.run_dir or "")
         if not str(args.run_dir or cfg.trainer.run_dir):
-            from prime_fast.trainer.loop import default_run_dir
+            from prime_fast.trainer.process import default_run_dir
 
             run_dir = default_run_dir()
     from prime_fast.demo.assets import prepare_demo

@@ -14,7 +14,7 @@ import torch
 from prime_fast.errors import ConfigError
 from prime_fast.runtime.batch import build_batch
 from prime_fast.runtime.lora import POLICY, PRM, SharedBase, build_lora_views, linear_layer_names
-from prime_fast.runtime.models import batched_logprobs, response_logprobs
+from prime_fast.runtime.models import batched_logprobs, peft_wrapping, response_logprobs
 from prime_fast.runtime.settings import LoraSettings
 from prime_fast.testing import assert_close
 from prime_fast.trainer.config import load_config
@@ -66,6 +66,20 @@ def views(seed: int = 0, **kw):
 
 def logp(model, batch):
     return batched_logprobs(model, batch, 2)
+
+
+def test_building_views_warns_nothing() -> None:
+    """Issue #22, defect 8: peft's ``get_peft_model`` read a deprecated transformers attribute."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        views()
+        model = tiny_qwen2()
+        build_lora_views(
+            model, LoraSettings(rank=4, alpha=8.0), with_prm=True, with_ref=True, gradient_checkpointing=True
+        )
+    assert model.is_activation_checkpointing
 
 
 def test_zero_adapters_equal_the_base_exactly() -> None:
@@ -358,16 +372,20 @@ def test_lora_training_run_resumes_exactly_and_exports(tmp_path: Path, tiny_over
     for name in ("policy", "prm"):
         assert (step / name / "adapter_model.safetensors").exists()
         assert not (step / name / "model.safetensors").exists()
+        assert (step / name / "tokenizer.json").exists(), name  # each folder loads alone (#22, defect 2)
 
     assert main(["export", "--run", str(full), "--out", str(tmp_path / "merged"), "--merge"]) == 0
     assert main(["export", "--run", str(full), "--out", str(tmp_path / "adapter"), "--step", "2"]) == 0
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
+    for export in ("merged", "adapter"):
+        assert (tmp_path / export / "tokenizer.json").exists(), export
     sft = full / "sft"
     batch = make_batch(vocab=merged_vocab(sft))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
-    adapter = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(sft), tmp_path / "adapter"
-    ).eval()
+    with peft_wrapping():  # peft's own read of a deprecated transformers attribute
+        adapter = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(sft), tmp_path / "adapter"
+        ).eval()
     base = AutoModelForCausalLM.from_pretrained(sft).eval()
     got, want = logp(merged, batch), logp(adapter.base_model.model, batch)
     assert_close(got, want.double(), torch.float32, reduce_dim=64, name="merged export")

@@ -7,8 +7,8 @@ import copy
 import torch
 
 from prime_fast.runtime.batch import build_batch
-from prime_fast.runtime.models import batched_logprobs
-from prime_fast.trainer.actor import Actor
+from prime_fast.runtime.models import batched_logprobs, enable_activation_checkpointing
+from prime_fast.trainer.actor import Actor, fused_loss_applies
 from prime_fast.trainer.config import AlgoConfig, OptimConfig
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
 
@@ -66,7 +66,7 @@ def test_micro_batches_accumulate_to_the_full_batch_step(tiny_model) -> None:
 def test_gradient_checkpointing_gives_the_same_step(tiny_model) -> None:
     batch = _batch()
     other = copy.deepcopy(tiny_model)
-    other.gradient_checkpointing_enable()
+    enable_activation_checkpointing(other)
     other.config.use_cache = False
     old = batched_logprobs(tiny_model, batch, 4)
     adv = torch.randn(batch.responses.shape, generator=torch.Generator().manual_seed(2)) * batch.response_mask
@@ -74,3 +74,29 @@ def test_gradient_checkpointing_gives_the_same_step(tiny_model) -> None:
     _actor(other, sgd=True, shuffle=False).update(batch, old, adv, torch.Generator().manual_seed(0))
     for (name, a), (_, b) in zip(tiny_model.named_parameters(), other.named_parameters()):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_fused_loss_gives_the_unfused_step(tiny_model) -> None:
+    """``optim.fused_loss`` on vs off: the same loss metrics and the same parameter update (issue 25)."""
+    batch = _batch()
+    other = copy.deepcopy(tiny_model)
+    old = batched_logprobs(tiny_model, batch, 4)
+    gen = torch.Generator().manual_seed(4)
+    # old log-probs away from the current ones, so that clipping and the ratio matter
+    old = old + 0.4 * torch.randn(old.shape, generator=gen) * batch.response_mask
+    adv = torch.randn(batch.responses.shape, generator=gen) * batch.response_mask
+    before = [p.detach().clone() for p in tiny_model.parameters()]
+    fused = _actor(tiny_model, sgd=True, shuffle=False, micro=2, fused_loss=True)
+    plain = _actor(other, sgd=True, shuffle=False, micro=2, fused_loss=False)
+    assert fused_loss_applies(tiny_model, fused.algo)
+    mf = fused.update(batch, old, adv, torch.Generator().manual_seed(0))
+    mp = plain.update(batch, old, adv, torch.Generator().manual_seed(0))
+    assert set(mf) == set(mp) and mf["actor/pg_clipfrac"] > 0
+    for k in mf:
+        assert abs(mf[k] - mp[k]) <= 1e-5 * max(1.0, abs(mp[k])), (k, mf[k], mp[k])
+    moved = 0.0
+    for (name, a), (_, b), p0 in zip(tiny_model.named_parameters(), other.named_parameters(), before):
+        step_f, step_p = a.detach() - p0, b.detach() - p0
+        assert torch.allclose(step_f, step_p, rtol=1e-4, atol=1e-5 * float(step_p.abs().max())), name
+        moved = max(moved, float(step_p.abs().max()))
+    assert moved > 0

@@ -71,6 +71,11 @@ def test_resolved_config_round_trips_through_json(tmp_path) -> None:
             r"unknown key verify\.timeout_score; .*error_score",
             id="old-verify-key",
         ),
+        pytest.param(
+            ["model.dtype=float64", "rollout.backend=vllm"],
+            r"model\.dtype: .*vLLM has no float64",
+            id="f64-vllm",
+        ),
         pytest.param(["vllm.max_model_len=1"], r"vllm\.max_model_len: expected 0 or >= 2", id="vllm-len"),
         pytest.param(["prm.update=sideways"], r"prm\.update: expected one of after, before", id="bad-choice"),
         pytest.param(["rollout.n=1"], r"rollout\.n: expected >= 2", id="n-too-small"),

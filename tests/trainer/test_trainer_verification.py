@@ -1,4 +1,4 @@
-"""The trainer's verifier thread (the batch scorer itself is tested in tests/verify/test_batch.py)."""
+"""The trainer's verifier thread (the batch scorer itself is tested in tests/verify/test_verify_batch.py)."""
 
 from __future__ import annotations
 

@@ -44,6 +44,8 @@ from prime_fast.verify.math import (
         ("(1,2)", "1<x<2", {"relation_interval": "never"}, False),
         ("2\\frac{1}{2}", "2.5", {}, True),
         ("2\\frac{1}{2}", "1", {"mixed_numbers": False}, True),
+        ("(c^d)^e", "c^{de}", {}, False),
+        ("(c^d)^e", "c^{de}", {"strict_exponents": False}, True),
     ],
 )
 def test_policy_switches(pred: str, gold: str, policy: dict[str, object], want: bool) -> None:

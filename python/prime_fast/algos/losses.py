@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from prime_fast.algos._utils import as_float, as_mask, check_groups, masked_mean
+from prime_fast.constants import PRM_BETA
 from prime_fast.errors import UnsupportedInputError
 
-DEFAULT_PRM_BETA = 0.05
-"""PRIME's ``beta_train``: the scale of the implicit reward in the PRM loss and in PRM scores (the one
-default every part of prime-fast uses: ``prm.beta_train``, ``prime-fast eval --prm-beta``, ...)."""
+DEFAULT_PRM_BETA = PRM_BETA
+"""PRIME's ``beta_train`` (:data:`prime_fast.constants.PRM_BETA`)."""
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")
 

@@ -1,4 +1,11 @@
-"""A character-level tokenizer for the demo task, built in code (no download)."""
+"""A character-level tokenizer for the demo task, built in code (no download).
+
+Every piece of the vocabulary is also an *added token* (not special, not normalized). Added tokens are
+matched before any normalizer, pre-tokenizer or model runs, so a saved copy encodes the task's text
+the same way whatever class ``AutoTokenizer`` picks on load: for a folder whose ``config.json`` says
+``qwen2`` it picks ``Qwen2Tokenizer``, which replaces the saved pre-tokenizer and model with Qwen2's
+byte-level BPE; without added tokens that one dropped ``\\boxed{`` and spaces (issue #22, defect 10).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ def build_tokenizer() -> Any:
 
     ``<pad>`` is id 0 and ``<eos>`` id 1; ``<u>``/``<a>`` open the user and assistant turns.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab: dict[str, int] = {}
@@ -26,6 +33,8 @@ def build_tokenizer() -> Any:
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"\\boxed\{|<u>|<a>|<eos>|<pad>|."), behavior="isolated")
     core.decoder = decoders.Fuse()
+    # same ids as the vocabulary entries; see the module docstring for why
+    core.add_tokens([AddedToken(piece, normalized=False, special=False) for piece in CHARS])
     tok = PreTrainedTokenizerFast(
         tokenizer_object=core,
         pad_token="<pad>",

@@ -4,7 +4,8 @@
   PRM best-of-k, with ``results.json``, ``samples.jsonl``, a markdown table and a chart;
 - :func:`evaluate_prm_steps` (:mod:`prime_fast.eval.steps`): ProcessBench-style step-level evaluation
   of an implicit PRM;
-- modules: ``data`` (benchmark formats), ``templates``, ``generate`` (cached generation),
+- modules: ``data`` (benchmark formats), ``templates``, ``engine`` (a checkpoint's generation engine),
+  ``generate`` (cached generation), ``training`` (the trainer's benchmark evaluator),
   ``answers`` (answer groups), ``metrics``, ``prm`` (implicit PRM scores), ``report``; responses are verified by :mod:`prime_fast.verify.batch`.
 
 Importing this package does not import torch; the names are resolved on first use.

@@ -22,14 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prime_fast.constants import PRM_BETA
 from prime_fast.errors import ConfigError
 from prime_fast.eval import metrics as M
 from prime_fast.eval import report
 from prime_fast.eval.data import Bench, Problem, load_bench, parse_bench_spec
+from prime_fast.eval.engine import LazyBackend, build_backend, check_model_dir, model_fingerprint
 from prime_fast.eval.generate import Generation, cache_key, generate
 from prime_fast.eval.templates import Template, load_template
 
 log = logging.getLogger(__name__)
+
+#: ``prime-fast eval`` exits 1 when generation failed for more than this share of one pass's prompts.
+GENERATION_FAILURE_LIMIT = 0.5
 
 
 @dataclass
@@ -54,6 +59,10 @@ class EvalResult:
     generated: int
     out_dir: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: ``{bench: {mode: prompts whose generation failed}}``, passes with a failure only.
+    failed: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: ``{bench: {mode: (prompts, first error)}}`` of the passes with a failure.
+    failure_detail: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)
 
     def flat(self, prefix: str = "eval") -> dict[str, float]:
         """``{prefix}/{bench}/{metric}`` and ``{prefix}/avg/{metric}`` (for the trainer's metric log)."""
@@ -62,87 +71,29 @@ class EvalResult:
             out.update({f"{prefix}/avg/{k}": v for k, v in self.average.items()})
         return out
 
+    def generation_failure(self, limit: float = GENERATION_FAILURE_LIMIT) -> str | None:
+        """One line saying where generation failed for more than ``limit`` of the prompts, or None.
 
-def model_fingerprint(path: str | Path) -> str:
-    """Path, config and weight files' sizes and mtimes: changes when the checkpoint changes."""
-    p = Path(path).resolve()
-    h = hashlib.sha256(str(p).encode())
-    for f in sorted(p.glob("*")):
-        if f.suffix in (".json", ".safetensors", ".bin", ".model", ".txt"):
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return f"{p}@{h.hexdigest()[:16]}"
-
-
-def _check_model_dir(model: str | Path, kind: str) -> str:
-    if kind not in ("hf", "vllm"):
-        raise ConfigError(f"--backend must be hf or vllm, got {kind!r}")
-    path = str(model)
-    if not (Path(path) / "config.json").is_file():
-        raise ConfigError(f"--model {path}: not an HF checkpoint directory (no config.json)")
-    return path
+        Such a run's metrics measure the failures, not the model: ``prime-fast eval`` exits 1.
+        """
+        for bench, modes in self.failed.items():
+            for mode, count in modes.items():
+                total, first = self.failure_detail[bench][mode]
+                if count > limit * total:
+                    return (
+                        f"generation failed for {count} of {total} prompts of {bench} ({mode}); "
+                        f"first error: {first}"
+                    )
+        return None
 
 
-def build_backend(
-    model: str | Path, tokenizer: Any, *, kind: str = "hf", dtype: str = "auto", max_model_len: int = 0
-) -> Any:
-    """The rollout backend of a checkpoint directory: HF ``generate`` or a colocated vLLM engine."""
-    import torch
-
-    from prime_fast.runtime.models import load_causal_lm
-
-    path = _check_model_dir(model, kind)
-    cuda = torch.cuda.is_available()
-    if dtype == "auto":
-        dtype = "bfloat16" if cuda else "float32"
-    if kind == "vllm":
-        try:
-            from prime_fast.runtime.rollout.vllm import VLLMRollout
-            from prime_fast.runtime.settings import VLLMSection
-        except ImportError as e:
-            raise ConfigError(f"--backend vllm is not available here: {e}") from None
-        cfg = VLLMSection(
-            dtype=dtype, max_model_len=max_model_len or 0, gpu_memory_utilization=0.85 if cuda else 0.3
-        )
-        return VLLMRollout(path, cfg, eos_token_id=int(tokenizer.eos_token_id))
-    from prime_fast.runtime.rollout.hf import HFRolloutBackend
-
-    lm = load_causal_lm(path, dtype, trainable=False)
-    if cuda:
-        lm = lm.cuda()
-    return HFRolloutBackend(
-        lm, eos_token_id=int(tokenizer.eos_token_id), pad_token_id=int(tokenizer.pad_token_id)
-    )
-
-
-class LazyBackend:
-    """Builds the engine on the first ``generate``: a run served from the cache loads no model."""
-
-    def __init__(self, build: Any) -> None:
-        self._build = build
-        self.engine: Any = None
-
-    def generate(self, prompt_ids: list[list[int]], sampling: Any) -> Any:
-        """Build the engine if needed, then generate."""
-        if self.engine is None:
-            self.engine = self._build()
-        return self.engine.generate(prompt_ids, sampling)
-
-    def sync_weights(self, named_tensors: Any) -> None:
-        """Forwarded to the engine (built if needed)."""
-        if self.engine is None:
-            self.engine = self._build()
-        self.engine.sync_weights(named_tensors)
-
-    def sleep(self) -> None:
-        """Forwarded when the engine exists."""
-        if self.engine is not None:
-            self.engine.sleep()
-
-    def wake_up(self) -> None:
-        """Forwarded when the engine exists."""
-        if self.engine is not None:
-            self.engine.wake_up()
+def _failures(bench: str, passes: list[_Pass], failed: dict[str, Any], detail: dict[str, Any]) -> None:
+    """Record the passes of ``bench`` in which some prompts' generation failed."""
+    for ps in passes:
+        errors = [e for e in ps.gen.errors if e is not None]
+        if errors:
+            failed.setdefault(bench, {})[ps.mode] = len(errors)
+            detail.setdefault(bench, {})[ps.mode] = (len(ps.gen.errors), errors[0])
 
 
 def encode_problems(
@@ -210,7 +161,7 @@ def evaluate(
     max_prompt_length: int = 0,
     prm: Any = None,
     ref: str | Path | None = None,
-    prm_beta: float = 0.05,
+    prm_beta: float = PRM_BETA,
     prm_reduce: str = "sum",
     prm_step_sep: str = "\n\n",
     backend_kind: str = "hf",
@@ -246,89 +197,30 @@ def evaluate(
     """
     t_start = time.perf_counter()
     tpl = template if isinstance(template, Template) else load_template(template)
-    specs = _bench_specs(benches)
-    loaded = [load_bench(name, path) for name, path in specs]
-    if model is not None:
-        from prime_fast.runtime.models import load_tokenizer
-
-        tokenizer = load_tokenizer(_check_model_dir(model, backend_kind))
-        path = model
-
-        def build() -> Any:
-            return build_backend(path, tokenizer, kind=backend_kind, dtype=dtype)
-
-        backend = LazyBackend(build)
-        model_id = model_id or model_fingerprint(model)
-    elif backend is None or tokenizer is None:
-        raise ConfigError("evaluate: pass a model directory, or both backend= and tokenizer=")
-    ks = _check_sampling(n, temperature, top_p, max_tokens, ks)
-    if not greedy and temperature == 0:
-        raise ConfigError(
-            "nothing to evaluate: --no-greedy with --temperature 0 (the sampled pass is greedy)"
-        )
-    if batch_size < 0:
-        raise ConfigError(f"--batch-size must be >= 0 (0: all prompts at once), got {batch_size}")
-    prm_model = _prm(prm, ref, tokenizer, prm_beta, prm_reduce, prm_step_sep, dtype)
+    loaded = [load_bench(name, path) for name, path in _bench_specs(benches)]
+    backend, tokenizer, model_id = _open_model(model, backend, tokenizer, model_id, backend_kind, dtype)
+    ks = _check_options(n, temperature, top_p, max_tokens, ks, greedy, batch_size)
     out = Path(out_dir) if out_dir is not None else None
     preload = report.preload_matplotlib() if (out is not None and charts) else None
-    cache = out / "cache" if (out is not None and model_id) else None
-    if out is not None and not model_id:
-        log.info("evaluate: live backend without model_id: generations are not cached")
-    from prime_fast.runtime.rollout.base import SamplingConfig
-
-    sampled_cfg = SamplingConfig(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-    greedy_cfg = SamplingConfig(n=1, temperature=0.0, max_tokens=max_tokens)
+    run = _Run(
+        backend=backend,
+        tokenizer=tokenizer,
+        template=tpl,
+        model_id=model_id,
+        cache=_cache_dir(out, model_id),
+        modes=_pass_modes(greedy, n, temperature, top_p, max_tokens, seed),
+        prm=_prm(prm, ref, tokenizer, prm_beta, prm_reduce, prm_step_sep, dtype),
+        ks=ks,
+        system_prompt=system_prompt,
+        max_prompt_length=max_prompt_length,
+        batch_size=batch_size,
+        progress=progress,
+        error_score=error_score,
+    )
     backend.wake_up()
-    timing = {"generate": 0.0, "verify": 0.0, "prm": 0.0}
-    per_bench: dict[str, dict[str, float]] = {}
-    samples: list[dict[str, Any]] = []
-    generated = 0
     for bench in loaded:
-        ids = encode_problems(
-            bench.problems,
-            tokenizer,
-            tpl,
-            system_prompt=system_prompt,
-            max_prompt_length=max_prompt_length,
-            what=bench.path,
-        )
-        keep = sorted(ids)
-        if not keep:
-            raise ConfigError(
-                f"{bench.path}: every prompt is longer than max_prompt_length = {max_prompt_length}"
-            )
-        probs = [bench.problems[i] for i in keep]
-        prompt_ids = [ids[i] for i in keep]
-        passes: list[_Pass] = []
-        modes = (["greedy"] if greedy else []) + (["sample"] if temperature > 0 else [])
-        for mode in modes:
-            cfg = greedy_cfg if mode == "greedy" else sampled_cfg
-            p = _run_pass(
-                mode,
-                bench,
-                probs,
-                prompt_ids,
-                cfg,
-                backend,
-                tokenizer,
-                cache,
-                model_id,
-                tpl,
-                batch_size,
-                progress,
-                error_score,
-                prm_model if mode == "sample" else None,
-                timing,
-            )
-            generated += p.gen.generated
-            passes.append(p)
-        per_bench[bench.name] = _bench_metrics(passes, probs, ks, prm_model is not None)
-        per_bench[bench.name]["skipped_long"] = float(len(bench.problems) - len(keep))
-        samples += _sample_lines(bench.name, probs, passes)
-    metrics_only = {b: {k: v for k, v in m.items() if k != "skipped_long"} for b, m in per_bench.items()}
-    average = report.average_row(metrics_only)
-    table = report.markdown_table(metrics_only, average)
-    timing["total"] = time.perf_counter() - t_start
+        _evaluate_bench(run, bench)
+    run.timing["total"] = time.perf_counter() - t_start
     config = {
         "model": str(model) if model is not None else None,
         "model_id": model_id,
@@ -351,21 +243,168 @@ def evaluate(
         "prm_step_sep": prm_step_sep,
         "error_score": error_score,
     }
-    res = EvalResult(
-        metrics_only,
-        average,
-        table,
-        samples,
-        timing,
-        generated,
-        str(out) if out is not None else None,
-        config,
-    )
+    res = run.result(out, config)
     if out is not None:
         if preload is not None:
             preload.join()
-        _write(out, res, per_bench, charts)
+        _write(out, res, run.per_bench, charts)
     return res
+
+
+@dataclass
+class _Run:
+    """One :func:`evaluate` call: what every benchmark's passes share, and what they add up."""
+
+    backend: Any
+    tokenizer: Any
+    template: Template
+    model_id: str | None
+    cache: Path | None
+    modes: list[tuple[str, Any]]
+    prm: Any
+    ks: list[int]
+    system_prompt: str
+    max_prompt_length: int
+    batch_size: int
+    progress: bool
+    error_score: float
+    timing: dict[str, float] = field(default_factory=lambda: {"generate": 0.0, "verify": 0.0, "prm": 0.0})
+    per_bench: dict[str, dict[str, float]] = field(default_factory=dict)
+    failed: dict[str, dict[str, int]] = field(default_factory=dict)
+    failure_detail: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    generated: int = 0
+
+    def result(self, out: Path | None, config: dict[str, Any]) -> EvalResult:
+        """The :class:`EvalResult` of everything evaluated so far."""
+        metrics_only = {
+            b: {k: v for k, v in m.items() if k != "skipped_long"} for b, m in self.per_bench.items()
+        }
+        average = report.average_row(metrics_only)
+        return EvalResult(
+            metrics_only,
+            average,
+            report.markdown_table(metrics_only, average),
+            self.samples,
+            self.timing,
+            self.generated,
+            str(out) if out is not None else None,
+            config,
+            self.failed,
+            self.failure_detail,
+        )
+
+
+def _open_model(
+    model: str | Path | None,
+    backend: Any,
+    tokenizer: Any,
+    model_id: str | None,
+    backend_kind: str,
+    dtype: str,
+) -> tuple[Any, Any, str | None]:
+    """``(backend, tokenizer, model_id)``: a checkpoint's (the engine built on first use), or the live
+    pair given."""
+    if model is None:
+        if backend is None or tokenizer is None:
+            raise ConfigError("evaluate: pass a model directory, or both backend= and tokenizer=")
+        return backend, tokenizer, model_id
+    from prime_fast.runtime.models import load_tokenizer
+
+    tok = load_tokenizer(check_model_dir(model, backend_kind))
+    path = model
+
+    def build() -> Any:
+        return build_backend(path, tok, kind=backend_kind, dtype=dtype)
+
+    return LazyBackend(build), tok, model_id or model_fingerprint(model)
+
+
+def _check_options(
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int,
+    ks: Sequence[int],
+    greedy: bool,
+    batch_size: int,
+) -> list[int]:
+    """The usable ``ks``; a ConfigError for options that cannot run together."""
+    usable = _check_sampling(n, temperature, top_p, max_tokens, ks)
+    if not greedy and temperature == 0:
+        raise ConfigError(
+            "nothing to evaluate: --no-greedy with --temperature 0 (the sampled pass is greedy)"
+        )
+    if batch_size < 0:
+        raise ConfigError(f"--batch-size must be >= 0 (0: all prompts at once), got {batch_size}")
+    return usable
+
+
+def _cache_dir(out: Path | None, model_id: str | None) -> Path | None:
+    """Where generations are cached: under ``out`` when the model has an identity (a live backend
+    without ``model_id`` changes its weights between calls, so nothing is cached)."""
+    if out is not None and not model_id:
+        log.info("evaluate: live backend without model_id: generations are not cached")
+    return out / "cache" if (out is not None and model_id) else None
+
+
+def _pass_modes(
+    greedy: bool, n: int, temperature: float, top_p: float, max_tokens: int, seed: int
+) -> list[tuple[str, Any]]:
+    """The generation passes, in order: ``("greedy", cfg)`` and/or ``("sample", cfg)``."""
+    from prime_fast.runtime.rollout.base import SamplingConfig
+
+    modes: list[tuple[str, Any]] = []
+    if greedy:
+        modes.append(("greedy", SamplingConfig(n=1, temperature=0.0, max_tokens=max_tokens)))
+    if temperature > 0:
+        sampled = SamplingConfig(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+        modes.append(("sample", sampled))
+    return modes
+
+
+def _evaluate_bench(run: _Run, bench: Bench) -> None:
+    """Encode one benchmark's prompts, run its passes, add its metrics, failures and samples to ``run``."""
+    ids = encode_problems(
+        bench.problems,
+        run.tokenizer,
+        run.template,
+        system_prompt=run.system_prompt,
+        max_prompt_length=run.max_prompt_length,
+        what=bench.path,
+    )
+    keep = sorted(ids)
+    if not keep:
+        raise ConfigError(
+            f"{bench.path}: every prompt is longer than max_prompt_length = {run.max_prompt_length}"
+        )
+    probs = [bench.problems[i] for i in keep]
+    prompt_ids = [ids[i] for i in keep]
+    passes: list[_Pass] = []
+    for mode, cfg in run.modes:
+        p = _run_pass(
+            mode,
+            bench,
+            probs,
+            prompt_ids,
+            cfg,
+            run.backend,
+            run.tokenizer,
+            run.cache,
+            run.model_id,
+            run.template,
+            run.batch_size,
+            run.progress,
+            run.error_score,
+            run.prm if mode == "sample" else None,
+            run.timing,
+        )
+        run.generated += p.gen.generated
+        passes.append(p)
+    run.per_bench[bench.name] = _bench_metrics(passes, probs, run.ks, run.prm is not None)
+    run.per_bench[bench.name]["skipped_long"] = float(len(bench.problems) - len(keep))
+    _failures(bench.name, passes, run.failed, run.failure_detail)
+    run.samples += _sample_lines(bench.name, probs, passes)
 
 
 def _bench_specs(benches: Mapping[str, str | Path] | Sequence[str]) -> list[tuple[str, str]]:
@@ -633,6 +672,7 @@ def _write(out: Path, res: EvalResult, per_bench: dict[str, dict[str, float]], c
             "skipped_long_prompts": {b: int(m.get("skipped_long", 0)) for b, m in per_bench.items()},
             "timing_s": res.timing,
             "generated_prompts": res.generated,
+            "generation_failed_prompts": res.failed,
         },
     )
     report.write_samples(out / report.SAMPLES_FILE, res.samples)

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from prime_fast.constants import PRM_BETA
 from prime_fast.errors import ConfigError
 
 REDUCTIONS = ("sum", "min")
@@ -29,7 +30,7 @@ class ImplicitPRM:
 
     prm: Any
     ref: Any
-    beta: float = 0.05
+    beta: float = PRM_BETA
     reduce: str = "sum"
     step_sep: str = "\n\n"
     micro_batch_size: int = 8

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from prime_fast.constants import PRM_BETA
 from prime_fast.errors import ConfigError
 from prime_fast.eval.data import read_rows
 from prime_fast.eval.templates import load_template
@@ -112,7 +113,7 @@ def evaluate_prm_steps(
     ref: str | Path | None,
     data: str | Path,
     *,
-    beta: float = 0.05,
+    beta: float = PRM_BETA,
     threshold: float | None = None,
     threshold_split: float = 0.5,
     seed: int = 0,

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from prime_fast.constants import PRM_BETA
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model PRM --ref REF --data FILE [--beta] [--threshold X | --threshold-split FRAC]``."""
@@ -15,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", required=True, help="ProcessBench-format JSONL/parquet (problem, steps, label)"
     )
-    parser.add_argument("--beta", type=float, default=0.05, help="implicit reward scale (default 0.05)")
+    parser.add_argument(
+        "--beta", type=float, default=PRM_BETA, help="implicit reward scale (default %(default)s)"
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--threshold", type=float, default=None, help="a fixed step-score threshold")
     group.add_argument(

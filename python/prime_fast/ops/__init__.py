@@ -4,6 +4,8 @@ Public API (all inputs validated before any kernel launch; see ``docs/KERNELS_IM
 
 - :func:`token_logprobs`: log-probs (and entropy) of labels from logits.
 - :func:`linear_token_logprobs`: the same from hidden states, LM head fused (no ``N x V`` logits).
+- :func:`linear_policy_loss`: PPO-clip (+ entropy, + KL) straight from hidden states, LM head fused,
+  gradients made in the forward (three GEMMs, no recompute).
 - :func:`implicit_process_rewards`: PRIME's ``beta * (logp - ref_logp)`` on valid tokens.
 - :func:`prm_implicit_rewards`: the fused PRM path, ``q`` straight from PRM and reference hidden states.
 - :func:`reverse_affine_scan`: ``x_t = b_t + a_t x_{t+1}`` in one launch (returns, GAE).
@@ -15,12 +17,14 @@ Dispatch: CUDA tensors run Triton kernels, CPU tensors a chunked torch path; ``P
 from prime_fast.ops import reference
 from prime_fast.ops._common import KERNELS_ENV, select_backend
 from prime_fast.ops.logprobs import linear_token_logprobs, token_logprobs
+from prime_fast.ops.policy_loss import linear_policy_loss
 from prime_fast.ops.rewards import implicit_process_rewards, prm_implicit_rewards
 from prime_fast.ops.scan import reverse_affine_scan
 
 __all__ = [
     "KERNELS_ENV",
     "implicit_process_rewards",
+    "linear_policy_loss",
     "linear_token_logprobs",
     "prm_implicit_rewards",
     "reference",

@@ -190,3 +190,53 @@ def discounted_returns(
         if reset and mask is not None:
             running = running * mask[..., t].to(dt)
     return out
+
+
+def linear_policy_loss(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_ratio: float = 0.2,
+    clip_ratio_low: float | None = None,
+    clip_ratio_high: float | None = None,
+    dual_clip: float | None = None,
+    aggregation: str = "token-mean",
+    entropy_coef: float = 0.0,
+    temperature: float = 1.0,
+    ref_logp: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+    kl_type: str = "k3",
+    compute_entropy: bool = True,
+    ignore_index: int = -100,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """:func:`prime_fast.ops.linear_policy_loss`'s semantics by plain autograd on full logits:
+    ``algos.ppo_clip_loss`` of :func:`linear_token_logprobs` (with its entropy when
+    ``compute_entropy``), plus ``kl_coef * aggregate(kl(logp, ref_logp))`` (``metrics["kl"]``)."""
+    from prime_fast.algos.losses import _aggregate, ppo_clip_loss
+    from prime_fast.ops._policy_terms import kl_value
+
+    logp, ent = linear_token_logprobs(
+        hidden, weight, labels, temperature=temperature, return_entropy=True, ignore_index=ignore_index
+    )
+    loss, metrics = ppo_clip_loss(
+        logp,
+        old_logp,
+        advantages,
+        mask,
+        clip_ratio=clip_ratio,
+        clip_ratio_low=clip_ratio_low,
+        clip_ratio_high=clip_ratio_high,
+        dual_clip=dual_clip,
+        aggregation=aggregation,
+        entropy=ent if compute_entropy else None,
+        entropy_coef=entropy_coef,
+    )
+    if ref_logp is not None:
+        kl = _aggregate(kl_value(logp, ref_logp.to(logp.dtype), kl_type), mask.bool(), aggregation)
+        loss = loss + kl_coef * kl
+        metrics["kl"] = kl.detach()
+    return loss, metrics

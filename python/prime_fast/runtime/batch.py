@@ -48,6 +48,86 @@ class Batch:
             ex,
         )
 
+    def copy(self) -> Batch:
+        """The same rows in tensors of their own (no view into a larger batch's storage; ``extra`` shared)."""
+        return Batch(
+            self.input_ids.clone(),
+            self.attention_mask.clone(),
+            self.position_ids.clone(),
+            self.responses.clone(),
+            self.response_mask.clone(),
+            self.prompt_len,
+            dict(self.extra),
+        )
+
+    def trimmed(self) -> Batch:
+        """The same rows without the prompt-padding columns every row has on the left and the response
+        columns past every row's end (at least one response column stays): what :func:`build_batch`
+        would give for these rows. ``extra`` is kept as it is."""
+        p = self.prompt_len
+        real = self.attention_mask[:, :p].bool().any(0)
+        start = int(real.long().argmax()) if bool(real.any()) else p
+        ends = self.response_mask.long().sum(1)
+        t = max(1, int(ends.max())) if ends.numel() else 1
+        cols = slice(start, p + t)
+        return Batch(
+            self.input_ids[:, cols],
+            self.attention_mask[:, cols],
+            self.position_ids[:, cols],
+            self.responses[:, :t],
+            self.response_mask[:, :t],
+            p - start,
+            dict(self.extra),
+        )
+
+
+def concat_batches(batches: list[Batch], *, pad_token_id: int) -> Batch:
+    """Rows of several batches in one, trimmed as :meth:`Batch.trimmed` (prompts stay left-padded and
+    responses right-padded: position ids of padding copy the row's neighbour as :func:`build_batch`'s
+    do). ``extra`` values are not carried over."""
+    if not batches:
+        raise ValueError("concat_batches needs at least one batch")
+    p = max(b.prompt_len for b in batches)
+    t = max(b.responses.shape[1] for b in batches)
+    parts = [_widen(b, p, t, pad_token_id) for b in batches]
+    return Batch(
+        torch.cat([b.input_ids for b in parts]),
+        torch.cat([b.attention_mask for b in parts]),
+        torch.cat([b.position_ids for b in parts]),
+        torch.cat([b.responses for b in parts]),
+        torch.cat([b.response_mask for b in parts]),
+        p,
+    ).trimmed()
+
+
+def _widen(b: Batch, p: int, t: int, pad: int) -> Batch:
+    """``b`` padded to prompt length ``p`` (on the left) and response length ``t`` (on the right)."""
+    left, right = p - b.prompt_len, t - b.responses.shape[1]
+    if left == 0 and right == 0:
+        return b
+    n = b.size
+
+    def grow(x: torch.Tensor, fill_left: torch.Tensor | int, fill_right: torch.Tensor | int) -> torch.Tensor:
+        lhs = torch.as_tensor(fill_left, dtype=x.dtype).expand(n, left) if left else x[:, :0]
+        rhs = torch.as_tensor(fill_right, dtype=x.dtype).expand(n, right) if right else x[:, :0]
+        return torch.cat([lhs, x, rhs], dim=1)
+
+    last_pos = b.position_ids[:, -1:]
+    return Batch(
+        grow(b.input_ids, pad, pad),
+        grow(b.attention_mask, 0, 0),
+        grow(b.position_ids, 0, last_pos.expand(n, right) if right else 0),
+        torch.cat([b.responses, torch.full((n, right), pad, dtype=b.responses.dtype)], dim=1),
+        torch.cat([b.response_mask, torch.zeros((n, right), dtype=b.response_mask.dtype)], dim=1),
+        p,
+    )
+
+
+def pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
+    """``(len(rows), width)`` from 2-D row blocks of at most ``width`` columns, zero-padded on the right."""
+    out = [torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in rows]
+    return torch.cat(out) if out else torch.zeros((0, width))
+
 
 def build_batch(
     prompts: list[list[int]], responses: list[list[int]], *, pad_token_id: int, eos_token_id: int

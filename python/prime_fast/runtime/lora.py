@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from prime_fast.errors import ConfigError
+from prime_fast.runtime.models import enable_activation_checkpointing, peft_wrapping
 from prime_fast.runtime.settings import LORA_ALL_LINEAR, LoraSettings
 
 POLICY = "policy"
@@ -112,7 +113,8 @@ class SharedBase:
             task_type="CAUSAL_LM",
             base_model_name_or_path=str(Path(base_path).resolve()) if base_path else None,
         )
-        self.peft = peft.get_peft_model(model, lc, adapter_name=adapters[0])
+        with peft_wrapping():
+            self.peft = peft.get_peft_model(model, lc, adapter_name=adapters[0])
         for name in adapters[1:]:
             self.peft.add_adapter(name, lc)
         self.model = model
@@ -126,11 +128,8 @@ class SharedBase:
         self.active: str | None = None
         self.activate(adapters[0])
         if gradient_checkpointing:
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={
-                    "use_reentrant": False,
-                    "context_fn": self._checkpoint_contexts,
-                }
+            enable_activation_checkpointing(
+                model, {"use_reentrant": False, "context_fn": self._checkpoint_contexts}
             )
             model.config.use_cache = False
 

@@ -3,7 +3,10 @@ implicit PRM, reference; trainer and eval alike): hidden states through the fuse
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
+from collections.abc import Iterator
 from typing import Any, Literal, overload
 
 import torch
@@ -13,14 +16,34 @@ from prime_fast.runtime.batch import Batch
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float64": torch.float64,
+}
 
 
 _GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+#: Files of which a model folder needs one to hold a tokenizer (fast, BPE, SentencePiece, WordPiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+
+
+def _check_tokenizer_files(path: str) -> None:
+    """A local folder without any tokenizer file is an error: ``AutoTokenizer`` would build an empty
+    tokenizer of the config's model type (a vocabulary of 1) without a word."""
+    from pathlib import Path
+
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise ConfigError(
+            f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): save the tokenizer with the model "
+            "(tokenizer.save_pretrained(path)) or load the tokenizer from the folder it was saved with"
+        )
 
 
 def load_tokenizer(path: str) -> Any:
-    """The tokenizer saved with a model directory.
+    """The tokenizer saved with a model directory (a :class:`ConfigError` when it has none).
 
     A tokenizer saved as the generic fast class (a ``tokenizer.json`` built in code, like the demo's)
     is loaded as exactly that: ``AutoTokenizer`` would pick the model type's class (e.g. Qwen2's) and
@@ -31,6 +54,7 @@ def load_tokenizer(path: str) -> Any:
 
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    _check_tokenizer_files(path)
     cls_name = ""
     tc = Path(path) / "tokenizer_config.json"
     if tc.is_file():
@@ -40,6 +64,8 @@ def load_tokenizer(path: str) -> Any:
         tok = loader.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot load a tokenizer from {path!r}: {e}") from None
+    if len(tok) <= 1:
+        raise ConfigError(f"the tokenizer of {path!r} has {len(tok)} token(s): not a usable tokenizer")
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -66,9 +92,30 @@ def load_causal_lm(path: str, dtype: str, *, trainable: bool, gradient_checkpoin
     if not trainable:
         model.requires_grad_(False)
     elif gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        enable_activation_checkpointing(model)
         model.config.use_cache = False
     return model
+
+
+def enable_activation_checkpointing(model: Any, kwargs: dict[str, Any] | None = None) -> None:
+    """Recompute activations in the backward: ``activation_checkpointing_enable`` where transformers
+    has it (the old name, ``gradient_checkpointing_enable``, warns there), else the old name."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+@contextlib.contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around peft's ``get_peft_model`` / ``PeftModel.from_pretrained``: peft (0.21) reads
+    ``model.is_gradient_checkpointing``, which transformers 5 deprecates with a FutureWarning on every
+    read; the value peft gets is right and the warning is not the user's to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 @overload
@@ -116,15 +163,45 @@ def logprobs_forward(
     """The body of :func:`response_logprobs` on device tensors (``labels`` -100 where masked)."""
     from prime_fast.ops import linear_token_logprobs
 
-    t = labels.shape[1]
-    out = model.get_decoder()(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    hidden = _response_hidden_states(
+        model, input_ids, attention_mask, position_ids, prompt_len, labels.shape[1]
     )
-    hidden = out.last_hidden_state[:, prompt_len - 1 : prompt_len + t - 1]
     weight = model.get_output_embeddings().weight
     return linear_token_logprobs(
         hidden, weight, labels, temperature=temperature, return_entropy=return_entropy
     )
+
+
+def _response_hidden_states(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    prompt_len: int,
+    t: int,
+) -> torch.Tensor:
+    """The decoder's last hidden states at positions ``P-1 .. P+T-2`` (those that predict the response)."""
+    out = model.get_decoder()(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    )
+    return out.last_hidden_state[:, prompt_len - 1 : prompt_len + t - 1]
+
+
+def response_hidden(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(hidden, lm_head_weight, labels)`` of the response tokens: the inputs of the LM head that
+    :func:`logprobs_forward` feeds to ``linear_token_logprobs`` (for fused LM-head losses such as
+    :func:`prime_fast.ops.linear_policy_loss`); ``labels`` are -100 where masked."""
+    dev = next(model.parameters()).device
+    labels = torch.where(batch.response_mask.bool(), batch.responses, torch.full_like(batch.responses, -100))
+    hidden = _response_hidden_states(
+        model,
+        batch.input_ids.to(dev),
+        batch.attention_mask.to(dev),
+        batch.position_ids.to(dev),
+        batch.prompt_len,
+        labels.shape[1],
+    )
+    return hidden, model.get_output_embeddings().weight, labels.to(dev)
 
 
 @torch.no_grad()

@@ -13,6 +13,8 @@ from typing import Any
 from prime_fast.errors import ConfigError
 
 DTYPES = ("float32", "bfloat16", "float16")
+MODEL_DTYPES = (*DTYPES, "float64")
+"""``model.dtype`` also takes float64 (CPU comparisons that must not depend on reduction order; no vLLM)."""
 
 
 def check(cond: bool, key: str, msg: str, value: Any) -> None:

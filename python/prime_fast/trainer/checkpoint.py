@@ -54,7 +54,7 @@ def save_checkpoint(
 
     Layout of ``checkpoints/step_<n>``: ``dcp/`` (model and optimizer states, a
     ``torch.distributed.checkpoint`` that loads on any number of processes), ``state.pt`` (the rest)
-    and one HF model directory per model (``policy/`` with the tokenizer, ``prm/``), written by the
+    and one HF model directory per model (``policy/``, ``prm/``, each with the tokenizer), written by the
     main rank from the full weights so that ``from_pretrained`` and the evaluation tools load it.
     Written under ``.tmp_step_<n>`` and renamed; the newest ``keep`` checkpoints are kept.
 
@@ -74,8 +74,7 @@ def save_checkpoint(
     if ctx.is_main:
         for name, model in models.items():
             save_hf(model, full[name], tmp / name)
-            if name == "policy":
-                tokenizer.save_pretrained(tmp / name)
+            tokenizer.save_pretrained(tmp / name)  # every model folder loads alone (eval --prm, eval-prm)
         torch.save(state, tmp / "state.pt")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)

@@ -65,7 +65,7 @@ def _merge_adapter(src: Path, dst: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from prime_fast.runtime.models import load_tokenizer
+    from prime_fast.runtime.models import load_tokenizer, peft_wrapping
 
     base_path = json.loads((src / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
     if not base_path or not (Path(base_path) / "config.json").is_file():
@@ -74,7 +74,8 @@ def _merge_adapter(src: Path, dst: Path) -> None:
             "model directory here; export without --merge to get the adapter alone"
         )
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto")
-    merged = PeftModel.from_pretrained(base, str(src)).merge_and_unload()
+    with peft_wrapping():
+        merged = PeftModel.from_pretrained(base, str(src)).merge_and_unload()
     merged.save_pretrained(dst)
     load_tokenizer(str(src)).save_pretrained(dst)
 

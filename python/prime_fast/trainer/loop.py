@@ -24,12 +24,10 @@ import dataclasses
 import json
 import logging
 import math
-import random
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,69 +45,26 @@ from prime_fast.trainer import distributed as D
 from prime_fast.trainer.actor import Actor
 from prime_fast.trainer.context import Context, LocalContext, make_context
 from prime_fast.trainer.data import PromptSampler, filter_groups
-from prime_fast.trainer.hooks import AssetPreparer, BenchmarkEvaluator
-from prime_fast.trainer.metrics import MetricsLogger, plot_curves, truncate_metrics
+from prime_fast.trainer.hooks import AssetPreparer, BenchmarkEvaluator, eval_options, given_assets
+from prime_fast.trainer.metrics import (
+    MetricsLogger,
+    add_step_timings,
+    plot_curves,
+    truncate_metrics,
+    validation_metrics,
+)
 from prime_fast.trainer.models import build_models
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
 from prime_fast.trainer.prm import PRMTrainer
 from prime_fast.trainer.prm_quality import prm_quality, step_labels
-from prime_fast.trainer.schema import OptimConfig, PRMConfig, TrainConfig
+from prime_fast.trainer.process import quiet_third_party, seed_everything
+from prime_fast.trainer.rollouts import Rollouts, round_samples, step_batch
+from prime_fast.trainer.schema import TrainConfig
+from prime_fast.trainer.sizes import check_divisible, per_rank
 from prime_fast.trainer.verification import Verifier
 from prime_fast.verify.batch import score_batch
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Sample:
-    """One response of a rollout with what the step needs from it.
-
-    Args:
-        prompt: the prompt it answers.
-        response: its token ids (up to and including EOS).
-        truncated: it hit ``rollout.max_tokens`` without EOS.
-        acc: the verifier's score.
-        old_logp: the rollout policy's log-probs of its tokens.
-    """
-
-    prompt: Prompt
-    response: list[int]
-    truncated: bool
-    acc: float
-    old_logp: torch.Tensor
-
-
-# The samples of one or more generation rounds, in contiguous groups of K per prompt.
-Rollouts = list[Sample]
-
-
-def quiet_third_party() -> None:
-    """Turn off the per-call progress bars of transformers and datasets (ours is the only display)."""
-    import datasets
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def given_assets(cfg: TrainConfig, run_dir: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """The config's own model and data (the default ``prepare`` of :func:`train`): ``(policy_path,
-    train_files, val_files)``. The embedded demo's assets are built by :func:`prime_fast.demo.assets.prepare_demo`,
-    which ``prime-fast train`` passes instead."""
-    if cfg.model.path == "demo" or not cfg.data.train_files:
-        raise ConfigError(
-            "model.path = 'demo' or an empty data.train_files asks for the embedded demo's assets, which "
-            "this call was not given: run `prime-fast train`, call prime_fast.demo.assets.train(...), or pass "
-            "prepare=prime_fast.demo.assets.prepare_demo (else set model.path and data.train_files)"
-        )
-    return cfg.model.path, cfg.data.train_files, cfg.data.val_files
 
 
 class Trainer:
@@ -320,13 +275,7 @@ class Trainer:
         t3 = time.perf_counter()
         acc, verify_s = fut.result() if mine else ([], 0.0)
         t4 = time.perf_counter()
-        lengths = [len(x) for x in roll.response_ids]
-        local = [
-            Sample(p, resp, trunc, float(a), old[i, :n].clone())
-            for i, (p, resp, trunc, a, n) in enumerate(
-                zip(row_prompts, roll.response_ids, roll.truncated, acc, lengths)
-            )
-        ]
+        local = round_samples(row_prompts, roll.response_ids, list(roll.truncated), list(acc), batch, old)
         timings["rollout"] = timings.get("rollout", 0.0) + (t1 - t0)
         timings["decode"] = timings.get("decode", 0.0) + (t1b - t1)
         timings["old_logprob"] = timings.get("old_logprob", 0.0) + (t3 - t2)
@@ -334,7 +283,7 @@ class Trainer:
         # What the step waits for verification: the inline call when serialised (t2 - t1b), only
         # the final wait when it runs in the background while the old log-probs are computed.
         timings["verify_exposed"] = timings.get("verify_exposed", 0.0) + (t2 - t1b) + (t4 - t3)
-        timings["gen_tokens"] = timings.get("gen_tokens", 0.0) + float(sum(lengths))
+        timings["gen_tokens"] = timings.get("gen_tokens", 0.0) + float(sum(len(x) for x in roll.response_ids))
         return [s for part in ctx.gather(local) for s in part]
 
     def collect(self, timings: dict[str, float]) -> tuple[Rollouts, dict[str, float]]:
@@ -433,19 +382,8 @@ class Trainer:
         )
 
     def tensorize(self, ro: Rollouts) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(batch, old_logp, acc, mask)`` of the given samples."""
-        batch = build_batch(
-            [list(s.prompt.ids) for s in ro],
-            [s.response for s in ro],
-            pad_token_id=self.pad,
-            eos_token_id=self.eos,
-        )
-        old_logp = torch.zeros(batch.responses.shape, dtype=torch.float32)
-        for j, s in enumerate(ro):
-            old_logp[j, : s.old_logp.shape[0]] = s.old_logp
-        acc = torch.tensor([s.acc for s in ro], dtype=torch.float32)
-        batch.extra["data_source"] = [s.prompt.data_source for s in ro]
-        return batch, old_logp, acc, batch.response_mask.bool()
+        """``(batch, old_logp, acc, mask)`` of the given samples (:func:`~prime_fast.trainer.rollouts.step_batch`)."""
+        return step_batch(ro, pad_token_id=self.pad)
 
     def score_process(
         self,
@@ -486,20 +424,6 @@ class Trainer:
         labels = step_labels(tok, prompts, texts, resp, batch.extra.get("data_source", []), scores.shape[1])
         return prm_quality(scores, mask, acc, self.cfg.rollout.n, labels)
 
-    @staticmethod
-    def finish_metrics(
-        metrics: dict[str, Any], timings: dict[str, float], t_start: float, *, response_len: int
-    ) -> None:
-        """Add the phase timings, step time and throughput to a step's metrics."""
-        metrics["batch/response_len"] = float(response_len)
-        gen_tokens = timings.pop("gen_tokens", 0.0)
-        step_s = time.perf_counter() - t_start
-        for key, v in timings.items():
-            metrics[f"time/{key}"] = v
-        metrics["time/step"] = step_s
-        metrics["perf/gen_tokens_per_s"] = gen_tokens / max(timings.get("rollout", 1e-9), 1e-9)
-        metrics["perf/verify_exposed_frac"] = timings.get("verify_exposed", 0.0) / step_s
-
     def train_step(self) -> dict[str, Any]:
         """One PRIME step: collect (every rank's rows), keep this rank's groups, PRM score + update,
         advantages, PPO update, rollout-engine sync. Returns this rank's metrics."""
@@ -532,7 +456,7 @@ class Trainer:
         self.sync_rollout_weights()
         timings["actor"] = time.perf_counter() - t0
         metrics["batch/responses"] = float(usable * k)
-        self.finish_metrics(metrics, timings, t_start, response_len=batch.responses.shape[1])
+        add_step_timings(metrics, timings, t_start, response_len=batch.responses.shape[1])
         return metrics
 
     # ----------------------------------------------------------------------------- validation
@@ -544,32 +468,19 @@ class Trainer:
             return {}
         start, stop = self.ctx.share(len(self.val_prompts))
         parts = self.ctx.gather(self.greedy_accuracy(self.val_prompts[start:stop]))
-        return self.val_metrics(self.val_prompts, [a for part in parts for a in part])
+        return validation_metrics(self.val_prompts, [a for part in parts for a in part])
 
     def evaluate_benchmarks(self) -> dict[str, float]:
         """``eval.benches`` through the run's :class:`BenchmarkEvaluator` on the live rollout engine (main
         rank; the others wait): ``eval/<bench>/<metric>`` metrics, files under ``run_dir/eval/step_N``."""
-        e, t0 = self.cfg.eval, time.perf_counter()
+        t0 = time.perf_counter()
         out: dict[str, float] = {}
         if self.ctx.is_main and self.evaluator is not None:
-            options = {
-                "benches": list(e.benches),
-                "n": e.n,
-                "temperature": e.temperature,
-                "top_p": e.top_p,
-                "max_tokens": e.max_tokens or self.cfg.rollout.max_tokens,
-                "seed": self.cfg.trainer.seed,
-                "ks": e.ks,
-                "template": e.template,
-                "system_prompt": self.cfg.data.system_prompt,
-                "max_prompt_length": self.cfg.data.max_prompt_length,
-                "error_score": self.cfg.verify.error_score,
-            }
             out = self.evaluator(
                 backend=self.backend,
                 tokenizer=self.tokenizer,
                 out_dir=self.run_dir / "eval" / f"step_{self.step}",
-                options=options,
+                options=eval_options(self.cfg),
             )
             out["time/eval"] = time.perf_counter() - t0
         self.ctx.barrier()
@@ -592,17 +503,6 @@ class Trainer:
             error_score=self.cfg.verify.error_score,
         )
         return [float(a) for a in acc]
-
-    @staticmethod
-    def val_metrics(prompts: list[Prompt], acc: list[float]) -> dict[str, float]:
-        """``val/acc`` and ``val/acc/<data source>`` from per-prompt scores."""
-        out = {"val/acc": float(np.mean(acc))}
-        by_src: dict[str, list[float]] = {}
-        for p, a in zip(prompts, acc):
-            by_src.setdefault(p.data_source, []).append(a)
-        for src, vals in sorted(by_src.items()):
-            out[f"val/acc/{src}"] = float(np.mean(vals))
-        return out
 
     # ----------------------------------------------------------------------------- checkpoints
     def models_and_optimizers(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -756,43 +656,6 @@ class Trainer:
         return summary
 
 
-S = TypeVar("S", OptimConfig, PRMConfig)
-
-
-def per_rank(section: S, world: int) -> S:
-    """An ``[optim]`` or ``[prm]`` section with its mini-batch split over ``world`` ranks."""
-    mini = section.mini_batch_size // world
-    return dataclasses.replace(
-        section, mini_batch_size=mini, micro_batch_size=min(section.micro_batch_size, mini)
-    )
-
-
-def check_divisible(cfg: TrainConfig, world: int) -> None:
-    """Batch sizes must split evenly over ``world`` ranks in whole K-sample groups (any size fits one)."""
-    if world == 1:
-        return
-    k = cfg.rollout.n
-    if cfg.eval.every and cfg.rollout.backend == "vllm" and cfg.vllm.tensor_parallel_size > 1:
-        raise ConfigError(
-            "eval.every > 0 runs on the main rank alone, which a tensor-parallel engine "
-            f"(vllm.tensor_parallel_size = {cfg.vllm.tensor_parallel_size}) cannot; set eval.every = 0 "
-            "and run `prime-fast eval` on a checkpoint"
-        )
-    if cfg.data.train_batch_size % world:
-        raise ConfigError(
-            f"data.train_batch_size = {cfg.data.train_batch_size} must be a multiple of the world size {world}"
-        )
-    for key, size in (("optim", cfg.optim.mini_batch_size), ("prm", cfg.prm.mini_batch_size)):
-        if size % (k * world) and (key == "optim" or cfg.uses_prm):
-            raise ConfigError(
-                f"{key}.mini_batch_size = {size} must be a multiple of rollout.n x world size = {k * world}"
-            )
-    if cfg.rollout.backend == "vllm" and world % cfg.vllm.tensor_parallel_size:
-        raise ConfigError(
-            f"vllm.tensor_parallel_size = {cfg.vllm.tensor_parallel_size} must divide the world size {world}"
-        )
-
-
 def train(
     cfg: TrainConfig,
     run_dir: Path,
@@ -833,9 +696,4 @@ def train(
             ctx.close()
 
 
-def default_run_dir() -> Path:
-    """``runs/<UTC timestamp>``."""
-    return Path("runs") / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-
-
-__all__ = ["Batch", "Rollouts", "Sample", "Trainer", "default_run_dir", "given_assets", "train"]
+__all__ = ["Trainer", "train"]

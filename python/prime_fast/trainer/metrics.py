@@ -5,10 +5,40 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 log = logging.getLogger(__name__)
+
+
+def add_step_timings(
+    metrics: dict[str, Any], timings: dict[str, float], t_start: float, *, response_len: int
+) -> None:
+    """Add a step's phase timings (``time/<phase>``), step time and throughput to its metrics."""
+    metrics["batch/response_len"] = float(response_len)
+    gen_tokens = timings.pop("gen_tokens", 0.0)
+    step_s = time.perf_counter() - t_start
+    for key, v in timings.items():
+        metrics[f"time/{key}"] = v
+    metrics["time/step"] = step_s
+    metrics["perf/gen_tokens_per_s"] = gen_tokens / max(timings.get("rollout", 1e-9), 1e-9)
+    metrics["perf/verify_exposed_frac"] = timings.get("verify_exposed", 0.0) / step_s
+
+
+def validation_metrics(prompts: Sequence[Any], acc: Sequence[float]) -> dict[str, float]:
+    """``val/acc`` and ``val/acc/<data source>`` from per-prompt scores (prompts have ``data_source``)."""
+    out = {"val/acc": float(np.mean(acc))}
+    by_src: dict[str, list[float]] = {}
+    for p, a in zip(prompts, acc):
+        by_src.setdefault(p.data_source, []).append(a)
+    for src, vals in sorted(by_src.items()):
+        out[f"val/acc/{src}"] = float(np.mean(vals))
+    return out
+
 
 # Keys that depend on wall-clock time (excluded when runs are compared for equality).
 TIME_PREFIXES = ("time/", "perf/")

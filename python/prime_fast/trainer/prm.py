@@ -4,8 +4,7 @@ Modes: ``after`` (single forward: the training forward's scores, taken before ea
 optimizer step) and ``before`` (all mini-batch updates first, then a fresh no-grad forward).
 Reference: ``freeze`` (a frozen SFT copy) or ``policy`` (the rollout policy's old log-probs).
 Granularity ``token``/``whole`` shapes the returned scores; the BCE loss always uses
-``beta * sum_t m q``. Normalisation (``batch_norm``) is applied by the loop through its
-context (``Context.normalize_process``).
+``beta * sum_t m q``. Credit form and normalisation come after, in :func:`prime_fast.algos.prime_rewards`.
 """
 
 from __future__ import annotations

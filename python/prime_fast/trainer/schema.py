@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prime_fast.constants import PRM_BETA
 from prime_fast.errors import ConfigError
-from prime_fast.runtime.settings import DTYPES, LoraSettings, VLLMSection
+from prime_fast.runtime.settings import MODEL_DTYPES, LoraSettings, VLLMSection
 from prime_fast.runtime.settings import check as _check
 from prime_fast.runtime.settings import choice as _choice
 from prime_fast.runtime.settings import positive as _pos
@@ -40,7 +41,7 @@ class ModelConfig:
             warm-started by SFT into ``<run_dir>/sft``).
         prm_path: PRM init ("" = ``path``). Must share the policy tokenizer.
         ref_path: PRM reference init ("" = ``prm_path``), used with ``prm.ref_type = "freeze"``.
-        dtype: parameter dtype of all models.
+        dtype: parameter dtype of all models (float64: exact comparisons on the CPU; not with vLLM).
         gradient_checkpointing: recompute activations in the backward passes.
         lora: LoRA adapters on one shared base (:class:`LoraSettings`, off by default).
     """
@@ -54,7 +55,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check(bool(self.path), "model.path", "expected a model directory or 'demo'", self.path)
-        _choice("model.dtype", self.dtype, DTYPES)
+        _choice("model.dtype", self.dtype, MODEL_DTYPES)
         if self.lora.enabled:
             for key, value in (("model.prm_path", self.prm_path), ("model.ref_path", self.ref_path)):
                 _check(
@@ -161,7 +162,7 @@ class PRMConfig:
     ref_type: str = "freeze"
     granularity: str = "token"
     norm: str = "batch_norm"
-    beta_train: float = 0.05
+    beta_train: float = PRM_BETA
     loss: str = "ce"
     lr: float = 1e-6
     weight_decay: float = 0.0
@@ -257,6 +258,10 @@ class OptimConfig:
         micro_batch_size: responses per forward/backward.
         ppo_epochs: passes over the batch per RL step.
         shuffle: shuffle responses into mini-batches (advantages are computed before).
+        fused_loss: compute the policy loss with :func:`prime_fast.ops.linear_policy_loss` (LM head,
+            log-probs, PPO-clip and entropy fused, gradients made in the forward) where it applies
+            (``ppo_clip`` on an unsharded policy, see ``trainer.actor.fused_loss_applies``);
+            false: log-probs, then ``algos.ppo_clip_loss``. Same loss and metrics either way.
     """
 
     lr: float = 5e-7
@@ -269,6 +274,7 @@ class OptimConfig:
     micro_batch_size: int = 8
     ppo_epochs: int = 1
     shuffle: bool = True
+    fused_loss: bool = True
 
     def __post_init__(self) -> None:
         _pos("optim.lr", self.lr)
@@ -520,6 +526,12 @@ class TrainConfig:
             "optim.micro_batch_size",
             f"expected a divisor of optim.mini_batch_size = {self.optim.mini_batch_size}",
             self.optim.micro_batch_size,
+        )
+        _check(
+            not (self.model.dtype == "float64" and self.rollout.backend == "vllm"),
+            "model.dtype",
+            "expected float32, bfloat16 or float16 with rollout.backend = 'vllm' (vLLM has no float64)",
+            self.model.dtype,
         )
         # Algorithm names are checked against the algos registries.
         from prime_fast import algos

@@ -64,7 +64,7 @@ def score_math_rows(
     texts: Sequence[str], ground_truths: Sequence[Any], *, error_score: float = 0.0
 ) -> list[RowVerdict]:
     """Math verdicts of row-aligned responses and references (a string or a list of acceptable ones)."""
-    from prime_fast.verify import verify_math_batch
+    from prime_fast.verify.math import verify_math_batch
 
     rows: list[int] = []
     resp: list[str] = []
@@ -178,7 +178,7 @@ def majority_rewards(texts: Sequence[str], n_samples: int) -> tuple[list[float],
     responses, 1 for a response whose answer is in the group's largest answer cluster
     (:func:`prime_fast.verify.group_equivalent`; ties: the cluster seen first), else 0; a response
     without a readable answer gets 0. Returns ``(rewards, seconds)``."""
-    from prime_fast.verify import group_equivalent
+    from prime_fast.verify.math import group_equivalent
 
     if n_samples < 1 or len(texts) % n_samples:
         raise ValueError(f"n_samples must be >= 1 and divide the {len(texts)} texts, got {n_samples}")

@@ -5,6 +5,10 @@ result per input line (in order), shows a progress bar, and prints a summary of 
 throughput. Each kind provides ``cli_verify_chunk(records) -> list[dict]`` in its own module
 (:mod:`prime_fast.verify.math`, :mod:`prime_fast.verify.code`); a malformed record yields a result
 with status ``"invalid_input"`` and a reason, never a crash of the whole run.
+
+Exit status, as Unix tools do: 0 every record was well-formed (whatever its verdict), 1 one or more
+records were ``invalid_input`` (every output line is still written), 2 a usage error (bad flag, missing
+input file, ``--out`` in a folder that does not exist or naming a folder): nothing is verified.
 """
 
 from __future__ import annotations
@@ -36,19 +40,70 @@ MATH_POLICIES = (
     ("unreduced_fractions", "true|false: 2/4 equals 1/2 (default true)"),
     ("relation_interval", "gold_only|both|never: inequality vs interval (default gold_only)"),
     ("mixed_numbers", "true|false: 7 3/4 means 7 + 3/4 (default true)"),
+    ("strict_exponents", "true|false: (c^d)^e differs from c^(de) (principal branch; default true)"),
     ("extract_order", "comma-separated extractors (default boxed,final_answer,answer,whole,tail)"),
     ("join_boxes", "true|false: join adjacent boxes into a list (default true)"),
     ("timeout_ms", "milliseconds per pair (default 10)"),
 )
 
 
+#: Example records of each input style, shown by ``--help`` (a test verifies that each one passes).
+MATH_EXAMPLES: tuple[dict[str, Any], ...] = (
+    {"response": "so the answer is \\boxed{\\frac{1}{2}}", "gold": "0.5"},
+    {"pred": "10{,}000", "gold": 10000},
+)
+CODE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "stdin/stdout": {
+        "program": "print(sum(map(int, input().split())))",
+        "tests": {"inputs": ["1 2\n"], "outputs": ["3\n"]},
+    },
+    "call-based": {
+        "program": "def f(a, b): return a + b",
+        "tests": {"fn_name": "f", "inputs": [[1, 2]], "outputs": [3]},
+    },
+    "asserts": {"program": "def f(a, b): return a + b", "tests": {"test_list": ["assert f(1, 2) == 3"]}},
+    "HumanEval": {
+        "response": "```python\ndef f(a, b):\n    return a + b\n```",
+        "tests": {"test": "def check(candidate):\n    assert candidate(1, 2) == 3\n", "entry_point": "f"},
+    },
+}
+
+_FORMAT_TEXT = """\
+input: one JSON object per line (--in); output: one JSON object per input line, in order (--out).
+
+math records: "gold" (the reference answer, a string or a number) and either "response" (a full
+model response; the answer is extracted: \\boxed{{}}, "final answer", ...) or "pred" (a bare answer):
+{math}
+  output: {{"status": "correct" | "incorrect" | "unparseable" | "gold_unparseable" | "timeout",
+           "score", "extracted", ...}}
+
+code records: either "program" (Python source) or "response" (a model response: the code after the
+last ```python fence, else the whole text), and "tests" (an object or a JSON string; "ground_truth"
+is read when "tests" is absent) in one of these styles:
+{code}
+  output: {{"status": "passed" | "wrong_answer" | "runtime_error" | "timeout" | ..., "score",
+           "strict_score", "tests": [one result per test]}}
+
+a record that is not JSON or lacks a field gives {{"status": "invalid_input", "reason": ...}}.
+exit status: 0 every record well-formed (whatever its verdict), 1 some records invalid_input (all lines
+still written), 2 usage error (bad flag, missing --in, --out in a folder that does not exist).
+
+code limits: the flags below, defaulting to PRIME_FAST_CODE_TIME (seconds per test, default 5),
+PRIME_FAST_CODE_MEMORY (MiB, default 512), PRIME_FAST_CODE_ISOLATION (strict|namespaces|rlimits|auto,
+default auto), PRIME_FAST_CODE_MODE (per_test|per_program|per_program_once, default per_test).
+Math policies: docs/VERIFY_MATH.md. Code test styles and statuses: docs/SANDBOX.md.
+"""
+
+
+def input_format() -> str:
+    """The epilog of ``prime-fast verify --help``: record formats (with the examples), exit status."""
+    math = "\n".join(f"  {json.dumps(r)}" for r in MATH_EXAMPLES)
+    code = "\n".join(f"  {style}:\n    {json.dumps(r)}" for style, r in CODE_EXAMPLES.items())
+    return _FORMAT_TEXT.format(math=math, code=code)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = (
-        "code limits: the flags below, defaulting to PRIME_FAST_CODE_TIME (seconds per test, default 5), "
-        "PRIME_FAST_CODE_MEMORY (MiB, default 512), PRIME_FAST_CODE_ISOLATION "
-        "(strict|namespaces|rlimits|auto, default auto), PRIME_FAST_CODE_MODE "
-        "(per_test|per_program|per_program_once, default per_test). Math policies: docs/VERIFY_MATH.md."
-    )
+    parser.epilog = input_format()
     parser.add_argument("kind", choices=KINDS, help="what to verify")
     parser.add_argument("--in", dest="input", required=True, type=Path, help="input JSONL file")
     parser.add_argument("--out", dest="output", required=True, type=Path, help="output JSONL file")
@@ -162,9 +217,39 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
+#: Exit statuses of ``prime-fast verify`` (see the module docstring).
+EXIT_OK, EXIT_INVALID_RECORDS, EXIT_USAGE = 0, 1, 2
+
+
+def _output_problem(path: Path) -> str | None:
+    """Why ``--out PATH`` cannot be written, or None; the folder is never created."""
+    if path.is_dir():
+        return f"--out {path} is a directory; give a file name"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"--out {path}: the folder {parent} does not exist (create it first)"
+    return None
+
+
+def _report_invalid(statuses: Counter[str], output: Path) -> int:
+    """The exit status of a finished run; names the count of invalid records on stderr."""
+    invalid, n = statuses.get("invalid_input", 0), sum(statuses.values())
+    if not invalid:
+        return EXIT_OK
+    print(
+        f"prime-fast verify: {invalid} of {n} records are invalid_input (their 'reason' is in {output})",
+        file=sys.stderr,
+    )
+    return EXIT_INVALID_RECORDS
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         print(f"prime-fast verify: --in {args.input} is not a file", file=sys.stderr)
+        return 2
+    problem = _output_problem(args.output)
+    if problem is not None:
+        print(f"prime-fast verify: {problem}", file=sys.stderr)
         return 2
     if args.chunk_size < 1:
         print("prime-fast verify: --chunk-size must be a positive integer", file=sys.stderr)
@@ -188,7 +273,6 @@ def run(args: argparse.Namespace) -> int:
 
     statuses: Counter[str] = Counter()
     started = time.perf_counter()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     with (
         args.output.open("w", encoding="utf-8") as out,
         tqdm(total=total, unit="item", disable=args.no_progress, file=sys.stderr) as bar,
@@ -213,4 +297,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'status':<{width}}  {'count':>8}  {'share':>7}")
     for status, count in statuses.most_common():
         print(f"{status:<{width}}  {count:>8}  {count / max(n, 1):>7.1%}")
-    return 0
+    return _report_invalid(statuses, args.output)

@@ -139,3 +139,50 @@ fn per_program_modes_match_per_test() {
         );
     }
 }
+
+/// A program's own slowness before it runs (here: CPython 3.11 parsing a 3,000,000-digit
+/// literal, minutes of quadratic work) is that program's timeout, within its limit plus the
+/// kill slack of docs/SANDBOX.md, and the same worker judges the next program as usual.
+#[test]
+fn slow_to_compile_program_times_out_and_the_worker_goes_on() {
+    const KILL_SLACK: f64 = 1.0;
+    let slow = format!("x = 1{}\nprint(x % 7)\n", "0".repeat(3_000_000));
+    let nested = format!("x = {}1\nprint(1)\n", "-".repeat(200_000));
+    let add = "a, b = map(int, input().split())\nprint(a + b)\n";
+    let two = r#"{"inputs": ["", ""], "outputs": ["1\n", "1\n"]}"#;
+    let adds = r#"{"inputs": ["1 2\n", "5 7\n"], "outputs": ["3\n", "12\n"]}"#;
+    let item = |p: &str, t: &str| Item {
+        program: p.to_string(),
+        suite: Suite::parse(t).expect("valid tests"),
+    };
+    let items = vec![
+        item(&slow, two),
+        item(add, adds),
+        item(&nested, two),
+        item(add, adds),
+    ];
+    let l = Limits {
+        time: 1.0,
+        ..limits()
+    };
+    let r = verify_batch(&items, &l, 1, &mut |_, _| true).expect("sandbox available");
+    let statuses: Vec<Status> = r.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            Status::Timeout,
+            Status::Passed,
+            Status::CompileError,
+            Status::Passed
+        ],
+        "{:?}",
+        r[0].tests
+    );
+    for t in &r[0].tests {
+        assert_eq!(t.status, Status::Timeout);
+        assert!(
+            t.wall_time >= l.time && t.wall_time < l.time + KILL_SLACK,
+            "{t:?}"
+        );
+    }
+}

@@ -318,3 +318,66 @@ fn grouping_is_bounded() {
     assert_eq!(ids.len(), answers.len());
     assert_eq!(ids[0], 0);
 }
+
+/// Issue 24 paths: factorial / binomial / gamma / `log(x, b)` / `\choose` nesting, Greek-name
+/// sums, sign-normalised huge powers and branch probes stay bounded.
+#[test]
+fn cas_paths_stay_bounded() {
+    let nest = |open: &str, close: &str, n: usize, inner: &str| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    let hostile: Vec<(String, String)> = vec![
+        ("factorial(10^9)".into(), "5".into()),
+        ("binomial(10^6, 5*10^5)".into(), "3".into()),
+        ("gamma(10^9)".into(), "2".into()),
+        ("factorial(factorial(factorial(20)))".into(), "1".into()),
+        (nest("factorial(", ")", 150, "n"), "n".into()),
+        (nest("binomial(", ", 2)", 150, "n"), "n".into()),
+        (nest("gamma(", ")", 150, "3"), "2".into()),
+        (nest("log(", ", 2)", 150, "x"), "x".into()),
+        (nest("{", " \\choose 2}", 150, "n"), "n".into()),
+        (vec!["beta"; 1500].join(" + "), "1499*beta".into()),
+        (vec!["theta_1"; 900].join(" * "), "theta_1^899".into()),
+        (
+            "(x-y)^{10^{10^{10}}}".into(),
+            "(y-x)^{10^{10^{10}}}+1".into(),
+        ),
+        ("(x-y)^{10^{100}} + 1".into(), "(y-x)^{10^{100}}".into()),
+        ("((((a^b)^c)^d)^f)^g".into(), "a^{bcdfg}".into()),
+        // rational-function forms at their limits
+        ("(a+b+c+d)^{16}".into(), "(d+c+b+a)^{16}+1".into()),
+        (
+            "(a+b+c)^{16}(a-b-c)^{16}".into(),
+            "(a+b+c)^{16}(a-b-c)^{16}+1".into(),
+        ),
+        (
+            (0..60)
+                .map(|k| format!("\\frac{{1}}{{x_{{{k}}}+1}}"))
+                .collect::<Vec<_>>()
+                .join("+"),
+            "1".into(),
+        ),
+        (
+            (0..40)
+                .map(|k| format!("binomial(n_{k}, k_{k})"))
+                .collect::<Vec<_>>()
+                .join("+"),
+            (0..40)
+                .map(|k| format!("binomial(n_{k}+1, k_{k})"))
+                .collect::<Vec<_>>()
+                .join("+"),
+        ),
+    ];
+    for (p, g) in &hostile {
+        let v = timed(|| verify_answer(p, g, &Config::default()));
+        assert_ne!(
+            v.status,
+            Status::Correct,
+            "{:?}: {v:?}",
+            &p[..40.min(p.len())]
+        );
+    }
+    // Sign-normalised huge powers are equal without evaluation.
+    let v = timed(|| verify_answer("(x-y)^{10^{100}}", "(y-x)^{10^{100}}", &Config::default()));
+    assert_eq!(v.status, Status::Correct, "{v:?}");
+}

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::decimal::Decimal;
+
 /// A JSON value with numbers kept as text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
@@ -147,7 +149,7 @@ impl Parser<'_> {
                     self.i += 1;
                 }
                 let t = std::str::from_utf8(&self.s[st..self.i]).map_err(|e| e.to_string())?;
-                if super::compare::Decimal::parse(t).is_none() {
+                if Decimal::parse(t).is_none() {
                     return Err(format!("bad number {t:?}"));
                 }
                 Ok(Json::Num(t.to_string()))

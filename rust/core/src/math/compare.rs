@@ -6,9 +6,11 @@ use num_integer::Integer;
 use num_rational::BigRational;
 use num_traits::{One, Signed, Zero};
 
+use super::canon::same_form;
 use super::eval::{eval, q_to_f64, val_eq, Ctx, EvalError, Val};
-use super::parse::{collect_vars, literal_fraction, Answer, Const, Expr, RelOp};
+use super::parse::{collect_vars, literal_fraction, Answer, Const, Expr, Func, RelOp};
 use super::policy::{PercentPolicy, Policy, RelationInterval};
+use super::ratfn::same_rational;
 
 /// Sample values for variables: small rationals away from common poles and special points.
 const SAMPLES: &[(i64, i64)] = &[
@@ -32,6 +34,28 @@ const SAMPLES: &[(i64, i64)] = &[
 
 /// Extra positive points, used when every sample point left the reals.
 const POSITIVE: &[(i64, i64)] = &[(31, 3), (47, 5), (9, 2), (61, 7)];
+
+/// Integer points for factorials, binomials and gamma of symbolic arguments (variables in order
+/// of appearance; the first ones larger, so that `n >= k` in most rows; more variables get
+/// `row[k % 4] + k / 4`).
+const INTEGER_ROWS: &[[i64; 4]] = &[
+    [9, 4, 2, 7],
+    [12, 5, 3, 8],
+    [7, 3, 5, 2],
+    [10, 6, 1, 4],
+    [8, 2, 6, 3],
+    [11, 7, 4, 9],
+    [6, 5, 2, 1],
+    [13, 8, 7, 5],
+];
+
+/// At least this many integer points must agree (points where a side is undefined are skipped).
+const MIN_INTEGER_POINTS: usize = 3;
+
+/// Branch probes for powers with symbolic exponents: every combination of these values for the
+/// first three variables (the others 1). `(c^d)^e` at `c = -3, d = 2, e = 1/2` is `3`, `c^{de}`
+/// is `-3`.
+const PROBES: &[(i64, i64)] = &[(-3, 1), (2, 1), (1, 2)];
 
 /// A comparison in progress.
 pub struct Cmp<'a> {
@@ -440,7 +464,15 @@ impl Cmp<'_> {
             self.ctx.vars.clear();
             let (vp, vg) = match (eval(p, &mut self.ctx), eval(g, &mut self.ctx)) {
                 (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) if stop(&e) => return Err(e),
+                (Err(e), _) | (_, Err(e)) if stop(&e) => {
+                    // Too large to evaluate: equal only when the forms are the same
+                    // (`factorial(10^9)` and `(10^9)!`).
+                    return if same_form(p, g, &mut self.ctx) {
+                        Ok(true)
+                    } else {
+                        Err(e)
+                    };
+                }
                 _ => return Ok(false),
             };
             if val_eq(&vp, &vg) == Some(true) {
@@ -451,6 +483,42 @@ impl Cmp<'_> {
             }
             return Ok(false);
         }
+        match self.symbolic(p, g, &vars) {
+            // Too large to evaluate (`(y-b)^{10^6}`): equal only when the canonical forms are the
+            // same; huge powers are never expanded.
+            Err(e) if stop(&e) => {
+                if same_form(p, g, &mut self.ctx) {
+                    Ok(true)
+                } else {
+                    Err(e)
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Expressions with variables: integer points for factorials and binomials; the exact
+    /// rational-function forms for rational expressions; else the generic sample points, then the
+    /// branch probes for powers with symbolic exponents.
+    fn symbolic(&mut self, p: &Expr, g: &Expr, vars: &[String]) -> R {
+        if has_discrete(p) || has_discrete(g) {
+            return self.discrete_points(p, g, vars);
+        }
+        // Rational expressions in several variables: decided exactly by their canonical forms.
+        if let Some(equal) = same_rational(p, g, vars, &mut self.ctx) {
+            return Ok(equal);
+        }
+        if !self.sample_points(p, g, vars)? {
+            return Ok(false);
+        }
+        if self.policy.strict_exponents && (symbolic_exponent(p) || symbolic_exponent(g)) {
+            return self.branch_probes(p, g, vars);
+        }
+        Ok(true)
+    }
+
+    /// Equal at every generic rational sample point where both sides are real (at least one).
+    fn sample_points(&mut self, p: &Expr, g: &Expr, vars: &[String]) -> R {
         let mut good = 0;
         let n = self.ctx.budget.sample_points;
         for j in 0..n + POSITIVE.len() {
@@ -458,10 +526,10 @@ impl Cmp<'_> {
                 break;
             }
             if j < n {
-                self.assign(&vars, j);
+                self.assign(vars, j);
             } else {
                 // Nothing comparable yet (every point left the reals): try larger positive points.
-                self.assign_positive(&vars, j - n);
+                self.assign_positive(vars, j - n);
             }
             let (vp, vg) = match (eval(p, &mut self.ctx), eval(g, &mut self.ctx)) {
                 (Ok(a), Ok(b)) => (a, b),
@@ -481,6 +549,81 @@ impl Cmp<'_> {
             }
         }
         Ok(good >= 1)
+    }
+
+    /// Factorials, binomials or gamma of symbolic arguments: equal at the generic points where
+    /// both sides are defined and real, and at [`MIN_INTEGER_POINTS`] or more integer points
+    /// ([`INTEGER_ROWS`]; points where a side is undefined are skipped). Any real mismatch is
+    /// a difference.
+    fn discrete_points(&mut self, p: &Expr, g: &Expr, vars: &[String]) -> R {
+        for j in 0..self.ctx.budget.sample_points {
+            self.assign(vars, j);
+            if self.point_differs(p, g, false)? == Some(true) {
+                return Ok(false);
+            }
+        }
+        let mut good = 0;
+        for row in INTEGER_ROWS {
+            self.ctx.vars.clear();
+            for (k, v) in vars.iter().enumerate() {
+                let x = row[k % row.len()] + (k / row.len()) as i64;
+                self.ctx
+                    .vars
+                    .push((v.clone(), BigRational::from_integer(BigInt::from(x))));
+            }
+            match self.point_differs(p, g, false)? {
+                Some(true) => return Ok(false),
+                Some(false) => good += 1,
+                None => {}
+            }
+        }
+        Ok(good >= MIN_INTEGER_POINTS)
+    }
+
+    /// Powers with symbolic exponents: also compare at the [`PROBES`] combinations on the
+    /// principal branch (complex values compared too), where exponent rules that need a positive
+    /// base or an integer exponent fail (`(c^d)^e` vs `c^{de}`: `3` vs `-3` at `c = -3, d = 2,
+    /// e = 1/2`). Points where a side is undefined are skipped.
+    fn branch_probes(&mut self, p: &Expr, g: &Expr, vars: &[String]) -> R {
+        let free = vars.len().min(3);
+        let combos = PROBES.len().pow(free as u32);
+        for idx in 0..combos {
+            self.ctx.vars.clear();
+            for (k, v) in vars.iter().enumerate() {
+                let (n, d) = if k < free {
+                    PROBES[(idx / PROBES.len().pow(k as u32)) % PROBES.len()]
+                } else {
+                    (1, 1)
+                };
+                self.ctx.vars.push((
+                    v.clone(),
+                    BigRational::new(BigInt::from(n), BigInt::from(d)),
+                ));
+            }
+            if self.point_differs(p, g, true)? == Some(true) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// At the current point: `Some(true)` when both sides are real (or `complex`) and differ,
+    /// `Some(false)` when they are equal, `None` when a side is undefined (or not real) there.
+    fn point_differs(
+        &mut self,
+        p: &Expr,
+        g: &Expr,
+        complex: bool,
+    ) -> Result<Option<bool>, EvalError> {
+        let (vp, vg) = match (eval(p, &mut self.ctx), eval(g, &mut self.ctx)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) if stop(&e) => return Err(e),
+            _ => return Ok(None),
+        };
+        if !complex && (is_nonreal(&vp) || is_nonreal(&vg)) {
+            return Ok(None);
+        }
+        Ok(val_eq(&vp, &vg).map(|eq| !eq))
     }
 
     /// A decimal literal matches a value that rounds to it at the literal's precision.
@@ -533,6 +676,47 @@ impl Cmp<'_> {
             }
             Val::Inf(_) => false,
         }
+    }
+}
+
+/// Whether a factorial, binomial or gamma has an argument with a variable.
+fn has_discrete(e: &Expr) -> bool {
+    let symbolic = |x: &Expr| {
+        let mut v = Vec::new();
+        collect_vars(x, &mut v);
+        !v.is_empty()
+    };
+    match e {
+        Expr::Factorial(x) | Expr::Func(Func::Gamma, x) => symbolic(x) || has_discrete(x),
+        Expr::Binom(n, k) => symbolic(n) || symbolic(k),
+        Expr::Num { .. } | Expr::Var(_) | Expr::Const(_) => false,
+        Expr::Add(v) | Expr::Mul(v) => v.iter().any(has_discrete),
+        Expr::Neg(x) | Expr::Func(_, x) | Expr::Percent(x) => has_discrete(x),
+        Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Root(a, b) => has_discrete(a) || has_discrete(b),
+        Expr::Log(b, x) => b.as_deref().is_some_and(has_discrete) || has_discrete(x),
+    }
+}
+
+/// Whether some power has a variable in both its base and its exponent (`(c^d)^e`, `x^a`).
+fn symbolic_exponent(e: &Expr) -> bool {
+    let symbolic = |x: &Expr| {
+        let mut v = Vec::new();
+        collect_vars(x, &mut v);
+        !v.is_empty()
+    };
+    match e {
+        Expr::Pow(b, x) => {
+            (symbolic(b) && symbolic(x)) || symbolic_exponent(b) || symbolic_exponent(x)
+        }
+        Expr::Num { .. } | Expr::Var(_) | Expr::Const(_) => false,
+        Expr::Add(v) | Expr::Mul(v) => v.iter().any(symbolic_exponent),
+        Expr::Neg(x) | Expr::Func(_, x) | Expr::Percent(x) | Expr::Factorial(x) => {
+            symbolic_exponent(x)
+        }
+        Expr::Div(a, b) | Expr::Root(a, b) | Expr::Binom(a, b) => {
+            symbolic_exponent(a) || symbolic_exponent(b)
+        }
+        Expr::Log(b, x) => b.as_deref().is_some_and(symbolic_exponent) || symbolic_exponent(x),
     }
 }
 
@@ -676,7 +860,7 @@ pub fn is_label(e: &Expr) -> bool {
         Expr::Var(_) => true,
         Expr::Mul(v) => v.len() <= 8 && v.iter().all(is_label),
         Expr::Div(a, b) => is_label(a) && is_label(b),
-        Expr::Func(super::parse::Func::Abs, x) => is_label(x),
+        Expr::Func(Func::Abs, x) => is_label(x),
         _ => false,
     }
 }
@@ -749,7 +933,7 @@ pub fn rel_to_interval(sides: &[Expr], ops: &[RelOp]) -> Option<Answer> {
 /// `a \le |x| \le b` -> `[-b, -a] \cup [a, b]`; `|x| < b` -> `(-b, b)`; `|x| \ge a` ->
 /// `(-\infty, -a] \cup [a, \infty)`.
 fn abs_interval(sides: &[Expr], ops: &[RelOp]) -> Option<Answer> {
-    let is_abs = |e: &Expr| matches!(e, Expr::Func(super::parse::Func::Abs, x) if is_label(x));
+    let is_abs = |e: &Expr| matches!(e, Expr::Func(Func::Abs, x) if is_label(x));
     let neg = |e: &Expr| Expr::Neg(Box::new(e.clone()));
     let br = |open: char, close: char, a: Expr, b: Expr| Answer::Brack {
         open,

@@ -2,50 +2,7 @@
 //! response, and a last-number / last-math fallback. All scans are linear in the input.
 
 use super::parse::letter_runs;
-
-/// One way of finding the answer in a response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Extractor {
-    /// The last `\boxed{...}` / `\fbox{...}` (brace-matched), or `\boxed 5`.
-    Boxed,
-    /// Text after the last "final answer is" / "final answer:".
-    FinalAnswer,
-    /// Text after the last "answer:" / "answer is" / "answers are".
-    AnswerIs,
-    /// The whole response when it is short and looks like a bare answer.
-    Whole,
-    /// The right-most `$...$` / `\(...\)` / `\[...\]` math or number.
-    Tail,
-}
-
-impl Extractor {
-    /// Every extractor.
-    pub const ALL: [Extractor; 5] = [
-        Extractor::Boxed,
-        Extractor::FinalAnswer,
-        Extractor::AnswerIs,
-        Extractor::Whole,
-        Extractor::Tail,
-    ];
-    /// The default priority order.
-    pub const DEFAULT_ORDER: [Extractor; 5] = Extractor::ALL;
-
-    /// The name used in `extract_order`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Extractor::Boxed => "boxed",
-            Extractor::FinalAnswer => "final_answer",
-            Extractor::AnswerIs => "answer",
-            Extractor::Whole => "whole",
-            Extractor::Tail => "tail",
-        }
-    }
-
-    /// Inverse of [`Extractor::name`].
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.name() == name)
-    }
-}
+use super::policy::Extractor;
 
 /// Closing index of each brace in `wanted` (sorted byte offsets of unescaped `{`), computed in
 /// one pass with a stack, so that many (even unclosed) boxes stay linear.
@@ -216,6 +173,190 @@ fn starts_with_ci(hay: &[u8], needle: &str) -> bool {
 /// The phrase after the right-most "final answer ..." (`final_answer`) or "answer:" /
 /// "answer is" / "answers are". One backwards byte scan over the occurrences of "answer".
 fn after_last(text: &str, final_answer: bool) -> Option<String> {
+    phrase_answer(text, english_phrase_end(text, final_answer)?)
+}
+
+/// "answer:" / "answer is" in English or in another language ([`ANSWER_WORDS`]), whichever is
+/// right-most.
+fn answer_phrase(text: &str) -> Option<String> {
+    let at = match (english_phrase_end(text, false), foreign_phrase_end(text)) {
+        (Some(a), Some(b)) => a.max(b),
+        (a, b) => a.or(b)?,
+    };
+    phrase_answer(text, at)
+}
+
+/// The word "answer" in other languages, lower case (a word of letters, matched whole): an answer
+/// follows when a connective does (`Antwort:`, `la respuesta es`, `ответ:`).
+const ANSWER_WORDS: &[&str] = &[
+    "antwort",
+    "lösung",
+    "respuesta",
+    "réponse",
+    "resposta",
+    "risposta",
+    "antwoord",
+    "ответ",
+    "відповідь",
+    "svar",
+    "svaret",
+    "vastaus",
+    "válasz",
+    "răspuns",
+    "răspunsul",
+    "odpowiedź",
+    "odpověď",
+    "cevap",
+    "yanıt",
+    "jibu",
+    "jawaban",
+    "jawabannya",
+    "jawapan",
+    "sagot",
+    "απάντηση",
+    "الإجابة",
+    "الجواب",
+    "תשובה",
+    "پاسخ",
+    "उत्तर",
+    "উত্তর",
+];
+
+/// "Answer" in scripts written without spaces (searched inside a run of letters): Chinese,
+/// Japanese, Korean, Thai.
+const ANSWER_INFIXES: &[&str] = &["答案", "答え", "正解", "정답", "답", "คำตอบ"];
+
+/// What may stand between the answer word and the answer; at least one must (`是`, `:`, `ist`,
+/// `final es`, ...).
+const CONNECTIVES: &[&str] = &[
+    "final",
+    "finale",
+    "ist",
+    "lautet",
+    "es",
+    "est",
+    "é",
+    "è",
+    "is",
+    "är",
+    "er",
+    "on",
+    "jest",
+    "je",
+    "este",
+    "adalah",
+    "ialah",
+    "ni",
+    "là",
+    "равен",
+    "равна",
+    "это",
+    "є",
+    "是",
+    "为",
+    "為",
+    "は",
+    "은",
+    "는",
+    "คือ",
+    "un",
+    "una",
+];
+
+/// Only this tail of a response is searched for answer words in other languages (a final answer
+/// is near the end; the scan stays linear and short on long responses).
+const FOREIGN_WINDOW: usize = 16 * 1024;
+
+/// Byte offset where the answer starts after the right-most answer word in another language
+/// ([`ANSWER_WORDS`], [`ANSWER_INFIXES`]) that a connective follows. One pass over the window.
+fn foreign_phrase_end(text: &str) -> Option<usize> {
+    let mut start = text.len().saturating_sub(FOREIGN_WINDOW);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let window = &text[start..];
+    let mut best = None;
+    let mut run_start = None;
+    for (i, c) in window
+        .char_indices()
+        .chain(std::iter::once((window.len(), ' ')))
+    {
+        if c.is_alphabetic() {
+            run_start.get_or_insert(i);
+            continue;
+        }
+        let Some(rs) = run_start.take() else { continue };
+        let run = &window[rs..i];
+        let ascii = run.is_ascii();
+        if ascii && !(3..=16).contains(&run.len()) {
+            continue;
+        }
+        let word_end = if run.len() <= 32 && is_answer_word(run) {
+            Some(i)
+        } else if ascii {
+            None
+        } else {
+            ANSWER_INFIXES
+                .iter()
+                .filter_map(|w| run.rfind(w).map(|k| rs + k + w.len()))
+                .max()
+        };
+        if let Some(at) = word_end.and_then(|e| after_connectives(window, e)) {
+            best = Some(start + at);
+        }
+    }
+    best
+}
+
+/// Whether a run of letters is one of [`ANSWER_WORDS`] (any case).
+fn is_answer_word(run: &str) -> bool {
+    let lower = run.to_lowercase();
+    ANSWER_WORDS.contains(&lower.as_str())
+}
+
+/// Past the connectives after an answer word ending at `at`, if there is at least one.
+fn after_connectives(s: &str, mut at: usize) -> Option<usize> {
+    let mut found = false;
+    for _ in 0..4 {
+        let rest = &s[at..];
+        let trimmed = rest.trim_start_matches([' ', '\t', '*']);
+        at += rest.len() - trimmed.len();
+        if let Some(c) = trimmed
+            .chars()
+            .next()
+            .filter(|c| matches!(c, ':' | '：' | '—' | '-' | '='))
+        {
+            at += c.len_utf8();
+            found = true;
+            continue;
+        }
+        let word_len = trimmed
+            .char_indices()
+            .find(|(_, c)| !c.is_alphabetic())
+            .map_or(trimmed.len(), |(k, _)| k);
+        let word = &trimmed[..word_len];
+        let lower = word.to_lowercase();
+        if let Some(cj) = CONNECTIVES
+            .iter()
+            .find(|w| lower == **w || (!w.is_ascii() && word.starts_with(**w)))
+        {
+            at += if lower == *cj { word_len } else { cj.len() };
+            found = true;
+            continue;
+        }
+        break;
+    }
+    found.then_some(at)
+}
+
+/// Whether `c` ends an answer phrase written after a phrase in a CJK language: ideographs, kana,
+/// hangul and CJK punctuation (`6 です。`, `5입니다`).
+fn cjk(c: char) -> bool {
+    matches!(c, '\u{3000}'..='\u{30FF}' | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7AF}' | '\u{FF01}'..='\u{FF0F}' | '\u{FF1A}'..='\u{FF1F}')
+}
+
+/// Byte offset right after the right-most English answer phrase.
+fn english_phrase_end(text: &str, final_answer: bool) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut end = bytes.len();
     let mut found = None;
@@ -250,7 +391,12 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
         }
         end = p;
     }
-    let at = found?;
+    found
+}
+
+/// The answer written after a phrase ending at byte `at`: math right after it, or the rest of the
+/// line up to a sentence end.
+fn phrase_answer(text: &str, at: usize) -> Option<String> {
     if let Some(m) = math_after_word(&text[at..]) {
         return m;
     }
@@ -265,6 +411,9 @@ fn after_last(text: &str, final_answer: bool) -> Option<String> {
     let rest = &rest[..cap];
     let mut end = rest.find('\n').unwrap_or(rest.len());
     if let Some(k) = rest[..end].find(". ") {
+        end = k;
+    }
+    if let Some(k) = rest[..end].find(cjk) {
         end = k;
     }
     let lowrest = lower(&rest[..end]);
@@ -489,7 +638,7 @@ pub fn run_extractor(e: Extractor, text: &str, join_boxes: bool) -> Option<Strin
     match e {
         Extractor::Boxed => boxed(text, join_boxes),
         Extractor::FinalAnswer => after_last(text, true),
-        Extractor::AnswerIs => after_last(text, false),
+        Extractor::AnswerIs => answer_phrase(text),
         Extractor::Whole => looks_like_bare_answer(text)
             .then(|| clean_phrase(text))
             .filter(|s| !s.is_empty()),

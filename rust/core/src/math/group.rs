@@ -5,8 +5,8 @@
 //! that could equal it: scalars by a coarse bucket of their value (neighbouring buckets too, and
 //! both `x` and `x/100` for percentages), structures with structures, text by its key.
 
+use crate::math::clock::Deadline;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -112,8 +112,7 @@ fn classify(
 /// `a` equals `b` in either direction (a fresh deadline per comparison).
 fn equal(a: &Answer, b: &Answer, cfg: &Config) -> bool {
     let one = |x: &Answer, y: &Answer| {
-        let deadline =
-            Instant::now() + Duration::from_secs_f64(cfg.budget.timeout_ms.max(0.0) / 1000.0);
+        let deadline = Deadline::after_ms(cfg.budget.timeout_ms);
         let mut cmp = Cmp {
             policy: &cfg.policy,
             ctx: Ctx {
@@ -186,8 +185,7 @@ fn fingerprint(a: &Answer, cfg: &Config) -> (Vec<Bucket>, Vec<Bucket>) {
 fn value(e: &Expr, cfg: &Config) -> Option<i64> {
     let mut vars = Vec::new();
     collect_vars(e, &mut vars);
-    let deadline =
-        Instant::now() + Duration::from_secs_f64(cfg.budget.timeout_ms.max(0.0) / 1000.0);
+    let deadline = Deadline::after_ms(cfg.budget.timeout_ms);
     let mut ctx = Ctx {
         budget: &cfg.budget,
         deadline,

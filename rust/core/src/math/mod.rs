@@ -4,11 +4,15 @@
 //! * [`normalize`]: the named, table-driven rewrite rules.
 //! * [`parse`]: the answer AST (exact big-rational literals, relations, intervals, sets, ...).
 //! * [`eval`] and [`compare`]: bounded evaluation and comparison by type.
+//! * [`canon`]: the structural canonical form (equal forms need no evaluation).
+//! * [`ratfn`]: exact rational-function forms in several variables (exact decisions).
 //! * [`policy`]: the named policy switches and budgets.
 //!
 //! Every call returns a [`Verdict`]; nothing panics across the API (a caught panic becomes a
 //! verdict with a reason) and every call ends within the wall-clock budget plus a small constant.
 
+pub mod canon;
+pub mod clock;
 pub mod compare;
 pub mod eval;
 pub mod extract;
@@ -16,16 +20,15 @@ pub mod group;
 pub mod normalize;
 pub mod parse;
 pub mod policy;
+pub mod ratfn;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
-pub use extract::Extractor;
 pub use group::group_equivalent;
 pub use policy::{
-    Budget, Config, ConfigValue, DecimalComma, PercentPolicy, Policy, RelationInterval,
+    Budget, Config, ConfigValue, DecimalComma, Extractor, PercentPolicy, Policy, RelationInterval,
 };
 
 use eval::{Ctx, EvalError};
@@ -161,11 +164,10 @@ fn gold_answer(gold: &str, cfg: &Config) -> String {
 }
 
 fn verify_inner(response: &str, gold: &str, cfg: &Config, do_extract: bool) -> Verdict {
-    let start = Instant::now();
     let budget = &cfg.budget;
     // The deadline is checked every few evaluation steps, so a check can land a little late: aim
-    // 5% early so that the whole call stays inside `timeout_ms`.
-    let deadline = start + Duration::from_secs_f64(budget.timeout_ms.max(0.0) * 0.95 / 1000.0);
+    // 5% early so that the whole call stays inside `timeout_ms` (of this thread's CPU time: clock.rs).
+    let deadline = clock::Deadline::after_ms(budget.timeout_ms * 0.95);
     let policy = &cfg.policy;
 
     // Reference.

@@ -426,10 +426,55 @@ fn unicode(s: &str, _: &Policy) -> Result<String, String> {
             '∅' => out.push_str("\\emptyset "),
             '\u{2009}' | '\u{202F}' | '\u{00A0}' | '\u{2007}' | '\u{200A}' => out.push_str("\\,"),
             '\u{200B}' | '\u{FEFF}' => {}
-            _ => out.push(c),
+            _ => match greek_name(c) {
+                Some(name) => {
+                    out.push('\\');
+                    out.push_str(name);
+                    out.push(' ');
+                }
+                None => out.push(c),
+            },
         }
     }
     Ok(out)
+}
+
+/// The LaTeX name of a Greek letter (`α` → `alpha`), so that `α`, `\\alpha` and plain `alpha`
+/// are one symbol.
+fn greek_name(c: char) -> Option<&'static str> {
+    Some(match c {
+        'α' => "alpha",
+        'β' => "beta",
+        'γ' => "gamma",
+        'δ' => "delta",
+        'ε' | 'ϵ' => "epsilon",
+        'ζ' => "zeta",
+        'η' => "eta",
+        'ι' => "iota",
+        'κ' => "kappa",
+        'λ' => "lambda",
+        'μ' => "mu",
+        'ν' => "nu",
+        'ξ' => "xi",
+        'ρ' => "rho",
+        'σ' => "sigma",
+        'τ' => "tau",
+        'υ' => "upsilon",
+        'φ' | 'ϕ' => "phi",
+        'χ' => "chi",
+        'ψ' => "psi",
+        'ω' => "omega",
+        'Γ' => "Gamma",
+        'Δ' => "Delta",
+        'Θ' => "Theta",
+        'Λ' => "Lambda",
+        'Ξ' => "Xi",
+        'Σ' => "Sigma",
+        'Φ' => "Phi",
+        'Ψ' => "Psi",
+        'Ω' => "Omega",
+        _ => return None,
+    })
 }
 
 /// Brace-matched content of the group opening at byte `open` and the index after it.

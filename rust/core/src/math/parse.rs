@@ -55,6 +55,22 @@ fn brace_end(toks: &[Tok], open: usize) -> usize {
     toks.len()
 }
 
+/// Index of the `)` closing the `(` at `open` (or `toks.len()` when unclosed).
+fn paren_end(toks: &[Tok], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (k, t) in toks.iter().enumerate().skip(open) {
+        if opener(t) {
+            depth += 1;
+        } else if closer(t) {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                return k;
+            }
+        }
+    }
+    toks.len()
+}
+
 /// Source text of a token (for names built from tokens, e.g. subscripts: `v_{0}` = `v_0`).
 fn tok_text(t: &Tok) -> String {
     match t {
@@ -65,7 +81,7 @@ fn tok_text(t: &Tok) -> String {
 }
 
 /// Named constants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Const {
     /// π
     Pi,
@@ -78,7 +94,7 @@ pub enum Const {
 }
 
 /// Functions of one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Func {
     Sin,
     Cos,
@@ -97,6 +113,8 @@ pub enum Func {
     Abs,
     Floor,
     Ceil,
+    /// The gamma function (`gamma(x)`, `\\Gamma(x)`): `Γ(n) = (n-1)!`.
+    Gamma,
 }
 
 /// Relation operators.
@@ -124,7 +142,7 @@ impl RelOp {
 }
 
 /// An expression.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Expr {
     /// A literal; `decimals` is the number of digits after the point when written as a decimal.
     Num {
@@ -216,6 +234,10 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
                 i += 1;
             }
             split_word(&s[st..i], &mut out);
+            if b.get(i).is_some_and(u8::is_ascii_digit) && digit_suffix_is_subscript(&s[st..i]) {
+                // `x1`, `v0`, `theta2` (computer-algebra symbol names): `x_1`; `log2(x)`: base 2.
+                out.push(Tok::Sym('_'));
+            }
         } else if c == b'\\' {
             let st = i + 1;
             i += 1;
@@ -237,6 +259,10 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
             } else {
                 out.push(Tok::Cmd(s[st..i].to_string()));
             }
+        } else if let Some(name) = maxima_constant(&s[i..]) {
+            // Maxima's `%pi`, `%e`, `%i` (computer-algebra answer tests).
+            out.push(Tok::Word(name[1..].to_string()));
+            i += name.len();
         } else if c.is_ascii() {
             let next = b.get(i + 1).copied();
             match (c, next) {
@@ -271,11 +297,30 @@ pub fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
     Ok(out)
 }
 
-/// Letter runs: known names stay whole (`sin`, `pi`, `sqrt`), a known name may prefix a run
-/// (`sinx` = `sin x`), and anything else is a product of one-letter variables (`xy`).
+/// `%pi`, `%e` or `%i` (not followed by a letter) at the start of `s`.
+fn maxima_constant(s: &str) -> Option<&'static str> {
+    ["%pi", "%e", "%i"].into_iter().find(|c| {
+        s.starts_with(c)
+            && !s
+                .as_bytes()
+                .get(c.len())
+                .is_some_and(u8::is_ascii_alphabetic)
+    })
+}
+
+/// Whether digits glued to a letter run are its subscript: after one letter (`x1` is `x_1`, the
+/// symbol name computer-algebra systems print), a Greek name (`theta2`) or `log` (`log2(x)` is
+/// the base-2 logarithm). Other runs keep the product (`ab1` = `a b 1`).
+fn digit_suffix_is_subscript(w: &str) -> bool {
+    w.len() == 1 || is_greek_word(w) || w == "log"
+}
+
+/// Letter runs: known names stay whole (`sin`, `pi`, `sqrt`, `factorial`, and the Greek letter
+/// names `beta`, `theta`, ...), a known function name may prefix a run (`sinx` = `sin x`), and
+/// anything else is a product of one-letter variables (`xy`).
 fn split_word(w: &str, out: &mut Vec<Tok>) {
     let lw = w.to_ascii_lowercase();
-    if FUNC_WORDS.contains(&lw.as_str()) {
+    if FUNC_WORDS.contains(&lw.as_str()) || is_greek_word(w) {
         out.push(Tok::Word(w.to_string()));
         return;
     }
@@ -381,10 +426,45 @@ fn wraps_all(toks: &[Tok]) -> bool {
 }
 
 const FUNC_WORDS: &[&str] = &[
-    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "asin", "acos", "atan",
-    "sinh", "cosh", "tanh", "ln", "log", "exp", "sqrt", "pi", "infty", "inf", "oo", "abs", "floor",
-    "ceil", "binom", "frac", "mod",
+    "sin",
+    "cos",
+    "tan",
+    "cot",
+    "sec",
+    "csc",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "ln",
+    "log",
+    "exp",
+    "sqrt",
+    "pi",
+    "infty",
+    "inf",
+    "oo",
+    "abs",
+    "floor",
+    "ceil",
+    "binom",
+    "frac",
+    "mod",
+    "factorial",
+    "binomial",
+    "ceiling",
 ];
+
+/// A plain-text Greek letter name that is one symbol, the same as its LaTeX command (`beta` is
+/// `\\beta`). `xi` is left out: in plain text it stays the product `x i`.
+fn is_greek_word(w: &str) -> bool {
+    w != "xi" && GREEK.contains(&w)
+}
 
 /// Runs of ASCII letters in `s`, each with whether it follows a backslash (a LaTeX command).
 pub(crate) fn letter_runs(s: &str) -> impl Iterator<Item = (&str, bool)> {
@@ -410,7 +490,7 @@ pub(crate) fn letter_runs(s: &str) -> impl Iterator<Item = (&str, bool)> {
 fn looks_like_text(s: &str) -> bool {
     letter_runs(s).any(|(w, command)| {
         let w = w.to_ascii_lowercase();
-        if command || FUNC_WORDS.contains(&w.as_str()) {
+        if command || FUNC_WORDS.contains(&w.as_str()) || GREEK.contains(&w.as_str()) {
             return false;
         }
         let vowel = w
@@ -455,6 +535,8 @@ fn mcq_letter(s: &str) -> Option<char> {
 /// Parser state.
 struct P<'a> {
     toks: &'a [Tok],
+    /// Whether the tokens hold a `\\choose` (`{n \\choose k}` groups are then looked for).
+    choose: bool,
     pos: usize,
     depth: usize,
     nodes: usize,
@@ -845,11 +927,26 @@ pub fn parse_expr_tokens(
 ) -> Result<Expr, ParseError> {
     let mut p = P {
         toks,
+        choose: toks
+            .iter()
+            .any(|t| matches!(t, Tok::Cmd(c) if c == "choose")),
         pos: 0,
         depth,
         nodes: *nodes,
         budget,
     };
+    // `n \\choose k` (a whole answer `{n \\choose k}` loses its outer braces in normalisation).
+    if p.choose {
+        let at = split_top(toks, |t| matches!(t, Tok::Cmd(c) if c == "choose"));
+        if let [k] = at[..] {
+            if k == 0 || k + 1 == toks.len() {
+                return syn("\\choose with an empty side");
+            }
+            let n = parse_expr_tokens(&toks[..k], budget, depth + 1, nodes)?;
+            let k = parse_expr_tokens(&toks[k + 1..], budget, depth + 1, nodes)?;
+            return Ok(Expr::Binom(Box::new(n), Box::new(k)));
+        }
+    }
     let e = p.expr()?;
     *nodes = p.nodes;
     if p.pos != toks.len() {
@@ -905,7 +1002,7 @@ fn func_from_name(n: &str) -> Option<Func> {
         "exp" => Func::Exp,
         "abs" => Func::Abs,
         "floor" => Func::Floor,
-        "ceil" => Func::Ceil,
+        "ceil" | "ceiling" => Func::Ceil,
         _ => return None,
     })
 }
@@ -1194,6 +1291,7 @@ impl P<'_> {
         self.node()?;
         // `\log_2 x`, `\log_{b}(x)`
         if name == "log" || name == "ln" || name == "lg" {
+            let explicit = name == "log" && self.peek() == Some(&Tok::Sym('_'));
             let base = if name == "log" && self.eat_sym('_') {
                 Some(Box::new(self.arg()?))
             } else if name == "ln" {
@@ -1206,7 +1304,11 @@ impl P<'_> {
             } else {
                 None
             };
-            let x = self.func_arg()?;
+            // `log(x, b)` (the computer-algebra spelling): logarithm of x to base b.
+            let (base, x) = match self.log_with_base(name, explicit)? {
+                Some((x, b)) => (Some(Box::new(b)), x),
+                None => (base, self.func_arg()?),
+            };
             let e = Expr::Log(base, Box::new(x));
             return Ok(match power {
                 Some(p) => Expr::Pow(Box::new(e), Box::new(p)),
@@ -1234,6 +1336,82 @@ impl P<'_> {
             Some(p) => Expr::Pow(Box::new(e), Box::new(p)),
             None => e,
         })
+    }
+
+    /// `(a1, ..., aN)` after a function name (`factorial(n)`, `binomial(n, k)`), exactly `N`
+    /// comma-separated arguments.
+    fn paren_args<const N: usize>(&mut self, name: &str) -> Result<[Expr; N], ParseError> {
+        if !self.eat_sym('(') {
+            return syn(format!("{name} needs its arguments in parentheses"));
+        }
+        self.enter()?;
+        let mut args = Vec::with_capacity(N);
+        loop {
+            args.push(self.expr()?);
+            if !self.eat_sym(',') {
+                break;
+            }
+        }
+        if !self.eat_sym(')') {
+            return syn(format!("{name}(...) is not closed"));
+        }
+        self.depth -= 1;
+        let n = args.len();
+        args.try_into()
+            .map_err(|_| ParseError::Syntax(format!("{name} takes {N} argument(s), got {n}")))
+    }
+
+    /// `log(x, b)`: the argument and the base, when `log` (without a `_` base) is followed by a
+    /// parenthesised pair. The parser position is unchanged when it is not.
+    fn log_with_base(
+        &mut self,
+        name: &str,
+        explicit: bool,
+    ) -> Result<Option<(Expr, Expr)>, ParseError> {
+        if name != "log" || explicit || self.peek() != Some(&Tok::Sym('(')) {
+            return Ok(None);
+        }
+        if !self.two_args_follow() {
+            return Ok(None);
+        }
+        let [x, b] = self.paren_args::<2>("log")?;
+        Ok(Some((x, b)))
+    }
+
+    /// Whether `(a, b)` follows: a parenthesised group with one top-level comma.
+    fn two_args_follow(&self) -> bool {
+        if self.peek() != Some(&Tok::Sym('(')) {
+            return false;
+        }
+        let end = paren_end(self.toks, self.pos);
+        let inner = &self.toks[self.pos + 1..end.min(self.toks.len())];
+        split_top(inner, |t| matches!(t, Tok::Sym(','))).len() == 1
+    }
+
+    /// `{n \\choose k}`: the binomial coefficient, when the `{` just read opens a group with
+    /// one top-level `\\choose`.
+    fn choose_group(&mut self) -> Result<Option<Expr>, ParseError> {
+        if !self.choose {
+            return Ok(None);
+        }
+        let open = self.pos - 1;
+        let end = brace_end(self.toks, open);
+        if end >= self.toks.len() {
+            return Ok(None);
+        }
+        let inner = &self.toks[self.pos..end];
+        let at = split_top(inner, |t| matches!(t, Tok::Cmd(c) if c == "choose"));
+        let [k] = at[..] else { return Ok(None) };
+        let (top, bottom) = (&inner[..k], &inner[k + 1..]);
+        if top.is_empty() || bottom.is_empty() {
+            return syn("\\choose with an empty side");
+        }
+        let mut nodes = self.nodes;
+        let n = parse_expr_tokens(top, self.budget, self.depth + 1, &mut nodes)?;
+        let k = parse_expr_tokens(bottom, self.budget, self.depth + 1, &mut nodes)?;
+        self.nodes = nodes;
+        self.pos = end + 1;
+        Ok(Some(Expr::Binom(Box::new(n), Box::new(k))))
     }
 
     fn sqrt(&mut self) -> Result<Expr, ParseError> {
@@ -1269,7 +1447,10 @@ impl P<'_> {
             Tok::Num(n) => num_literal(&n),
             Tok::Sym('(') => self.group_until(&Tok::Sym(')')),
             Tok::Sym('[') => self.group_until(&Tok::Sym(']')),
-            Tok::Sym('{') => self.group_until(&Tok::Sym('}')),
+            Tok::Sym('{') => match self.choose_group()? {
+                Some(e) => Ok(e),
+                None => self.group_until(&Tok::Sym('}')),
+            },
             Tok::Sym('|') => {
                 let e = self.group_until(&Tok::Sym('|'))?;
                 Ok(Expr::Func(Func::Abs, Box::new(e)))
@@ -1282,13 +1463,36 @@ impl P<'_> {
 
     fn word(&mut self, w: &str) -> Result<Expr, ParseError> {
         match w {
-            "pi" => return Ok(Expr::Const(Const::Pi)),
+            // `Pi` and `Abs` are the computer-algebra (sympy) spellings.
+            "pi" | "Pi" => return Ok(Expr::Const(Const::Pi)),
+            "Abs" => return self.apply_func("abs"),
             "infty" | "inf" | "oo" => return Ok(Expr::Const(Const::Inf)),
             "sqrt" | "log" | "ln" | "lg" => return self.apply_func(w),
             _ => {}
         }
         if func_from_name(w).is_some() {
             return self.apply_func(w);
+        }
+        match w {
+            "factorial" => {
+                let [x] = self.paren_args::<1>(w)?;
+                return Ok(Expr::Factorial(Box::new(x)));
+            }
+            "binomial" | "binom" => {
+                let [n, k] = self.paren_args::<2>(w)?;
+                return Ok(Expr::Binom(Box::new(n), Box::new(k)));
+            }
+            // `C(n, k)`: the binomial coefficient (a point `C(1, 2)` is not an answer form).
+            "C" if self.two_args_follow() => {
+                let [n, k] = self.paren_args::<2>(w)?;
+                return Ok(Expr::Binom(Box::new(n), Box::new(k)));
+            }
+            "gamma" | "Gamma" if self.peek() == Some(&Tok::Sym('(')) => {
+                let [x] = self.paren_args::<1>(w)?;
+                return Ok(Expr::Func(Func::Gamma, Box::new(x)));
+            }
+            g if is_greek_word(g) => return self.subscript(greek_symbol(g)),
+            _ => {}
         }
         // A run of letters is a product of single-letter variables.
         let mut factors = Vec::new();
@@ -1381,12 +1585,16 @@ impl P<'_> {
                 Ok(Expr::Func(Func::Abs, Box::new(e)))
             }
             "{" => syn("set inside an expression"),
+            "Gamma" if self.peek() == Some(&Tok::Sym('(')) => {
+                let [x] = self.paren_args::<1>("\\Gamma")?;
+                Ok(Expr::Func(Func::Gamma, Box::new(x)))
+            }
             name if is_func_cmd(name) => self.apply_func(name),
             name if name.len() >= 2
                 && name.chars().all(|ch| ch.is_ascii_alphabetic())
                 && GREEK.contains(&name) =>
             {
-                let v = Expr::Var(format!("\\{name}"));
+                let v = greek_symbol(name);
                 self.subscript(v)
             }
             // Any other command name not taking a braced argument is an opaque symbol (`\\zzz`,
@@ -1471,6 +1679,8 @@ const GREEK: &[&str] = &[
     "upsilon",
     "phi",
     "varphi",
+    "varrho",
+    "varsigma",
     "chi",
     "psi",
     "omega",
@@ -1484,6 +1694,16 @@ const GREEK: &[&str] = &[
     "Psi",
     "Omega",
 ];
+
+/// The symbol of a Greek letter name; the variant shapes are the same letter (`\\varepsilon` is
+/// `\\epsilon`, `\\varphi` is `\\phi`, `\\vartheta` is `\\theta`).
+fn greek_symbol(name: &str) -> Expr {
+    let base = name
+        .strip_prefix("var")
+        .filter(|b| GREEK.contains(b))
+        .unwrap_or(name);
+    Expr::Var(format!("\\{base}"))
+}
 
 fn is_func_cmd(c: &str) -> bool {
     func_from_name(c).is_some() || matches!(c, "log" | "ln" | "lg" | "sqrt")

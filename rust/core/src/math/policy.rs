@@ -1,7 +1,50 @@
 //! Named policy switches and work budgets of the math verifier, with their documented defaults
-//! (see `docs/VERIFY_MATH.md`).
+//! (see `docs/VERIFY_MATH.md`). A leaf module: the other math modules depend on it, never the
+//! reverse (the extractor names live here because `extract_order` is a setting).
 
-use super::extract::Extractor;
+/// One way of finding the answer in a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extractor {
+    /// The last `\boxed{...}` / `\fbox{...}` (brace-matched), or `\boxed 5`.
+    Boxed,
+    /// Text after the last "final answer is" / "final answer:".
+    FinalAnswer,
+    /// Text after the last "answer:" / "answer is" / "answers are".
+    AnswerIs,
+    /// The whole response when it is short and looks like a bare answer.
+    Whole,
+    /// The right-most `$...$` / `\(...\)` / `\[...\]` math or number.
+    Tail,
+}
+
+impl Extractor {
+    /// Every extractor.
+    pub const ALL: [Extractor; 5] = [
+        Extractor::Boxed,
+        Extractor::FinalAnswer,
+        Extractor::AnswerIs,
+        Extractor::Whole,
+        Extractor::Tail,
+    ];
+    /// The default priority order.
+    pub const DEFAULT_ORDER: [Extractor; 5] = Extractor::ALL;
+
+    /// The name used in `extract_order`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Extractor::Boxed => "boxed",
+            Extractor::FinalAnswer => "final_answer",
+            Extractor::AnswerIs => "answer",
+            Extractor::Whole => "whole",
+            Extractor::Tail => "tail",
+        }
+    }
+
+    /// Inverse of [`Extractor::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
 
 /// How a percent sign is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +113,11 @@ pub struct Policy {
     pub relation_interval: RelationInterval,
     /// Mixed numbers `7 3/4` and `7\frac{3}{4}` mean 7 + 3/4 (default true).
     pub mixed_numbers: bool,
+    /// Powers with a variable in base and exponent are also compared at branch probe points on
+    /// the principal branch, so that exponent rules needing a positive base or an integer
+    /// exponent are not accepted: `(c^d)^e` ≢ `c^{de}`, `(ab)^n` ≢ `a^n b^n` (default true;
+    /// false: only the generic points where both sides are real).
+    pub strict_exponents: bool,
 }
 
 impl Default for Policy {
@@ -88,6 +136,7 @@ impl Default for Policy {
             unreduced_fractions: true,
             relation_interval: RelationInterval::GoldOnly,
             mixed_numbers: true,
+            strict_exponents: true,
         }
     }
 }
@@ -216,6 +265,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "unreduced_fractions",
     "relation_interval",
     "mixed_numbers",
+    "strict_exponents",
     "timeout_ms",
     "max_response_bytes",
     "max_answer_bytes",
@@ -268,6 +318,7 @@ impl Config {
             "function_heads" => p.function_heads = value.as_bool(key)?,
             "unreduced_fractions" => p.unreduced_fractions = value.as_bool(key)?,
             "mixed_numbers" => p.mixed_numbers = value.as_bool(key)?,
+            "strict_exponents" => p.strict_exponents = value.as_bool(key)?,
             "relation_interval" => {
                 p.relation_interval = match value.as_str(key)? {
                     "gold_only" => RelationInterval::GoldOnly,

@@ -102,7 +102,8 @@ fn can_make_dir(root: &Path) -> bool {
 
 /// One request to the zygote.
 pub struct TestRequest<'a> {
-    /// The job description (JSON) read by the zygote's harness.
+    /// The request read by the zygote's harness: `"<n>\n"`, `n` bytes of JSON job description,
+    /// then the programs' sources (see `code::RequestBuf`).
     pub job: &'a [u8],
     /// One stdin per child to fork (per-program mode: one child).
     pub stdins: Vec<&'a [u8]>,
@@ -396,7 +397,7 @@ fn host_uid(slot: u32) -> u32 {
     2_000_000_000 + (process_tag() % 100_000) * 4096 + (slot % 4096)
 }
 
-/// Steps of the child's setup, reported on failure.
+/// Steps of the child's setup, reported (as their index) through the error pipe on failure.
 const STEP_NAMES: &[&str] = &[
     "sync with supervisor",
     "make mounts private",
@@ -416,6 +417,25 @@ const STEP_NAMES: &[&str] = &[
     "set no_new_privs",
 ];
 
+/// Index of a setup step in [`STEP_NAMES`].
+type Step = u8;
+const STEP_SYNC: Step = 0;
+const STEP_PRIVATE: Step = 1;
+const STEP_BIND_ROOT: Step = 2;
+const STEP_ROOT_READ_ONLY: Step = 3;
+const STEP_SCRATCH: Step = 4;
+const STEP_SHM: Step = 5;
+const STEP_PROC: Step = 6;
+const STEP_HIDE: Step = 7;
+const STEP_PIVOT_ROOT: Step = 8;
+const STEP_DROP_UID: Step = 9;
+const STEP_RLIMITS: Step = 10;
+const STEP_SECCOMP: Step = 11;
+const STEP_FDS: Step = 12;
+const STEP_EXEC: Step = 13;
+const STEP_CHDIR: Step = 14;
+const STEP_NO_NEW_PRIVS: Step = 15;
+
 #[repr(C)]
 struct MountAttr {
     attr_set: u64,
@@ -424,67 +444,164 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-impl Zygote {
-    /// Start a zygote. Fails with [`CoreError::Sandbox`] when any isolation step fails:
-    /// it never falls back to weaker isolation by itself.
-    pub fn start(cfg: &SandboxConfig) -> Result<Zygote, CoreError> {
-        let ns = cfg.isolation >= Isolation::Namespaces;
-        // SAFETY: getuid/getgid have no preconditions.
+/// Address space and cgroup memory of the zygote's interpreter, on top of a test's limit.
+const ZYGOTE_OVERHEAD: u64 = 96 << 20;
+
+/// Who starts a sandbox, and as whom its programs run.
+struct Identity {
+    /// Namespaced isolation (`strict` or `namespaces`).
+    ns: bool,
+    /// The supervisor runs as root.
+    root: bool,
+    /// The supervisor's effective uid and gid.
+    euid: u32,
+    egid: u32,
+    /// The sandbox's unprivileged host uid (and gid).
+    uid: u32,
+}
+
+impl Identity {
+    /// The identity of a new sandbox. A process-wide slot counter (not the batch's worker
+    /// index) picks the host uid: concurrent batches in one process never share a uid
+    /// (RLIMIT_NPROC accounting, kill(-1) at the rlimits level).
+    fn for_new_sandbox(cfg: &SandboxConfig) -> Identity {
+        // SAFETY: geteuid/getegid have no preconditions.
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        let root = euid == 0;
-        // A process-wide slot counter (not the batch's worker index): concurrent batches in one
-        // process never share a uid (RLIMIT_NPROC accounting, kill(-1) at the rlimits level).
-        let uid = host_uid(NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
-        let zygote_overhead: u64 = 96 << 20;
-        let cgroups = Cgroups::create(
-            &cfg.cgroups,
-            cfg.memory_bytes + zygote_overhead + cfg.scratch_bytes,
-            cfg.processes + 4,
-        );
-
-        // Host scratch for the rlimits level.
-        let host_scratch = if ns {
-            None
-        } else {
-            let dir = std::env::temp_dir().join(format!(
-                "prime-fast-scratch-{}-{:08x}-{}",
-                std::process::id(),
-                process_tag(),
-                CGROUP_SEQ.fetch_add(1, Ordering::Relaxed)
-            ));
-            fs::create_dir_all(&dir).map_err(|e| CoreError::Sandbox(format!("scratch: {e}")))?;
-            if root {
-                let c = cstr(&dir.to_string_lossy())?;
-                // SAFETY: valid C string.
-                unsafe { libc::chown(c.as_ptr(), uid, uid) };
-            }
-            use std::os::unix::fs::PermissionsExt;
-            let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
-            Some(dir)
-        };
-        let scratch = match &host_scratch {
-            Some(d) => d.to_string_lossy().into_owned(),
-            None => "/tmp".to_string(),
-        };
-
-        if !cfg.python.is_file() {
-            return Err(CoreError::Config(format!(
-                "python interpreter {} does not exist",
-                cfg.python.display()
-            )));
+        Identity {
+            ns: cfg.isolation >= Isolation::Namespaces,
+            root: euid == 0,
+            euid,
+            egid,
+            uid: host_uid(NEXT_SLOT.fetch_add(1, Ordering::Relaxed)),
         }
-        // --- everything the child needs, allocated before clone ---
-        let python = cstr(&cfg.python.to_string_lossy())?;
+    }
+
+    /// Whether the child switches to another uid (in its namespace, or as root on the host).
+    fn drops_uid(&self) -> bool {
+        self.ns || self.root
+    }
+
+    /// The uid/gid the programs run as, seen from inside.
+    fn inner_id(&self) -> u32 {
+        if self.ns {
+            INNER_ID
+        } else {
+            self.uid
+        }
+    }
+}
+
+/// The rlimits level's scratch: a fresh host directory (mode 0700, owned by the sandbox's uid
+/// when root).
+fn make_host_scratch(who: &Identity) -> Result<PathBuf, CoreError> {
+    let dir = std::env::temp_dir().join(format!(
+        "prime-fast-scratch-{}-{:08x}-{}",
+        std::process::id(),
+        process_tag(),
+        CGROUP_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).map_err(|e| CoreError::Sandbox(format!("scratch: {e}")))?;
+    if who.root {
+        let c = cstr(&dir.to_string_lossy())?;
+        // SAFETY: valid C string.
+        unsafe { libc::chown(c.as_ptr(), who.uid, who.uid) };
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+    Ok(dir)
+}
+
+/// Everything the child needs, built before `clone`: after it the child runs only
+/// async-signal-safe code (raw system calls on this memory), so it must not allocate.
+struct ChildPlan {
+    ns: bool,
+    ipc_uts: bool,
+    root: bool,
+    drop_uid: bool,
+    inner: u32,
+    nproc: u64,
+    fsize: u64,
+    use_seccomp: bool,
+    debug_stderr: bool,
+    python: CString,
+    _argv: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    _env: Vec<CString>,
+    envp: Vec<*const libc::c_char>,
+    new_root: CString,
+    slash: CString,
+    dot: CString,
+    tmpfs: CString,
+    proc_s: CString,
+    scratch_target: CString,
+    shm_target: CString,
+    proc_target: CString,
+    scratch_opts: CString,
+    shm_opts: CString,
+    hide_opts: CString,
+    hide: Vec<CString>,
+    scratch: CString,
+    filter: Vec<libc::sock_filter>,
+}
+
+impl ChildPlan {
+    fn new(
+        cfg: &SandboxConfig,
+        who: &Identity,
+        cgroups: &Cgroups,
+        scratch: &str,
+    ) -> Result<ChildPlan, CoreError> {
         let argv_s: Vec<CString> = ["python3", "-I", "-S", "-B", "-c", ZYGOTE_SRC]
             .iter()
             .map(|s| cstr(s))
             .collect::<Result<_, _>>()?;
-        let mut argv: Vec<*const libc::c_char> = argv_s.iter().map(|c| c.as_ptr()).collect();
-        argv.push(std::ptr::null());
+        let env_s = Self::environment(cfg, who, cgroups, scratch)?;
+        Ok(ChildPlan {
+            ns: who.ns,
+            ipc_uts: cfg.ipc_uts,
+            root: who.root,
+            drop_uid: who.drops_uid(),
+            inner: who.inner_id(),
+            nproc: cfg.processes + 2,
+            fsize: cfg.scratch_bytes.max(1 << 20),
+            use_seccomp: cfg.seccomp,
+            debug_stderr: std::env::var_os("PRIME_FAST_SANDBOX_DEBUG").is_some(),
+            python: cstr(&cfg.python.to_string_lossy())?,
+            argv: null_terminated(&argv_s),
+            _argv: argv_s,
+            envp: null_terminated(&env_s),
+            _env: env_s,
+            new_root: cstr("/tmp")?,
+            slash: cstr("/")?,
+            dot: cstr(".")?,
+            tmpfs: cstr("tmpfs")?,
+            proc_s: cstr("proc")?,
+            scratch_target: cstr("/tmp/tmp")?,
+            shm_target: cstr("/tmp/dev/shm")?,
+            proc_target: cstr("/tmp/proc")?,
+            scratch_opts: cstr(&format!(
+                "size={},nr_inodes=16384,mode=1777",
+                cfg.scratch_bytes.max(1 << 20)
+            ))?,
+            shm_opts: cstr("size=16m,nr_inodes=1024,mode=1777")?,
+            hide_opts: cstr("size=16k,nr_inodes=16,mode=755")?,
+            hide: Self::hidden_dirs(cfg)?,
+            scratch: cstr(scratch)?,
+            filter: seccomp::build_filter(),
+        })
+    }
+
+    /// The interpreter's scrubbed environment.
+    fn environment(
+        cfg: &SandboxConfig,
+        who: &Identity,
+        cgroups: &Cgroups,
+        scratch: &str,
+    ) -> Result<Vec<CString>, CoreError> {
         // The child's address space limit: the test's limit plus the interpreter's own mappings.
-        let as_bytes = cfg.memory_bytes.saturating_add(zygote_overhead);
-        let kill_all = ns || root;
-        let env_s: Vec<CString> = [
+        let as_bytes = cfg.memory_bytes.saturating_add(ZYGOTE_OVERHEAD);
+        let kill_all = who.ns || who.root;
+        [
             "PATH=/usr/local/bin:/usr/bin:/bin".to_string(),
             format!("HOME={scratch}"),
             format!("TMPDIR={scratch}"),
@@ -497,7 +614,7 @@ impl Zygote {
             "MKL_NUM_THREADS=1".to_string(),
             format!("PF_SCRATCH={scratch}"),
             format!("PF_KILL_ALL={}", u8::from(kill_all)),
-            format!("PF_PID1={}", u8::from(ns)),
+            format!("PF_PID1={}", u8::from(who.ns)),
             format!("PF_AS_BYTES={as_bytes}"),
             format!("PF_OUTPUT_BYTES={}", cfg.output_bytes),
             format!(
@@ -510,53 +627,338 @@ impl Zygote {
         ]
         .iter()
         .map(|s| cstr(s))
-        .collect::<Result<_, _>>()?;
-        let mut envp: Vec<*const libc::c_char> = env_s.iter().map(|c| c.as_ptr()).collect();
-        envp.push(std::ptr::null());
+        .collect()
+    }
 
-        let new_root = cstr("/tmp")?;
-        let slash = cstr("/")?;
-        let dot = cstr(".")?;
-        let tmpfs = cstr("tmpfs")?;
-        let proc_s = cstr("proc")?;
-        let scratch_target = cstr("/tmp/tmp")?;
-        let shm_target = cstr("/tmp/dev/shm")?;
-        let proc_target = cstr("/tmp/proc")?;
-        let scratch_opts = cstr(&format!(
-            "size={},nr_inodes=16384,mode=1777",
-            cfg.scratch_bytes.max(1 << 20)
-        ))?;
-        let shm_opts = cstr("size=16m,nr_inodes=1024,mode=1777")?;
-        let hide_opts = cstr("size=16k,nr_inodes=16,mode=755")?;
-        let hide: Vec<CString> = [
+    /// Host directories hidden under empty read-only tmpfs (paths under the new root), except
+    /// one that holds the interpreter.
+    fn hidden_dirs(cfg: &SandboxConfig) -> Result<Vec<CString>, CoreError> {
+        [
             "/root", "/home", "/run", "/var/tmp", "/mnt", "/media", "/srv", "/work",
         ]
         .iter()
         .filter(|d| Path::new(d).is_dir() && !cfg.python.starts_with(d))
         .map(|d| cstr(&format!("/tmp{d}")))
-        .collect::<Result<_, _>>()?;
-        let hostname = b"sandbox";
-        let scratch_c = cstr(&scratch)?;
-        let filter = seccomp::build_filter();
-        let use_seccomp = cfg.seccomp;
-        let nproc = cfg.processes + 2;
-        let fsize = cfg.scratch_bytes.max(1 << 20);
-        let inner = if ns { INNER_ID } else { uid };
-        let drop_uid = ns || root;
+        .collect()
+    }
 
-        let mut sv = [0 as RawFd; 2];
-        let mut sync = [0 as RawFd; 2];
-        let mut errp = [0 as RawFd; 2];
+    /// The child after `clone`: set up, then `execve` the interpreter; on failure report the
+    /// step and errno through the error pipe and exit.
+    ///
+    /// # Safety
+    /// Call only in the child of a `clone` without `CLONE_VM`, with `ch` open: it runs only
+    /// async-signal-safe system calls on memory prepared before the `clone`.
+    unsafe fn run_in_child(&self, ch: &Channels) -> ! {
+        // SAFETY: raw system calls on our own fds and on prepared data (see the function's
+        // safety section).
+        unsafe {
+            libc::close(ch.sync[1]);
+            libc::close(ch.sv[0]);
+            libc::close(ch.errp[0]);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if let Err(step) = self.set_up_in_child(ch) {
+                report_step_failure(ch.errp[1], step);
+            }
+            libc::execve(self.python.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
+            // fd 4 is the error pipe now (close-on-exec: closed by a successful execve).
+            report_step_failure(4, STEP_EXEC);
+        }
+    }
+
+    /// Every setup step in order; the first that fails is returned (errno still set).
+    unsafe fn set_up_in_child(&self, ch: &Channels) -> Result<(), Step> {
+        // SAFETY: as for run_in_child.
+        unsafe {
+            Self::wait_for_go(ch)?;
+            if self.ns {
+                self.build_root()?;
+            }
+            self.enter_scratch()?;
+            self.drop_to_inner_uid()?;
+            self.set_rlimits()?;
+            self.confine()?;
+            self.arrange_fds(ch)
+        }
+    }
+
+    /// Block until the supervisor has written the id maps and placed us in the cgroups.
+    unsafe fn wait_for_go(ch: &Channels) -> Result<(), Step> {
+        let mut b = 0u8;
+        // SAFETY: reading one byte from our pipe end into a local.
+        let n = unsafe { libc::read(ch.sync[0], (&mut b as *mut u8).cast(), 1) };
+        check(n == 1 && b == b'g', STEP_SYNC)
+    }
+
+    /// The new root: private mounts, `/` bound read-only and nosuid, the scratch and
+    /// `/dev/shm` tmpfs, a fresh `/proc`, host directories hidden; then `pivot_root` into it.
+    unsafe fn build_root(&self) -> Result<(), Step> {
+        let null = std::ptr::null::<libc::c_char>();
+        let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
+        // SAFETY: mount system calls with valid C strings prepared before clone.
+        unsafe {
+            let private = libc::mount(
+                null,
+                self.slash.as_ptr(),
+                null,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            );
+            check(private == 0, STEP_PRIVATE)?;
+            let bind = libc::mount(
+                self.slash.as_ptr(),
+                self.new_root.as_ptr(),
+                null,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            );
+            check(bind == 0, STEP_BIND_ROOT)?;
+            self.make_root_read_only()?;
+            check(
+                self.mount_tmpfs(&self.scratch_target, nosuid_nodev, &self.scratch_opts),
+                STEP_SCRATCH,
+            )?;
+            check(
+                self.mount_tmpfs(&self.shm_target, nosuid_nodev, &self.shm_opts),
+                STEP_SHM,
+            )?;
+            self.mount_proc()?;
+            for h in &self.hide {
+                check(
+                    self.mount_tmpfs(h, nosuid_nodev | libc::MS_RDONLY, &self.hide_opts),
+                    STEP_HIDE,
+                )?;
+            }
+            let pivot = libc::chdir(self.new_root.as_ptr()) == 0
+                && libc::syscall(libc::SYS_pivot_root, self.dot.as_ptr(), self.dot.as_ptr()) == 0
+                && libc::umount2(self.dot.as_ptr(), libc::MNT_DETACH) == 0;
+            check(pivot, STEP_PIVOT_ROOT)?;
+            if self.ipc_uts {
+                let hostname = b"sandbox";
+                libc::sethostname(hostname.as_ptr().cast(), hostname.len());
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole new root read-only and nosuid (`mount_setattr(AT_RECURSIVE)`).
+    unsafe fn make_root_read_only(&self) -> Result<(), Step> {
+        let attr = MountAttr {
+            attr_set: 0x1 | 0x2, // MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: mount_setattr with a valid path and a live attribute struct.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                self.new_root.as_ptr(),
+                0x8000u32, // AT_RECURSIVE
+                &attr as *const MountAttr,
+                size_of::<MountAttr>(),
+            )
+        };
+        check(r == 0, STEP_ROOT_READ_ONLY)
+    }
+
+    /// Mount a tmpfs with these flags and options; whether it worked.
+    unsafe fn mount_tmpfs(&self, target: &CString, flags: libc::c_ulong, opts: &CString) -> bool {
+        // SAFETY: mount with valid C strings prepared before clone.
+        unsafe {
+            libc::mount(
+                self.tmpfs.as_ptr(),
+                target.as_ptr(),
+                self.tmpfs.as_ptr(),
+                flags,
+                opts.as_ptr().cast(),
+            ) == 0
+        }
+    }
+
+    /// A fresh `/proc` of the new pid namespace, or else an empty read-only tmpfs there.
+    unsafe fn mount_proc(&self) -> Result<(), Step> {
+        let flags = libc::MS_NOSUID | libc::MS_NODEV;
+        // SAFETY: mount with valid C strings prepared before clone.
+        let proc_ok = unsafe {
+            libc::mount(
+                self.proc_s.as_ptr(),
+                self.proc_target.as_ptr(),
+                self.proc_s.as_ptr(),
+                flags | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ) == 0
+        };
+        // SAFETY: as above.
+        let ok = proc_ok
+            || unsafe {
+                self.mount_tmpfs(&self.proc_target, flags | libc::MS_RDONLY, &self.hide_opts)
+            };
+        check(ok, STEP_PROC)
+    }
+
+    /// Work in the scratch directory; at the rlimits level, lead a new process group.
+    unsafe fn enter_scratch(&self) -> Result<(), Step> {
+        // SAFETY: chdir with a valid C string; setpgid on ourselves.
+        unsafe {
+            check(libc::chdir(self.scratch.as_ptr()) == 0, STEP_CHDIR)?;
+            if !self.ns {
+                libc::setpgid(0, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop supplementary groups (as root) and switch to the unprivileged uid/gid.
+    unsafe fn drop_to_inner_uid(&self) -> Result<(), Step> {
+        if !self.drop_uid {
+            return Ok(());
+        }
+        // Raw system calls: glibc's wrappers broadcast credential changes to the parent's other
+        // threads, which do not exist in this child (deadlock).
+        // SAFETY: credential system calls with plain integer arguments.
+        unsafe {
+            if self.root {
+                libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
+            }
+            let id = self.inner;
+            check(
+                libc::syscall(libc::SYS_setresgid, id, id, id) == 0
+                    && libc::syscall(libc::SYS_setresuid, id, id, id) == 0,
+                STEP_DROP_UID,
+            )
+        }
+    }
+
+    /// No core files, 256 fds, files up to the scratch size, and (with its own uid) a cap on
+    /// processes.
+    unsafe fn set_rlimits(&self) -> Result<(), Step> {
+        let lim = |res: libc::__rlimit_resource_t, v: u64| {
+            let r = libc::rlimit {
+                rlim_cur: v,
+                rlim_max: v,
+            };
+            // SAFETY: setrlimit with a live struct.
+            unsafe { libc::setrlimit(res, &r) == 0 }
+        };
+        check(
+            lim(libc::RLIMIT_CORE, 0)
+                && lim(libc::RLIMIT_NOFILE, 256)
+                && lim(libc::RLIMIT_FSIZE, self.fsize)
+                && (!self.drop_uid || lim(libc::RLIMIT_NPROC, self.nproc)),
+            STEP_RLIMITS,
+        )
+    }
+
+    /// `no_new_privs`, then the seccomp filter when asked for.
+    unsafe fn confine(&self) -> Result<(), Step> {
+        // SAFETY: prctl with integer arguments; installing a filter built before clone.
+        unsafe {
+            check(
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0,
+                STEP_NO_NEW_PRIVS,
+            )?;
+            check(
+                !self.use_seccomp || seccomp::install(&self.filter),
+                STEP_SECCOMP,
+            )
+        }
+    }
+
+    /// fds 0, 1, 2 -> /dev/null (stderr kept when debugging), 3 -> the control socket,
+    /// 4 -> the error pipe (close-on-exec); every other fd closed.
+    unsafe fn arrange_fds(&self, ch: &Channels) -> Result<(), Step> {
+        // SAFETY: fcntl/dup2/dup3/close_range on our own fds.
+        unsafe {
+            let sock_hi = libc::fcntl(ch.sv[1], libc::F_DUPFD_CLOEXEC, 100);
+            let err_hi = libc::fcntl(ch.errp[1], libc::F_DUPFD_CLOEXEC, 100);
+            check(sock_hi >= 0 && err_hi >= 0, STEP_FDS)?;
+            libc::dup2(ch.devnull, 0);
+            libc::dup2(ch.devnull, 1);
+            if !self.debug_stderr {
+                libc::dup2(ch.devnull, 2);
+            }
+            check(
+                libc::dup2(sock_hi, 3) == 3 && libc::dup3(err_hi, 4, libc::O_CLOEXEC) == 4,
+                STEP_FDS,
+            )?;
+            libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32);
+        }
+        Ok(())
+    }
+}
+
+/// `Ok` when `ok`, else the failed step.
+fn check(ok: bool, step: Step) -> Result<(), Step> {
+    if ok {
+        Ok(())
+    } else {
+        Err(step)
+    }
+}
+
+/// Write the failed step and errno to the error pipe and exit (in the child).
+///
+/// # Safety
+/// Only in the child after `clone`.
+unsafe fn report_step_failure(errfd: RawFd, step: Step) -> ! {
+    // SAFETY: reading errno, writing a local buffer to our pipe, exiting.
+    unsafe {
+        let e = *libc::__errno_location();
+        let mut buf = [0u8; 5];
+        buf[0] = step;
+        buf[1..5].copy_from_slice(&e.to_ne_bytes());
+        libc::write(errfd, buf.as_ptr().cast(), 5);
+        libc::_exit(127);
+    }
+}
+
+/// Pointers to the strings, then a null pointer (`argv`/`envp` of `execve`).
+fn null_terminated(v: &[CString]) -> Vec<*const libc::c_char> {
+    v.iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The channels between supervisor and child: the control socket (`sv[0]` ours, `sv[1]` the
+/// child's fd 3), the sync pipe (the supervisor says go), the error pipe (the child reports a
+/// failed step; a successful `execve` closes it) and `/dev/null` for the child's stdio.
+struct Channels {
+    sv: [RawFd; 2],
+    sync: [RawFd; 2],
+    errp: [RawFd; 2],
+    devnull: RawFd,
+}
+
+/// What the error pipe said about the child's setup.
+enum SetupReport {
+    /// Closed without a report: the interpreter was executed.
+    Executed,
+    /// A step failed: its index and errno.
+    Failed(Step, i32),
+    /// Nothing within 20 s.
+    TimedOut,
+}
+
+impl Channels {
+    fn open() -> Result<Channels, CoreError> {
+        let mut ch = Channels {
+            sv: [0; 2],
+            sync: [0; 2],
+            errp: [0; 2],
+            devnull: -1,
+        };
         // SAFETY: plain fd-creating syscalls with valid out-pointers.
         unsafe {
             if libc::socketpair(
                 libc::AF_UNIX,
                 libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
                 0,
-                sv.as_mut_ptr(),
+                ch.sv.as_mut_ptr(),
             ) != 0
-                || libc::pipe2(sync.as_mut_ptr(), libc::O_CLOEXEC) != 0
-                || libc::pipe2(errp.as_mut_ptr(), libc::O_CLOEXEC) != 0
+                || libc::pipe2(ch.sync.as_mut_ptr(), libc::O_CLOEXEC) != 0
+                || libc::pipe2(ch.errp.as_mut_ptr(), libc::O_CLOEXEC) != 0
             {
                 return Err(CoreError::Sandbox(format!(
                     "cannot create control channels: errno {}",
@@ -566,285 +968,65 @@ impl Zygote {
         }
         let devnull = cstr("/dev/null")?;
         // SAFETY: valid C string.
-        let devnull_fd = unsafe { libc::open(devnull.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-        let debug_stderr = std::env::var_os("PRIME_FAST_SANDBOX_DEBUG").is_some();
+        ch.devnull = unsafe { libc::open(devnull.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        Ok(ch)
+    }
 
-        let mut flags: libc::c_long = libc::SIGCHLD as libc::c_long;
-        if ns {
-            flags |=
-                (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET)
-                    as libc::c_long;
-            if cfg.ipc_uts {
-                flags |= (libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as libc::c_long;
-            }
+    /// Close every fd (the clone failed).
+    fn close_all(&self) {
+        for fd in [
+            self.sv[0],
+            self.sv[1],
+            self.sync[0],
+            self.sync[1],
+            self.errp[0],
+            self.errp[1],
+            self.devnull,
+        ] {
+            close(fd);
         }
+    }
 
-        // SAFETY: raw clone without CLONE_VM behaves like fork. The child runs only
-        // async-signal-safe code (raw syscalls on memory prepared above) until execve.
-        let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) }
-            as libc::pid_t;
-        if pid < 0 {
-            let e = last_errno();
-            // SAFETY: closing our own fds.
-            unsafe {
-                for fd in [sv[0], sv[1], sync[0], sync[1], errp[0], errp[1], devnull_fd] {
-                    libc::close(fd);
-                }
-            }
-            return Err(CoreError::Sandbox(format!(
-                "clone of the sandbox failed: errno {e}"
-            )));
+    /// In the supervisor after the clone: close the child's ends.
+    fn close_child_ends(&self) {
+        for fd in [self.sync[0], self.sv[1], self.errp[1], self.devnull] {
+            close(fd);
         }
-        if pid == 0 {
-            // ===== child: async-signal-safe only =====
-            // SAFETY: every call below is a raw syscall on pre-built data; on any failure the
-            // step number and errno go to the error pipe and the child exits.
-            unsafe {
-                let fail = |step: u8| -> ! {
-                    let e = *libc::__errno_location();
-                    let mut buf = [0u8; 5];
-                    buf[0] = step;
-                    buf[1..5].copy_from_slice(&e.to_ne_bytes());
-                    libc::write(errp[1], buf.as_ptr().cast(), 5);
-                    libc::_exit(127);
-                };
-                libc::close(sync[1]);
-                libc::close(sv[0]);
-                libc::close(errp[0]);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                let mut b = 0u8;
-                if libc::read(sync[0], (&mut b as *mut u8).cast(), 1) != 1 || b != b'g' {
-                    fail(0);
-                }
-                if ns {
-                    if libc::mount(
-                        std::ptr::null(),
-                        slash.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_REC | libc::MS_PRIVATE,
-                        std::ptr::null(),
-                    ) != 0
-                    {
-                        fail(1);
-                    }
-                    if libc::mount(
-                        slash.as_ptr(),
-                        new_root.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_BIND | libc::MS_REC,
-                        std::ptr::null(),
-                    ) != 0
-                    {
-                        fail(2);
-                    }
-                    let attr = MountAttr {
-                        attr_set: 0x1 | 0x2, // MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID
-                        attr_clr: 0,
-                        propagation: 0,
-                        userns_fd: 0,
-                    };
-                    if libc::syscall(
-                        libc::SYS_mount_setattr,
-                        libc::AT_FDCWD,
-                        new_root.as_ptr(),
-                        0x8000u32, // AT_RECURSIVE
-                        &attr as *const MountAttr,
-                        size_of::<MountAttr>(),
-                    ) != 0
-                    {
-                        fail(3);
-                    }
-                    let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
-                    if libc::mount(
-                        tmpfs.as_ptr(),
-                        scratch_target.as_ptr(),
-                        tmpfs.as_ptr(),
-                        nosuid_nodev,
-                        scratch_opts.as_ptr().cast(),
-                    ) != 0
-                    {
-                        fail(4);
-                    }
-                    if libc::mount(
-                        tmpfs.as_ptr(),
-                        shm_target.as_ptr(),
-                        tmpfs.as_ptr(),
-                        nosuid_nodev,
-                        shm_opts.as_ptr().cast(),
-                    ) != 0
-                    {
-                        fail(5);
-                    }
-                    if libc::mount(
-                        proc_s.as_ptr(),
-                        proc_target.as_ptr(),
-                        proc_s.as_ptr(),
-                        nosuid_nodev | libc::MS_NOEXEC,
-                        std::ptr::null(),
-                    ) != 0
-                        && libc::mount(
-                            tmpfs.as_ptr(),
-                            proc_target.as_ptr(),
-                            tmpfs.as_ptr(),
-                            nosuid_nodev | libc::MS_RDONLY,
-                            hide_opts.as_ptr().cast(),
-                        ) != 0
-                    {
-                        fail(6);
-                    }
-                    for h in &hide {
-                        if libc::mount(
-                            tmpfs.as_ptr(),
-                            h.as_ptr(),
-                            tmpfs.as_ptr(),
-                            nosuid_nodev | libc::MS_RDONLY,
-                            hide_opts.as_ptr().cast(),
-                        ) != 0
-                        {
-                            fail(7);
-                        }
-                    }
-                    if libc::chdir(new_root.as_ptr()) != 0
-                        || libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) != 0
-                        || libc::umount2(dot.as_ptr(), libc::MNT_DETACH) != 0
-                    {
-                        fail(8);
-                    }
-                    if cfg.ipc_uts {
-                        libc::sethostname(hostname.as_ptr().cast(), hostname.len());
-                    }
-                }
-                if libc::chdir(scratch_c.as_ptr()) != 0 {
-                    fail(14);
-                }
-                if !ns {
-                    libc::setpgid(0, 0);
-                }
-                if drop_uid {
-                    // Raw system calls: glibc's wrappers broadcast credential changes to the
-                    // parent's other threads, which do not exist in this child (deadlock).
-                    if root {
-                        libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
-                    }
-                    if libc::syscall(libc::SYS_setresgid, inner, inner, inner) != 0
-                        || libc::syscall(libc::SYS_setresuid, inner, inner, inner) != 0
-                    {
-                        fail(9);
-                    }
-                }
-                let lim = |res: libc::__rlimit_resource_t, v: u64| {
-                    let r = libc::rlimit {
-                        rlim_cur: v,
-                        rlim_max: v,
-                    };
-                    libc::setrlimit(res, &r) == 0
-                };
-                if !(lim(libc::RLIMIT_CORE, 0)
-                    && lim(libc::RLIMIT_NOFILE, 256)
-                    && lim(libc::RLIMIT_FSIZE, fsize)
-                    && (!drop_uid || lim(libc::RLIMIT_NPROC, nproc)))
-                {
-                    fail(10);
-                }
-                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                    fail(15);
-                }
-                if use_seccomp && !seccomp::install(&filter) {
-                    fail(11);
-                }
-                // fds: 0,1,2 -> /dev/null (or stderr when debugging), 3 -> socket, 4 -> error pipe.
-                let sock_hi = libc::fcntl(sv[1], libc::F_DUPFD_CLOEXEC, 100);
-                let err_hi = libc::fcntl(errp[1], libc::F_DUPFD_CLOEXEC, 100);
-                if sock_hi < 0 || err_hi < 0 {
-                    fail(12);
-                }
-                libc::dup2(devnull_fd, 0);
-                libc::dup2(devnull_fd, 1);
-                if !debug_stderr {
-                    libc::dup2(devnull_fd, 2);
-                }
-                if libc::dup2(sock_hi, 3) != 3 || libc::dup3(err_hi, 4, libc::O_CLOEXEC) != 4 {
-                    fail(12);
-                }
-                libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32);
-                libc::execve(python.as_ptr(), argv.as_ptr(), envp.as_ptr());
-                let e = *libc::__errno_location();
-                let mut buf = [13u8; 5];
-                buf[1..5].copy_from_slice(&e.to_ne_bytes());
-                libc::write(4, buf.as_ptr().cast(), 5);
-                libc::_exit(127);
-            }
-        }
-        // ===== parent =====
-        // SAFETY: closing the child's ends in the parent.
-        unsafe {
-            libc::close(sync[0]);
-            libc::close(sv[1]);
-            libc::close(errp[1]);
-            libc::close(devnull_fd);
-        }
-        let mut z = Zygote {
-            pid,
-            sock: sv[0],
-            alive: true,
-            cgroups,
-            host_scratch,
-            cfg: cfg.clone(),
-        };
-        let setup = (|| -> Result<(), String> {
-            if ns {
-                let p = format!("/proc/{pid}");
-                if root {
-                    fs::write(format!("{p}/uid_map"), format!("{INNER_ID} {uid} 1\n"))
-                        .map_err(|e| format!("uid_map: {e}"))?;
-                    fs::write(format!("{p}/gid_map"), format!("{INNER_ID} {uid} 1\n"))
-                        .map_err(|e| format!("gid_map: {e}"))?;
-                } else {
-                    fs::write(format!("{p}/setgroups"), "deny")
-                        .map_err(|e| format!("setgroups: {e}"))?;
-                    fs::write(format!("{p}/uid_map"), format!("{INNER_ID} {euid} 1\n"))
-                        .map_err(|e| format!("uid_map: {e}"))?;
-                    fs::write(format!("{p}/gid_map"), format!("{INNER_ID} {egid} 1\n"))
-                        .map_err(|e| format!("gid_map: {e}"))?;
-                }
-            }
-            z.cgroups.attach(pid)?;
-            Ok(())
-        })();
-        let go: u8 = if setup.is_ok() { b'g' } else { b'x' };
-        // SAFETY: writing one byte to our pipe end, then closing it.
-        unsafe {
-            libc::write(sync[1], (&go as *const u8).cast(), 1);
-            libc::close(sync[1]);
-        }
-        // Read the error pipe until EOF (closed by a successful execve).
+    }
+
+    /// Tell the child to go on (`g`) or to give up (`x`), then close the sync pipe.
+    fn release_child(&self, go: bool) {
+        let b: u8 = if go { b'g' } else { b'x' };
+        // SAFETY: writing one byte to our pipe end.
+        unsafe { libc::write(self.sync[1], (&b as *const u8).cast(), 1) };
+        close(self.sync[1]);
+    }
+
+    /// Read the error pipe until EOF (a successful `execve`), a 5-byte report, or 20 s; then
+    /// close it.
+    fn read_setup_report(&self) -> SetupReport {
         let mut buf = [0u8; 5];
         let mut got = 0usize;
-        let setup_deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut timed_out = false;
         loop {
             let mut p = libc::pollfd {
-                fd: errp[0],
+                fd: self.errp[0],
                 events: libc::POLLIN,
                 revents: 0,
             };
-            let left = setup_deadline
+            let left = deadline
                 .saturating_duration_since(Instant::now())
                 .as_millis() as i32;
             // SAFETY: valid pollfd.
             if unsafe { libc::poll(&mut p, 1, left) } == 0 {
-                got = usize::MAX;
+                timed_out = true;
                 break;
             }
             // SAFETY: reading into a local buffer.
-            let n = unsafe { libc::read(errp[0], buf[got..].as_mut_ptr().cast(), 5 - got) };
+            let n = unsafe { libc::read(self.errp[0], buf[got..].as_mut_ptr().cast(), 5 - got) };
             if n > 0 {
                 got += n as usize;
-                if got == usize::MAX {
-                    z.kill();
-                    return Err(CoreError::Sandbox(
-                        "sandbox setup did not finish within 20 s".into(),
-                    ));
-                }
                 if got == 5 {
                     break;
                 }
@@ -852,41 +1034,155 @@ impl Zygote {
                 break;
             }
         }
-        // SAFETY: closing our fd.
-        unsafe { libc::close(errp[0]) };
-        if let Err(e) = setup {
-            z.kill();
-            return Err(CoreError::Sandbox(format!("sandbox setup failed: {e}")));
+        close(self.errp[0]);
+        if timed_out {
+            SetupReport::TimedOut
+        } else if got == 5 {
+            SetupReport::Failed(buf[0], i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]))
+        } else {
+            SetupReport::Executed
         }
-        if got == usize::MAX {
-            z.kill();
-            return Err(CoreError::Sandbox(
-                "sandbox setup did not finish within 20 s".into(),
-            ));
+    }
+}
+
+/// Clone flags: a new process; with namespaced isolation, new user/mount/pid/net namespaces
+/// (and ipc/uts where available).
+fn clone_flags(cfg: &SandboxConfig, ns: bool) -> libc::c_long {
+    let mut flags: libc::c_long = libc::SIGCHLD as libc::c_long;
+    if ns {
+        flags |= (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET)
+            as libc::c_long;
+        if cfg.ipc_uts {
+            flags |= (libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as libc::c_long;
         }
-        if got == 5 {
-            let step = STEP_NAMES
-                .get(buf[0] as usize)
-                .copied()
-                .unwrap_or("unknown step");
-            let errno = i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]);
-            z.kill();
-            return Err(CoreError::Sandbox(format!(
-                "sandbox setup failed at step '{step}': {} (errno {errno}); interpreter {}",
-                std::io::Error::from_raw_os_error(errno),
+    }
+    flags
+}
+
+/// Raw `clone` with these flags; the child runs the plan and never returns here.
+fn clone_child(
+    flags: libc::c_long,
+    plan: &ChildPlan,
+    ch: &Channels,
+) -> Result<libc::pid_t, CoreError> {
+    // SAFETY: raw clone without CLONE_VM behaves like fork. The child runs only
+    // async-signal-safe code (raw syscalls on memory prepared before) until execve.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) }
+        as libc::pid_t;
+    if pid < 0 {
+        let e = last_errno();
+        ch.close_all();
+        return Err(CoreError::Sandbox(format!(
+            "clone of the sandbox failed: errno {e}"
+        )));
+    }
+    if pid == 0 {
+        // SAFETY: we are the child of the clone above, with `ch` open.
+        unsafe { plan.run_in_child(ch) }
+    }
+    Ok(pid)
+}
+
+impl Zygote {
+    /// Start a zygote. Fails with [`CoreError::Sandbox`] when any isolation step fails:
+    /// it never falls back to weaker isolation by itself.
+    pub fn start(cfg: &SandboxConfig) -> Result<Zygote, CoreError> {
+        let who = Identity::for_new_sandbox(cfg);
+        let cgroups = Cgroups::create(
+            &cfg.cgroups,
+            cfg.memory_bytes + ZYGOTE_OVERHEAD + cfg.scratch_bytes,
+            cfg.processes + 4,
+        );
+        let host_scratch = if who.ns {
+            None
+        } else {
+            Some(make_host_scratch(&who)?)
+        };
+        let scratch = match &host_scratch {
+            Some(d) => d.to_string_lossy().into_owned(),
+            None => "/tmp".to_string(),
+        };
+        if !cfg.python.is_file() {
+            return Err(CoreError::Config(format!(
+                "python interpreter {} does not exist",
                 cfg.python.display()
             )));
         }
-        // Wait for the interpreter to report it is ready.
+        let plan = ChildPlan::new(cfg, &who, &cgroups, &scratch)?;
+        let ch = Channels::open()?;
+        let pid = clone_child(clone_flags(cfg, who.ns), &plan, &ch)?;
+        ch.close_child_ends();
+        let mut z = Zygote {
+            pid,
+            sock: ch.sv[0],
+            alive: true,
+            cgroups,
+            host_scratch,
+            cfg: cfg.clone(),
+        };
+        let placed = z.place_child(&who);
+        ch.release_child(placed.is_ok());
+        let report = ch.read_setup_report();
+        z.check_setup(placed, report)?;
+        z.wait_until_ready()
+    }
+
+    /// Write the child's uid/gid maps (namespaced levels) and put it in the worker's cgroups.
+    fn place_child(&self, who: &Identity) -> Result<(), String> {
+        if who.ns {
+            let p = format!("/proc/{}", self.pid);
+            let write = |file: &str, text: String| {
+                fs::write(format!("{p}/{file}"), text).map_err(|e| format!("{file}: {e}"))
+            };
+            if who.root {
+                write("uid_map", format!("{INNER_ID} {} 1\n", who.uid))?;
+                write("gid_map", format!("{INNER_ID} {} 1\n", who.uid))?;
+            } else {
+                write("setgroups", "deny".to_string())?;
+                write("uid_map", format!("{INNER_ID} {} 1\n", who.euid))?;
+                write("gid_map", format!("{INNER_ID} {} 1\n", who.egid))?;
+            }
+        }
+        self.cgroups.attach(self.pid)
+    }
+
+    /// Turn a failed placement or setup step into an error (and kill the child).
+    fn check_setup(
+        &mut self,
+        placed: Result<(), String>,
+        report: SetupReport,
+    ) -> Result<(), CoreError> {
+        let err = match (placed, report) {
+            (Err(e), _) => format!("sandbox setup failed: {e}"),
+            (Ok(()), SetupReport::Executed) => return Ok(()),
+            (Ok(()), SetupReport::TimedOut) => "sandbox setup did not finish within 20 s".into(),
+            (Ok(()), SetupReport::Failed(step, errno)) => {
+                let step = STEP_NAMES
+                    .get(step as usize)
+                    .copied()
+                    .unwrap_or("unknown step");
+                format!(
+                    "sandbox setup failed at step '{step}': {} (errno {errno}); interpreter {}",
+                    std::io::Error::from_raw_os_error(errno),
+                    self.cfg.python.display()
+                )
+            }
+        };
+        self.kill();
+        Err(CoreError::Sandbox(err))
+    }
+
+    /// Wait (20 s at most) for the interpreter to say it is ready.
+    fn wait_until_ready(mut self) -> Result<Zygote, CoreError> {
         let mut ready = [0u8; 16];
-        match recv_timeout(z.sock, &mut ready, Duration::from_secs(20)) {
-            Some(n) if ready[..n].starts_with(b"ready") => Ok(z),
+        match recv_timeout(self.sock, &mut ready, Duration::from_secs(20)) {
+            Some(n) if ready[..n].starts_with(b"ready") => Ok(self),
             _ => {
-                z.kill();
+                self.kill();
                 Err(CoreError::Sandbox(format!(
                     "the sandboxed interpreter {} did not start (is it readable by an unprivileged \
                      user and outside hidden directories? set PRIME_FAST_SANDBOX_DEBUG=1 to see its stderr)",
-                    cfg.python.display()
+                    self.cfg.python.display()
                 )))
             }
         }

@@ -1,6 +1,8 @@
 # prime-fast sandbox zygote: runs INSIDE the sandbox (python3 -I -S -B -c <this>).
-# fd 3: SOCK_SEQPACKET to the supervisor. Requests: b"R" + fds [job memfd, stdin memfd,
-# stdout pipe, stderr pipe]; b"K" kills the running test. Replies: b"E code sig cpu maxrss_kib".
+# fd 3: SOCK_SEQPACKET to the supervisor. Requests: b"M" + fds [request memfd, then per test
+# child: stdin memfd, stdout pipe, stderr pipe]; b"K<idx>" kills test idx, b"A" aborts the
+# request. Replies: b"E idx code sig cpu maxrss_kib wall timed_out oom" per child, b"D" at the end.
+# A program's source is read and compiled only in its test children, under their deadline.
 import _signal
 import builtins
 import ctypes
@@ -46,6 +48,7 @@ _sorted = sorted
 _isinstance = isinstance
 _os_write = os.write
 _exit = os._exit
+_perf_counter = time.perf_counter
 _getattr = getattr
 _BaseException = BaseException
 _SystemExit = SystemExit
@@ -185,13 +188,56 @@ def _fresh_stdio():
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
 
 
-def _compile(code, nonce):
+def _read_source(job, src_fd):
+    """The program's source (str), read from its region ``job["src"] = [offset, length]`` of
+    the request memfd: the zygote itself never holds a program's source."""
+    off, n = job["src"]
+    parts = []
+    while n > 0:
+        b = os.pread(src_fd, n, off)
+        if not b:
+            break
+        parts.append(b)
+        off += _len(b)
+        n -= _len(b)
+    return b"".join(parts).decode("utf-8", "surrogatepass")
+
+
+def _compile(job, nonce, src_fd, report_fd=-1):
+    """Read and compile the program in this test child (under the test's deadline and
+    rlimits), then close ``src_fd``.
+
+    With ``report_fd`` >= 0, write ``"<seconds> ok|err"`` there and close it before any program
+    code runs (the program cannot forge the report): the zygote compiles the program itself for
+    the later tests only when this compile was quick (see ``_precompile``)."""
+    t0 = _perf_counter()
+    co = err = None
+    unread = False
     try:
-        return compile(code, "<program>", "exec")
-    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:
-        sys.stderr.write("compile error: %s: %s\n" % (_type(e).__name__, e))
+        src = _read_source(job, src_fd)
+    except MemoryError as e:
+        src, err, unread = None, e, True  # the source alone does not fit: memory_limit below
+    if src is not None:
+        try:
+            co = compile(src, "<program>", "exec")
+        except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:
+            # (CPython's parser also raises MemoryError for source nested too deeply)
+            err = e
+        del src
+    os.close(src_fd)
+    if report_fd >= 0:
+        try:
+            _os_write(report_fd, ("%.6f %s" % (_perf_counter() - t0, "ok" if err is None else "err")).encode())
+        except OSError:
+            pass
+        os.close(report_fd)
+    if err is not None:
+        if unread:
+            _exc(nonce, err)
+        sys.stderr.write("compile error: %s: %s\n" % (_type(err).__name__, err))
         _emit(nonce, "compile")
         _exit(1)
+    return co
 
 
 def _exc(nonce, e):
@@ -278,9 +324,22 @@ def _make_stdio():
     return stdin, stdout, stderr
 
 
-def _child(job, stdio, co):
-    # fds 0, 1, 2 are already the test's (set up by the zygote before the fork).
-    os.closerange(3, 4096)
+def _close_fds_except(keep):
+    """Close every fd from 3 up except those in ``keep``."""
+    lo = 3
+    for fd in _sorted(keep):
+        if fd >= lo:
+            os.closerange(lo, fd)
+            lo = fd + 1
+    os.closerange(lo, 4096)
+
+
+def _child(job, stdio, co, src_fd, report_fd=-1):
+    # fds 0, 1, 2 are already the test's (set up by the zygote before the fork); every other fd
+    # but the request memfd (the program's source, closed once read) and the compile-time
+    # report pipe is closed. Without a compiled program (co is None) there is nothing to read.
+    keep = [fd for fd in (src_fd, report_fd) if fd >= 0 and co is None]
+    _close_fds_except(keep)
     if not PID1:
         os.setpgid(0, 0)
     for s in _CATCH:
@@ -310,7 +369,7 @@ def _child(job, stdio, co):
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = stdio
     nonce = job["nonce"]
     if co is None:
-        co = _compile(job["code"], nonce)
+        co = _compile(job, nonce, src_fd, report_fd)
     if job.get("mode") == "program":
         _run_program(job, co, nonce)
         _exit(0)
@@ -472,10 +531,16 @@ def _oom_count():
 _OOM_SEEN = [_oom_count()]
 
 
-def _run_child(job, test, fds, deadline, idx):
+def _run_child(job, test, fds, deadline, idx, src_fd, probe):
     """Fork one test child, wait for it (deadline, kill requests), report, clean up.
-    Returns False when the supervisor asked to abort the whole request."""
+
+    Returns ``(go, compile_report)``: ``go`` is False when the supervisor asked to abort the
+    whole request; with ``probe`` (the program is not compiled yet) the child compiles it and
+    ``compile_report`` is what it wrote about that compile (``b""`` when it did not finish)."""
     infd, outfd, errfd = fds
+    rfd = wfd = -1
+    if probe:
+        rfd, wfd = os.pipe()
     oom0 = _OOM_SEEN[0]
     # The test's fds become the zygote's 0/1/2 for the fork (stdio objects are made here, where
     # pages are not copy-on-write), and go back to /dev/null right after.
@@ -492,9 +557,13 @@ def _run_child(job, test, fds, deadline, idx):
     if pid == 0:
         try:
             job["test"] = test
-            _child(job, stdio, co)
+            if rfd >= 0:
+                os.close(rfd)
+            _child(job, stdio, co, src_fd, wfd)
         finally:
             _exit(70)
+    if wfd >= 0:
+        os.close(wfd)
     for fd in (0, 1, 2):
         os.dup2(DEVNULL, fd)
     del stdio
@@ -529,6 +598,14 @@ def _run_child(job, test, fds, deadline, idx):
     os.close(pfd)
     _, status, ru = os.wait4(pid, 0)
     wall = time.monotonic() - t0
+    report = b""
+    if rfd >= 0:
+        # The writer is dead: the read returns what it wrote, or EOF.
+        try:
+            report = os.read(rfd, 64)
+        except OSError:
+            pass
+        os.close(rfd)
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
     cpu = ru.ru_utime + ru.ru_stime
@@ -546,7 +623,35 @@ def _run_child(job, test, fds, deadline, idx):
         ("E %d %d %d %.6f %d %.6f %d %d" % (idx, code, sig, cpu, ru.ru_maxrss, wall, timed_out, oom)).encode()
     )
     _clean_scratch()
-    return not abort
+    return not abort, report
+
+
+# A program whose compile took at most this long in its first test child is compiled once here
+# for its later tests (their children share the code object). Compiling is program-controlled
+# work with no deadline in the zygote, so nothing else is compiled here: a 3,000,000-digit
+# literal takes minutes (quadratic int parsing), 16 KiB of nested lambdas 1.5 s.
+PRECOMPILE_SECONDS = 0.25
+# ... and only a source this small is read into the zygote at all.
+PRECOMPILE_MAX_BYTES = 1 << 20
+
+
+def _precompile(job, src_fd, report):
+    """The code object for the remaining tests, or None (their children compile it themselves).
+
+    Only after the first child compiled the same source without error within
+    PRECOMPILE_SECONDS: compiling is deterministic, so the zygote's compile is as quick, and
+    it fit in the child's address-space limit, so it fits in the worker's memory cgroup."""
+    try:
+        secs, verdict = report.decode().split()
+        quick = verdict == "ok" and float(secs) <= PRECOMPILE_SECONDS
+    except ValueError:
+        quick = False
+    if not quick or job["src"][1] > PRECOMPILE_MAX_BYTES:
+        return None
+    try:
+        return compile(_read_source(job, src_fd), "<program>", "exec")
+    except _BaseException:
+        return None
 
 
 def _serve():
@@ -561,26 +666,31 @@ def _serve():
             for fd in fds:
                 os.close(fd)
             continue
+        # The request memfd: "<n>\n", n bytes of JSON, then the programs' sources (each job
+        # names its region); the sources are read by the test children, not here.
         jobfd = fds[0]
-        size = os.lseek(jobfd, 0, 2)
-        raw = os.pread(jobfd, size, 0)
-        os.close(jobfd)
-        req = _loads(raw)
+        head = os.pread(jobfd, 24, 0)
+        nl = head.find(b"\n")
+        req = _loads(os.pread(jobfd, int(head[:nl]), nl + 1))
+        base = nl + 1 + int(head[:nl])
+        for job in req["jobs"]:
+            job["src"][0] += base
         triples = [fds[i : i + 3] for i in range(1, _len(fds), 3)]
         g = 0
         go = True
         for job in req["jobs"]:
-            # Compile once per program (the child compiles again only to report the error).
-            try:
-                job["_co"] = compile(job["code"], "<program>", "exec")
-            except _BaseException:
-                job["_co"] = None
+            # The program is compiled in its test children, under their deadline and rlimits,
+            # never here first: a source that is slow to compile is that program's timeout.
+            job["_co"] = None
             tests = job["tests"] if job.get("mode") != "program" else [None]
-            for test in tests:
+            for k, test in enumerate(tests):
                 if g >= _len(triples):
                     break
                 if go:
-                    go = _run_child(job, test, triples[g], job["deadline"], g)
+                    probe = k == 0 and _len(tests) > 1
+                    go, report = _run_child(job, test, triples[g], job["deadline"], g, jobfd, probe)
+                    if probe:
+                        job["_co"] = _precompile(job, jobfd, report)
                 else:
                     for fd in triples[g]:
                         os.close(fd)
@@ -589,6 +699,7 @@ def _serve():
         for trip in triples[g:]:
             for fd in trip:
                 os.close(fd)
+        os.close(jobfd)
         sock.send(b"D")
 
 

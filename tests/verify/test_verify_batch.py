@@ -59,16 +59,16 @@ def test_agrees_with_the_single_row_scorer() -> None:
 
 
 def test_a_failing_batch_falls_back_to_rows(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
-    import prime_fast.verify as verify
+    import prime_fast.verify.math as verify_math
 
-    real = verify.verify_math_batch
+    real = verify_math.verify_math_batch
 
     def flaky(responses, golds, **kw):
         if len(responses) > 1:
             raise RuntimeError("batch broke")
         return real(responses, golds, **kw)
 
-    monkeypatch.setattr(verify, "verify_math_batch", flaky)
+    monkeypatch.setattr(verify_math, "verify_math_batch", flaky)
     with caplog.at_level(logging.WARNING, logger="prime_fast.verify.batch"):
         got, _ = batch.score_batch(["\\boxed{2}", "\\boxed{3}"], ["2", "2"], ["math", "math"])
     assert got == [1.0, 0.0]
