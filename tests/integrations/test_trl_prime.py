@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import tempfile
-import warnings
 from typing import Any
 
 import pytest
@@ -124,9 +123,17 @@ def test_settings_it_cannot_honour() -> None:
         _trainer(loss_type="vespo")
     with pytest.raises(ConfigError, match="off_policy_mask_threshold"):
         _trainer(off_policy_mask_threshold=0.5)
-    with pytest.raises(ConfigError, match="Liger"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TRL deprecates the option itself
-        _trainer(use_liger_kernel=True)
+    args = grpo_config(tempfile.mkdtemp(), num_generations=K)
+    args.use_liger_loss = True  # the Liger GRPO loss of TRL < 1.0, still refused if set
+    model, tok = tiny_model()
+    with pytest.raises(ConfigError, match="Liger"):
+        PrimeGRPOTrainer(
+            model=model,
+            reward_funcs=[math_reward],
+            args=args,
+            train_dataset=demo_dataset(8),
+            processing_class=tok,
+        )
     tr = _trainer()
     prompt_ids, prompt_mask, completion_ids, completion_mask, outcome = _batch(tr.model.config.vocab_size)
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):

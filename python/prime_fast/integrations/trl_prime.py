@@ -17,7 +17,8 @@ Each generation step, after TRL has generated the completions and scored them wi
 The outcome reward of a row is TRL's weighted sum of its reward functions (``reward_weights``); it must lie in
 ``[0, 1]`` (the PRM's BCE labels), as verifier rewards do (:func:`~prime_fast.integrations.trl.math_reward`).
 PRIME's advantages replace TRL's group normalisation (``scale_rewards`` and ``multi_objective_aggregation`` do
-not apply). Settings whose loss takes only one advantage per sequence are refused with a ``ConfigError``.
+not apply). Settings whose loss takes one advantage per sequence (``loss_type="vespo"``, ``off_policy_mask_threshold``,
+older TRL's ``use_liger_loss``) are refused with a ``ConfigError``.
 
 Metrics, as prime-fast's trainer logs them: ``prm/loss``, ``prm/acc_before`` (pairwise accuracy of the scores
 before the update), ``prm/grad_norm``, ``prm/lr``, ``prm/process_reward_mean``, ``adv/mean``.
@@ -159,9 +160,10 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
                 "PrimeGRPOTrainer: off_policy_mask_threshold masks sequences by the sign of one advantage per "
                 "sequence; PRIME's advantages are per token (leave it None)"
             )
-        if getattr(args, "use_liger_loss", False) or getattr(args, "use_liger_kernel", False):
+        if getattr(args, "use_liger_loss", False):  # TRL < 1.0's Liger GRPO loss (1.16 has none)
             raise ConfigError(
-                "PrimeGRPOTrainer: TRL's Liger path takes only sequence-level advantages; set use_liger_kernel=False"
+                "PrimeGRPOTrainer: Liger's GRPO loss takes one advantage per sequence, PRIME's are per token; "
+                "set use_liger_loss=False"
             )
         if not self.prime.beta_train >= 0.0:
             raise ConfigError(f"PrimeConfig.beta_train must be >= 0, got {self.prime.beta_train}")
