@@ -28,7 +28,7 @@ def test_trl_gold_column_names_and_lists() -> None:
 def test_trl_bad_arguments() -> None:
     with pytest.raises(UnsupportedInputError, match="no reference column"):
         trl_reward(["\\boxed{3}"])
-    with pytest.raises(UnsupportedInputError, match="one reference per completion"):
+    with pytest.raises(UnsupportedInputError, match="one entry per completion"):
         trl_reward(["\\boxed{3}", "x"], ground_truth=["3"])
     with pytest.raises(UnsupportedInputError, match="completions must be a list"):
         trl_reward("\\boxed{3}", ground_truth=["3"])  # type: ignore[arg-type]

@@ -1,0 +1,314 @@
+"""``PrimeGRPOTrainer``: PRIME (implicit PRM + dense per-token advantages) inside TRL's ``GRPOTrainer``.
+
+Each generation step, after TRL has generated the completions and scored them with its reward functions:
+
+1. the implicit PRM scores the completions, ``q_t = log pi_prm(y_t) - log pi_ref(y_t)`` (prime-fast's fused
+   log-prob op on the last hidden state and the LM head);
+2. the PRM is updated online on the outcome labels with PRIME's cross-entropy
+   :func:`prime_fast.algos.prm_bce_loss` (``BCE(sigmoid(beta * sum_t q_t), outcome)``; its gradients are
+   averaged over the processes, so every rank keeps the same PRM); the scores of that forward (before the
+   step: prime-fast's ``prm.update = "after"``, the paper's default) are the process rewards;
+3. :func:`prime_fast.algos.prime_rewards` turns the outcome rewards and ``q`` into PRIME's per-token advantages
+   (credit form, ``batch_norm``, leave-one-out on both sources within each prompt's group, returns, whitening),
+   on the whole generation batch: ``q`` and the masks are gathered from every process first, so a prompt's
+   group may span ranks; each rank keeps its own rows;
+4. TRL's loss trains the policy on those ``(B, T)`` advantages (it accepts per-token advantages).
+
+The outcome reward of a row is TRL's weighted sum of its reward functions (``reward_weights``); it must lie in
+``[0, 1]`` (the PRM's BCE labels), as verifier rewards do (:func:`~prime_fast.integrations.trl.math_reward`).
+PRIME's advantages replace TRL's group normalisation (``scale_rewards`` and ``multi_objective_aggregation`` do
+not apply). Settings whose loss takes one advantage per sequence (``loss_type="vespo"``, ``off_policy_mask_threshold``,
+older TRL's ``use_liger_loss``) are refused with a ``ConfigError``.
+
+Metrics, as prime-fast's trainer logs them: ``prm/loss``, ``prm/acc_before`` (pairwise accuracy of the scores
+before the update), ``prm/grad_norm``, ``prm/lr``, ``prm/process_reward_mean``, ``adv/mean``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from trl import GRPOTrainer
+
+from prime_fast import algos
+from prime_fast.errors import ConfigError
+from prime_fast.integrations.trl_logprobs import FusedLogProbsMixin, fused_logprobs_backbone
+
+__all__ = ["PrimeConfig", "PrimeGRPOTrainer", "completion_logprobs"]
+
+
+@dataclass
+class PrimeConfig:
+    """PRIME's settings in ``PrimeGRPOTrainer`` (defaults: the paper's, as in prime-fast's ``[prm]``/``[algo]``).
+
+    Attributes:
+        beta_train: beta of the implicit reward in the PRM's BCE loss.
+        lr, weight_decay, grad_clip: the PRM's AdamW and grad-norm clipping.
+        granularity: ``token`` (every valid token) or ``whole`` (the row's sum on its last token).
+        credit: ``sum`` (PRIME) or ``min`` (PURE's min-form).
+        norm: ``batch_norm`` (PRIME's ``prime_norm``) or ``none``.
+        form: ``code`` (the authors' ``compute_rloo_returns``) or ``paper`` (Eq. 5).
+        gamma_process, gamma_outcome: discounts of the two reward sources.
+        update: whether the PRM learns online (False: it only scores, the offline-PRM ablation).
+        prime_kwargs: other keywords of :func:`prime_fast.algos.prime_rewards`.
+    """
+
+    beta_train: float = algos.DEFAULT_PRM_BETA
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    grad_clip: float = 10.0
+    granularity: str = "token"
+    credit: str = "sum"
+    norm: str = "batch_norm"
+    form: str = "code"
+    gamma_process: float = 1.0
+    gamma_outcome: float = 1.0
+    update: bool = True
+    prime_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def completion_logprobs(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    logits_to_keep: int,
+    *,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """``(B, logits_to_keep)`` float32 log-probs of the last ``logits_to_keep`` tokens under ``model`` (0 where
+    the attention mask is 0), through :func:`prime_fast.ops.linear_token_logprobs`; differentiable."""
+    from prime_fast.ops import linear_token_logprobs, token_logprobs
+
+    labels = input_ids[:, -logits_to_keep:].masked_fill(attention_mask[:, -logits_to_keep:] == 0, -100)
+    parts = fused_logprobs_backbone(model)
+    if parts is None:  # a head the fused op does not cover: the model's own logits
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        logits = logits[:, -logits_to_keep - 1 : -1].float()
+        return token_logprobs(logits, labels, temperature=temperature)
+    backbone, weight = parts
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    hidden = hidden[:, -logits_to_keep - 1 : -1]
+    w = weight if weight.dtype == hidden.dtype else weight.to(hidden.dtype)
+    return linear_token_logprobs(hidden, w, labels.to(w.device), temperature=temperature)
+
+
+def _frozen_copy(model: Any, trainable: bool) -> Any:
+    """A deep copy of ``model`` without TRL's instance-level forward patch (whose closure holds the original)."""
+    m = copy.deepcopy(model)
+    m.__dict__.pop("forward", None)
+    for p in m.parameters():
+        p.requires_grad_(trainable)
+    return m.train(trainable)
+
+
+class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
+    """TRL's ``GRPOTrainer`` trained on PRIME's per-token advantages (module docstring).
+
+    Args:
+        prm_model: the implicit PRM: a causal LM (its own model, e.g. the SFT checkpoint, or a PEFT LoRA model
+            around a copy of it); None copies the policy as it is when the trainer is built (PRIME initialises
+            the PRM from the SFT model).
+        prm_ref_model: the PRM's frozen reference; None copies the policy at construction (the SFT model).
+        prime: :class:`PrimeConfig`.
+        *args, **kwargs: ``GRPOTrainer``'s.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        prm_model: Any = None,
+        prm_ref_model: Any = None,
+        prime: PrimeConfig | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.prime = prime or PrimeConfig()
+        self._check_settings()
+        policy = self.accelerator.unwrap_model(self.model)
+        policy = policy.get_base_model() if hasattr(policy, "get_base_model") else policy
+        device = self.accelerator.device
+        self.prm_model = (prm_model if prm_model is not None else _frozen_copy(policy, True)).to(device)
+        self.prm_ref_model = (prm_ref_model if prm_ref_model is not None else _frozen_copy(policy, False)).to(
+            device
+        )
+        for p in self.prm_ref_model.parameters():
+            p.requires_grad_(False)
+        self.prm_ref_model.eval()
+        params = [p for p in self.prm_model.parameters() if p.requires_grad]
+        if self.prime.update and not params:
+            raise ConfigError(
+                "prm_model has no trainable parameters; pass PrimeConfig(update=False) to only score"
+            )
+        self.prm_optimizer = (
+            torch.optim.AdamW(params, lr=self.prime.lr, weight_decay=self.prime.weight_decay)
+            if self.prime.update
+            else None
+        )
+        self._prime_rewards: torch.Tensor | None = None
+
+    def _check_settings(self) -> None:
+        args = self.args
+        if self.loss_type == "vespo":
+            raise ConfigError(
+                "PrimeGRPOTrainer: loss_type='vespo' weighs whole sequences; PRIME's advantages are per token"
+            )
+        if getattr(args, "off_policy_mask_threshold", None) is not None:
+            raise ConfigError(
+                "PrimeGRPOTrainer: off_policy_mask_threshold masks sequences by the sign of one advantage per "
+                "sequence; PRIME's advantages are per token (leave it None)"
+            )
+        if getattr(args, "use_liger_loss", False):  # TRL < 1.0's Liger GRPO loss (1.16 has none)
+            raise ConfigError(
+                "PrimeGRPOTrainer: Liger's GRPO loss takes one advantage per sequence, PRIME's are per token; "
+                "set use_liger_loss=False"
+            )
+        if not self.prime.beta_train >= 0.0:
+            raise ConfigError(f"PrimeConfig.beta_train must be >= 0, got {self.prime.beta_train}")
+
+    # -- TRL hooks ---------------------------------------------------------------------------------------------
+
+    def _calculate_rewards(
+        self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any
+    ) -> Any:
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
+        self._prime_rewards = torch.nan_to_num((rewards_per_func * weights).nansum(dim=1), nan=0.0)
+        return rewards_per_func
+
+    def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
+        out = super()._generate_and_score_completions(inputs)
+        training = self.model is not None and self.model.training
+        if training and self._prime_rewards is not None:
+            adv, metrics = self.prime_step(
+                out["prompt_ids"],
+                out["prompt_mask"],
+                out["completion_ids"],
+                out["completion_mask"],
+                self._prime_rewards,
+            )
+            out["advantages"] = adv
+            for k, v in metrics.items():
+                self._metrics["train"][k].append(v)
+        self._prime_rewards = None
+        return out
+
+    # -- PRIME ---------------------------------------------------------------------------------------------------
+
+    def prime_step(
+        self,
+        prompt_ids: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        completion_ids: torch.Tensor,
+        completion_mask: torch.Tensor,
+        outcome_all: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """PRIME's step on this process's rows: PRM scores and update, then advantages over the whole batch.
+
+        Args:
+            prompt_ids, prompt_mask, completion_ids, completion_mask: this process's rows (TRL's tensors).
+            outcome_all: ``(B_all,)`` outcome rewards of every process's rows, in process order (TRL's gathered
+                rewards), groups of ``num_generations`` contiguous.
+
+        Returns:
+            ``((B, T) advantages of this process's rows, metrics)``.
+        """
+        input_ids = torch.cat([prompt_ids, completion_ids], 1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], 1)
+        t = completion_ids.size(1)
+        mask = completion_mask.bool()
+        n_local = completion_ids.size(0)
+        start = self.accelerator.process_index * n_local
+        outcome_all = outcome_all.float().to(mask.device)
+        outcome = outcome_all[start : start + n_local]
+        if bool(((outcome_all < 0) | (outcome_all > 1)).any()):
+            raise ConfigError(
+                "PrimeGRPOTrainer: the outcome rewards (the weighted sum of the reward functions) must lie in "
+                f"[0, 1] to be the PRM's labels, got values in [{float(outcome_all.min())}, {float(outcome_all.max())}]"
+            )
+        with torch.no_grad():
+            ref_logp = completion_logprobs(self.prm_ref_model, input_ids, attention_mask, t)
+        q, metrics = self._prm_update(input_ids, attention_mask, t, ref_logp, mask, outcome)
+        q_all, mask_all = self._gather_rows(q, mask)
+        k = int(self.num_generations or 0)
+        metrics["prm/acc_before"] = float(algos.prm_pairwise_accuracy(q_all, outcome_all, k, mask_all))
+        p = self.prime
+        res = algos.prime_rewards(
+            outcome_all,
+            mask_all,
+            k,
+            scores=q_all if p.granularity == "token" else _whole(q_all, mask_all),
+            credit=p.credit,
+            norm=p.norm,
+            form=p.form,
+            gamma_process=p.gamma_process,
+            gamma_outcome=p.gamma_outcome,
+            **p.prime_kwargs,
+        )
+        metrics.update(res.metrics)
+        adv = res.advantages[start : start + n_local, :t].to(completion_ids.device)
+        return adv, metrics
+
+    def _prm_update(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        t: int,
+        ref_logp: torch.Tensor,
+        mask: torch.Tensor,
+        outcome: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The PRM's forward with grad, its BCE loss and (when it learns) one optimizer step; returns the scores of
+        that forward (``q`` before the step) and ``prm/loss`` (+ ``prm/grad_norm``, ``prm/lr``)."""
+        opt = self.prm_optimizer
+        grad = opt is not None
+        with torch.set_grad_enabled(grad):
+            logp = completion_logprobs(self.prm_model, input_ids, attention_mask, t)
+            q = torch.where(mask, logp - ref_logp, torch.zeros_like(logp))
+            loss = algos.prm_bce_loss(q, mask, outcome, beta=self.prime.beta_train)
+        metrics = {"prm/loss": self._mean_over_processes(float(loss.detach()))}
+        if opt is not None:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            params = [p for p in self.prm_model.parameters() if p.grad is not None]
+            self._average_gradients(params)
+            norm = torch.nn.utils.clip_grad_norm_(params, self.prime.grad_clip)
+            opt.step()
+            metrics["prm/grad_norm"] = float(norm)
+            metrics["prm/lr"] = float(opt.param_groups[0]["lr"])
+        return q.detach().float(), metrics
+
+    def _average_gradients(self, params: list[torch.Tensor]) -> None:
+        world = self.accelerator.num_processes
+        if world == 1:
+            return
+        import torch.distributed as dist
+
+        for prm_param in params:
+            assert prm_param.grad is not None
+            dist.all_reduce(prm_param.grad, op=dist.ReduceOp.SUM)
+            prm_param.grad.div_(world)
+
+    def _mean_over_processes(self, value: float) -> float:
+        if self.accelerator.num_processes == 1:
+            return value
+        t = torch.tensor([value], device=self.accelerator.device)
+        return float(self.accelerator.gather(t).mean())
+
+    def _gather_rows(self, q: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every process's ``(B, T)`` rows in process order, right-padded to the longest ``T``."""
+        if self.accelerator.num_processes == 1:
+            return q, mask
+        q_pad = self.accelerator.pad_across_processes(q, dim=1, pad_index=0.0)
+        m_pad = self.accelerator.pad_across_processes(mask.to(torch.uint8), dim=1, pad_index=0)
+        return self.accelerator.gather(q_pad), self.accelerator.gather(m_pad).bool()
+
+
+def _whole(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``granularity="whole"``: each row's summed score on its last valid token."""
+    from prime_fast.algos import last_token_mask
+
+    last = last_token_mask(mask)
+    return torch.where(last, (q * mask).sum(-1, keepdim=True), torch.zeros_like(q))

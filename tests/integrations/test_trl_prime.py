@@ -1,0 +1,222 @@
+"""``PrimeGRPOTrainer``: on one fixed batch its PRM loss, PRM update and advantages equal ``prime_fast.algos``'s,
+computed here independently (the models' own logits); clear errors; a short run inside TRL's training loop."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from typing import Any
+
+import pytest
+
+trl = pytest.importorskip("trl", reason="TRL is not installed (pip install 'prime-fast[trl]')")
+torch = pytest.importorskip("torch")
+
+from _trl_setup import demo_dataset, grpo_config, tiny_model  # noqa: E402
+
+from prime_fast import algos  # noqa: E402
+from prime_fast.errors import ConfigError  # noqa: E402
+from prime_fast.integrations.trl import PrimeConfig, PrimeGRPOTrainer, math_reward  # noqa: E402
+
+K = 4
+
+
+def _trainer(prime: PrimeConfig | None = None, **overrides: Any) -> Any:
+    model, tok = tiny_model(seed=0)
+    prm, _ = tiny_model(seed=7)  # a PRM that differs from the reference, so q is not 0
+    return PrimeGRPOTrainer(
+        model=model,
+        reward_funcs=[math_reward],
+        args=grpo_config(tempfile.mkdtemp(), **{"num_generations": K, **overrides}),
+        train_dataset=demo_dataset(8),
+        processing_class=tok,
+        prm_model=prm,
+        prime=prime or PrimeConfig(lr=1e-3),
+    )
+
+
+def _batch(vocab: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(3)
+    b, p, t = 2 * K, 5, 11
+    prompt_ids = torch.randint(5, vocab, (b, p), generator=g)
+    prompt_mask = torch.ones_like(prompt_ids)
+    prompt_mask[:K, :2] = 0  # left-padded prompts of the first group
+    completion_ids = torch.randint(5, vocab, (b, t), generator=g)
+    lengths = torch.tensor([11, 7, 3, 9, 1, 11, 6, 8])
+    completion_mask = (torch.arange(t)[None] < lengths[:, None]).long()
+    outcome = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+    return prompt_ids, prompt_mask, completion_ids, completion_mask, outcome
+
+
+def _logps(model: Any, ids: torch.Tensor, attn: torch.Tensor, t: int) -> torch.Tensor:
+    """Reference log-probs from the model's full logits (an independent path from the trainer's fused op)."""
+    logits = model(input_ids=ids, attention_mask=attn).logits[:, -t - 1 : -1].float()
+    lp = torch.log_softmax(logits, -1).gather(-1, ids[:, -t:, None]).squeeze(-1)
+    return lp * attn[:, -t:]
+
+
+@pytest.mark.parametrize(
+    "prime",
+    [PrimeConfig(lr=1e-3), PrimeConfig(lr=1e-3, credit="min", norm="none", form="paper", gamma_process=0.9)],
+    ids=["paper-defaults", "min-form"],
+)
+def test_fixed_batch_equals_prime_fast_algos(prime: PrimeConfig) -> None:
+    tr = _trainer(prime)
+    prompt_ids, prompt_mask, completion_ids, completion_mask, outcome = _batch(tr.model.config.vocab_size)
+    ids = torch.cat([prompt_ids, completion_ids], 1)
+    attn = torch.cat([prompt_mask, completion_mask], 1)
+    t = completion_ids.size(1)
+    mask = completion_mask.bool()
+
+    prm = copy.deepcopy(tr.prm_model)
+    prm_start = {n: p.detach().clone() for n, p in prm.named_parameters()}
+    prm.__dict__.pop("forward", None)
+    q = _logps(prm, ids, attn, t) - _logps(tr.prm_ref_model, ids, attn, t).detach()
+    q = torch.where(mask, q, torch.zeros_like(q))
+    loss = algos.prm_bce_loss(q, mask, outcome, beta=prime.beta_train)
+    want = algos.prime_rewards(
+        outcome,
+        mask,
+        K,
+        scores=q.detach(),
+        credit=prime.credit,
+        norm=prime.norm,
+        form=prime.form,
+        gamma_process=prime.gamma_process,
+    )
+    opt = torch.optim.AdamW([p for p in prm.parameters() if p.requires_grad], lr=prime.lr, weight_decay=0.0)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in prm.parameters() if p.grad is not None], prime.grad_clip)
+    opt.step()
+
+    adv, metrics = tr.prime_step(prompt_ids, prompt_mask, completion_ids, completion_mask, outcome)
+    assert adv.shape == (2 * K, t)
+    torch.testing.assert_close(adv, want.advantages, atol=1e-5, rtol=0)
+    assert abs(metrics["prm/loss"] - float(loss.detach())) <= 1e-5
+    assert abs(metrics["prm/process_reward_mean"] - want.metrics["prm/process_reward_mean"]) <= 1e-5
+    assert metrics["prm/acc_before"] == pytest.approx(
+        float(algos.prm_pairwise_accuracy(q.detach(), outcome, K, mask))
+    )
+    # the PRM's update: the same clipped gradients (Adam's first step, lr * g / (|g| + eps), would turn
+    # rounding differences of near-zero gradient entries into differences of +-lr, so gradients are compared)
+    for (name, a), b in zip(tr.prm_model.named_parameters(), prm.parameters(), strict=True):
+        assert a.grad is not None and b.grad is not None, name
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-6, rtol=1e-4, msg=name)
+        assert not torch.equal(a.detach(), prm_start[name]), name  # and the step was taken
+    assert bool((adv[~mask] == 0).all())
+
+
+def test_group_spanning_rows_use_the_whole_batch() -> None:
+    """A process's rows are a slice of the whole batch; its advantages are that slice of the whole batch's."""
+    tr = _trainer(PrimeConfig(update=False))
+    prompt_ids, prompt_mask, completion_ids, completion_mask, outcome = _batch(tr.model.config.vocab_size)
+    full, _ = tr.prime_step(prompt_ids, prompt_mask, completion_ids, completion_mask, outcome)
+    # as process 1 of 2 would see it (rows 4..7) without gathering: the leave-one-out would see only its rows
+    alone = algos.prime_rewards(
+        outcome[K:], completion_mask[K:].bool(), K, scores=torch.zeros(K, 11)
+    ).advantages
+    assert not torch.allclose(full[K:], alone)
+
+
+def test_settings_it_cannot_honour() -> None:
+    with pytest.raises(ConfigError, match="vespo"):
+        _trainer(loss_type="vespo")
+    with pytest.raises(ConfigError, match="off_policy_mask_threshold"):
+        _trainer(off_policy_mask_threshold=0.5)
+    args = grpo_config(tempfile.mkdtemp(), num_generations=K)
+    args.use_liger_loss = True  # the Liger GRPO loss of TRL < 1.0, still refused if set
+    model, tok = tiny_model()
+    with pytest.raises(ConfigError, match="Liger"):
+        PrimeGRPOTrainer(
+            model=model,
+            reward_funcs=[math_reward],
+            args=args,
+            train_dataset=demo_dataset(8),
+            processing_class=tok,
+        )
+    tr = _trainer()
+    prompt_ids, prompt_mask, completion_ids, completion_mask, outcome = _batch(tr.model.config.vocab_size)
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        tr.prime_step(prompt_ids, prompt_mask, completion_ids, completion_mask, outcome * 2)
+
+
+def test_short_run_logs_prm_metrics(tmp_path: Any) -> None:
+    model, tok = tiny_model()
+    tr = PrimeGRPOTrainer(
+        model=model,
+        reward_funcs=[math_reward],
+        args=grpo_config(str(tmp_path), max_steps=2),
+        train_dataset=demo_dataset(16),
+        processing_class=tok,
+        prime=PrimeConfig(lr=1e-3),
+    )
+    prm_before = [p.detach().clone() for p in tr.prm_model.parameters()]
+    tr.train()
+    logs = [h for h in tr.state.log_history if "prm/loss" in h]
+    assert len(logs) == 2
+    for key in (
+        "prm/loss",
+        "prm/acc_before",
+        "prm/grad_norm",
+        "prm/lr",
+        "prm/process_reward_mean",
+        "adv/mean",
+    ):
+        assert key in logs[0]
+    assert any(not torch.equal(a, b) for a, b in zip(prm_before, tr.prm_model.parameters()))
+
+
+def test_two_processes_equal_one(tmp_path: Any) -> None:
+    """2 real processes (gloo), a prompt's group split across them: each rank's advantages are its rows of the
+    one-process result, and the PRM's averaged gradients and loss equal the one-process ones."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    child = Path(__file__).with_name("_prime_dist_child.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    with socket.socket() as sock:  # a free port (torchrun's static rendezvous does not take port 0)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
+    proc = subprocess.run(
+        [*cmd, str(child), str(tmp_path)], capture_output=True, text=True, timeout=500, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    sys.path.insert(0, str(child.parent))
+    import _prime_dist_child as dist_child
+
+    one = dist_child.run(dist_child.trainer(), slice(0, dist_child.ROWS))
+    half = dist_child.ROWS // 2
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+    for r, res in enumerate(ranks):
+        torch.testing.assert_close(res["adv"], one["adv"][r * half : (r + 1) * half], atol=1e-5, rtol=0)
+        assert abs(res["metrics"]["prm/loss"] - one["metrics"]["prm/loss"]) <= 1e-5
+        assert res["metrics"]["prm/acc_before"] == pytest.approx(one["metrics"]["prm/acc_before"])
+        for name, g in one["grads"].items():
+            torch.testing.assert_close(res["grads"][name], g, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_lora_prm_trains_only_its_adapter() -> None:
+    """A PEFT LoRA model as the PRM: its adapter learns, the base it wraps stays as it was."""
+    peft = pytest.importorskip("peft")
+    prm_base, _ = tiny_model(seed=7)
+    lora = peft.get_peft_model(
+        prm_base, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    )
+    model, tok = tiny_model(seed=0)
+    tr = PrimeGRPOTrainer(
+        model=model,
+        reward_funcs=[math_reward],
+        args=grpo_config(tempfile.mkdtemp(), num_generations=K),
+        train_dataset=demo_dataset(8),
+        processing_class=tok,
+        prm_model=lora,
+        prime=PrimeConfig(lr=1e-2),
+    )
+    before = {n: p.detach().clone() for n, p in tr.prm_model.named_parameters()}
+    tr.prime_step(*_batch(tr.model.config.vocab_size))
+    changed = {n for n, p in tr.prm_model.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert changed and all("lora_" in n for n in changed)
