@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "make_code_reward": "trl_rewards",
     "make_math_reward": "trl_rewards",
     "math_reward": "trl_rewards",
+    "trl_reward": "trl_rewards",
 }
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         make_code_reward,
         make_math_reward,
         math_reward,
+        trl_reward,
     )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "make_code_reward",
     "make_math_reward",
     "math_reward",
+    "trl_reward",
 ]
 
 

@@ -38,7 +38,14 @@ from prime_fast.integrations.rows import (
     score_texts,
 )
 
-__all__ = ["VerifierReward", "code_reward", "make_code_reward", "make_math_reward", "math_reward"]
+__all__ = [
+    "VerifierReward",
+    "code_reward",
+    "make_code_reward",
+    "make_math_reward",
+    "math_reward",
+    "trl_reward",
+]
 
 #: TRL's own keywords, never dataset columns.
 _TRL_KEYWORDS = frozenset({"trainer_state", "log_extra", "log_metric", "environments"})
@@ -129,3 +136,24 @@ def make_code_reward(
 math_reward = make_math_reward()
 #: Code reward with the default columns: ``f(prompts=..., completions=..., tests=[...], ...)``.
 code_reward = make_code_reward()
+
+
+def trl_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    """One TRL reward function for math and code rows together (by the ``ability`` column, default math;
+    the first reward adapter of prime-fast, formerly ``prime_fast.verify.rewards.trl_reward``): math rows
+    1.0/0.0 (None where the reference cannot be read), code rows PRIME's
+    passing fraction; an ability other than math or code raises ``UnsupportedInputError``."""
+    if isinstance(completions, str) or not isinstance(completions, Sequence):
+        raise UnsupportedInputError(
+            f"trl_reward: completions must be a list, got {type(completions).__name__}"
+        )
+    col = find_column(kwargs, None, REFERENCE_COLUMNS, "trl_reward")
+    abilities = per_row(kwargs.get("ability", "math"), len(completions), "ability")
+    for a in abilities:
+        if not kind_of(a, "math"):
+            raise UnsupportedInputError(f"trl_reward: unknown ability {a!r}; expected math, code or coding")
+    math = VerifierReward("math", col)(completions=completions, **kwargs)
+    if all(kind_of(a, "math") == "math" for a in abilities):
+        return math
+    code = VerifierReward("code", col)(completions=completions, **kwargs)
+    return [m if kind_of(a, "math") == "math" else c for m, c, a in zip(math, code, abilities)]

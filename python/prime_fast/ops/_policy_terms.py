@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from prime_fast.errors import UnsupportedInputError
+from prime_fast.ops.ppo import AGGREGATIONS
 
 #: KL penalties against reference log-probs (``d = logp - ref_logp``): ``k1`` = ``d``, ``k2`` =
 #: ``d^2 / 2``, ``k3`` (the "low-variance" estimator) = ``exp(-d) + d - 1`` with ``-d`` clamped to +-20.
@@ -59,8 +60,6 @@ def check_options(
     has_ref: bool,
 ) -> PolicyLossOptions:
     """Validate the keywords; :class:`UnsupportedInputError` naming the bad one."""
-    from prime_fast.algos.losses import AGGREGATIONS  # algos imports ops: import late
-
     if aggregation not in AGGREGATIONS:
         raise UnsupportedInputError(
             f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}"

@@ -33,6 +33,8 @@ from prime_fast.ops._common import (
     select_backend,
 )
 from prime_fast.ops._torch_path import CHUNK_BYTES
+from prime_fast.ops.ppo import aggregate as _aggregate
+from prime_fast.ops.ppo import ppo_clip_loss
 
 #: Row budget of one chunk on the Triton path: its float32 logits (the low-precision copy of the
 #: logit gradient adds half of it for bfloat16/float16).
@@ -187,7 +189,6 @@ def loss_and_metrics(
     Differentiable in ``logp`` and ``entropy`` (the reference uses it with autograd; the fused op
     calls it on detached values for the loss value and metrics only).
     """
-    from prime_fast.algos.losses import _aggregate, ppo_clip_loss  # algos imports ops: import late
 
     loss, metrics = ppo_clip_loss(
         logp,

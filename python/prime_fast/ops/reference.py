@@ -216,8 +216,9 @@ def linear_policy_loss(
     """:func:`prime_fast.ops.linear_policy_loss`'s semantics by plain autograd on full logits:
     ``algos.ppo_clip_loss`` of :func:`linear_token_logprobs` (with its entropy when
     ``compute_entropy``), plus ``kl_coef * aggregate(kl(logp, ref_logp))`` (``metrics["kl"]``)."""
-    from prime_fast.algos.losses import _aggregate, ppo_clip_loss
     from prime_fast.ops._policy_terms import kl_value
+    from prime_fast.ops.ppo import aggregate as _aggregate
+    from prime_fast.ops.ppo import ppo_clip_loss
 
     logp, ent = linear_token_logprobs(
         hidden, weight, labels, temperature=temperature, return_entropy=True, ignore_index=ignore_index

@@ -9,7 +9,7 @@ Importing this package does not import torch. Names are resolved from their subm
 - ``score(response, ground_truth, ability)``: PRIME's outcome reward, dispatched by ability;
 - many rows at once (:mod:`prime_fast.verify.batch`): ``score_rows`` (one native batch call per kind,
   ``RowVerdict`` per row), ``score_batch`` (the rewards), ``majority_rewards`` (label-free);
-- reward adapters for TRL and verl in :mod:`prime_fast.verify.rewards`.
+- reward adapters for TRL, verl and OpenRLHF live above this package, in :mod:`prime_fast.integrations`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""The TRL and verl reward adapters, dispatching through prime_fast.verify.score."""
+"""The first reward adapters (``trl_reward``, verl's ``compute_score``), now in prime_fast.integrations."""
 
 from __future__ import annotations
 
 import pytest
 
 from prime_fast.errors import UnsupportedInputError
-from prime_fast.verify.rewards import completion_text, trl_reward, verl_compute_score
+from prime_fast.integrations.rows import completion_text
+from prime_fast.integrations.trl_rewards import trl_reward
+from prime_fast.integrations.verl import compute_score as verl_compute_score
 
 
 def test_trl_strings_and_messages() -> None:
