@@ -227,7 +227,9 @@ def _compile(job, nonce, src_fd, report_fd=-1):
     os.close(src_fd)
     if report_fd >= 0:
         try:
-            _os_write(report_fd, ("%.6f %s" % (_perf_counter() - t0, "ok" if err is None else "err")).encode())
+            _os_write(
+                report_fd, ("%.6f %s" % (_perf_counter() - t0, "ok" if err is None else "err")).encode()
+            )
         except OSError:
             pass
         os.close(report_fd)
