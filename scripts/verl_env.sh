@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create the verl test environment: a NEW virtual environment (default .venv-verl) with prime-fast's `dev` and
+# Create the verl test environment: a NEW virtual environment (default .venv-verl) with prime-fast's `test` and
 # `verl` extras. verl 0.9 pins transformers < 5.11, older than the main environment's, so its tests (marker
 # `verl`) run here, not in the main environment (where they skip). The recipe checks of
 # tests/integrations/test_verl.py need the PRIME recipe (the verl-recipe repository, importable as `recipe`):
@@ -17,7 +17,7 @@ python3 -m venv "$venv"
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
 python -m pip install --quiet --upgrade pip
-PYTHON=python bash scripts/install.sh dev,verl
+PYTHON=python bash scripts/install.sh test,verl
 python -m pip list --format=freeze | grep -iE '^(torch|transformers|verl|trl|ray)==' | tr '\n' ' '
 echo
 if [ -n "${PRIME_FAST_VERL_RECIPE:-}" ]; then

