@@ -25,7 +25,7 @@ PRM_REF_TYPES = ("freeze", "policy")
 PRM_GRANULARITIES = ("token", "whole")
 PRM_NORMS = ("batch_norm", "none")
 PRM_MODES = ("separate", "self")
-PROCESS_CREDITS = ("sum", "min")
+PROCESS_CREDITS = ("sum", "min", "local", "step")
 LR_SCHEDULES = ("constant", "cosine", "linear")
 PROGRESS = ("tqdm", "rich", "lines", "none")
 ROLLOUT_BACKENDS = ("hf", "vllm")
@@ -205,9 +205,12 @@ class AlgoConfig:
         filter_accuracy: keep only prompt groups with accuracy in the band (inclusive).
         accuracy_lower_bound, accuracy_upper_bound: the band (0.2, 0.8).
         filter_truncated: drop groups where any response hit ``rollout.max_tokens``.
-        process_credit: how process rewards become returns: ``sum`` (PRIME: the sum of future
-            rewards) or ``min`` (PURE's min-form credit, arXiv 2504.15275: each row's rewards are
-            reweighted by ``softmax(-q / (T * std))`` first, so a row's return tends to its worst token).
+        process_credit: how process rewards become returns (``prime_fast.algos.PROCESS_CREDITS``):
+            ``sum`` (PRIME: the sum of future rewards, discount ``gamma_process``), ``min`` (PURE's
+            min-form credit, arXiv 2504.15275: each row's rewards are reweighted by
+            ``softmax(-q / (T * std))`` first, so a row's return tends to its worst token), ``local``
+            (each token its own reward: ``sum`` with ``gamma_process = 0``) or ``step`` (each token its
+            step's summed reward; needs a step labeller for every data source).
         process_credit_temperature: ``T`` of the min-form reweighting, in units of the batch's
             standard deviation of ``q`` (smaller: closer to the minimum).
     """
