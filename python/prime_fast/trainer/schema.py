@@ -24,7 +24,7 @@ PRM_UPDATE_MODES = ("after", "before")
 PRM_REF_TYPES = ("freeze", "policy")
 PRM_GRANULARITIES = ("token", "whole")
 PRM_NORMS = ("batch_norm", "none")
-PRM_MODES = ("separate", "self")
+PRM_MODES = ("separate", "self", "oracle")
 PROCESS_CREDITS = ("sum", "min", "local", "step")
 LR_SCHEDULES = ("constant", "cosine", "linear")
 PROGRESS = ("tqdm", "rich", "lines", "none")
@@ -152,7 +152,12 @@ class PRMConfig:
         micro_batch_size: responses per forward/backward (gradient accumulation in between).
         mode: ``separate`` (a PRM model of its own, updated online) or ``self`` (the policy is its own
             implicit PRM: ``q_t = log pi_old - log pi_ref`` on the rollout, no PRM model or update;
-            needs ``ref_type = freeze``).
+            needs ``ref_type = freeze``) or ``oracle`` (the process rewards of perfect step labels from
+            each data source's step labeller replace the PRM's: ``-1`` spread evenly over the tokens of
+            the first wrong step, 0 elsewhere; ``trainer/oracle.py``). A runtime error names any data
+            source without a labeller.
+        oracle_learned: with ``mode = oracle``, keep a learned implicit PRM alongside: it trains (and
+            logs its metrics) as in ``separate`` mode, but its scores are not used.
         freeze: never update the PRM during RL (after ``warmup_steps``): the offline-PRM ablation.
         warmup_steps: generation rounds before RL that only train the PRM, on the warm-start
             policy's rollouts (0: none).
@@ -170,12 +175,30 @@ class PRMConfig:
     mini_batch_size: int = 256
     micro_batch_size: int = 8
     mode: str = "separate"
+    oracle_learned: bool = False
     freeze: bool = False
     warmup_steps: int = 0
+
+    @property
+    def has_model(self) -> bool:
+        """Whether a PRM model of its own is built and trained (``separate``, or ``oracle`` with a
+        learned PRM kept)."""
+        return self.mode == "separate" or (self.mode == "oracle" and self.oracle_learned)
+
+    @property
+    def needs_ref(self) -> bool:
+        """Whether a frozen reference model is built (``ref_type = freeze`` and a PRM that scores)."""
+        return self.ref_type == "freeze" and (self.mode != "oracle" or self.oracle_learned)
 
     def __post_init__(self) -> None:
         _choice("prm.update", self.update, PRM_UPDATE_MODES)
         _choice("prm.mode", self.mode, PRM_MODES)
+        _check(
+            self.mode == "oracle" or not self.oracle_learned,
+            "prm.oracle_learned",
+            "expected false unless prm.mode = 'oracle'",
+            self.oracle_learned,
+        )
         _pos("prm.warmup_steps", self.warmup_steps, allow_zero=True)
         _choice("prm.ref_type", self.ref_type, PRM_REF_TYPES)
         _choice("prm.granularity", self.granularity, PRM_GRANULARITIES)
