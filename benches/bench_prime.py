@@ -152,7 +152,7 @@ def print_table(summaries: list[dict[str, Any]], ref: str | None) -> None:
         a = s.get("area_delta_vs_ref", (math.nan, math.nan))
         reach = s.get("steps_to_ref", [])
         print(
-            f"| {s['method']} | {m:.3f} ± {h:.3f} | {d[0]:+.3f} ± {d[1]:.3f} | {a[0]:+.3f} ± {a[1]:.3f} | "
+            f"| {s['method']} ({len(s.get('seeds', s['final']))} seeds) | {m:.3f} ± {h:.3f} | {d[0]:+.3f} ± {d[1]:.3f} | {a[0]:+.3f} ± {a[1]:.3f} | "
             f"{', '.join('-' if x is None else str(x) for x in reach)} | "
             f"{s['prm/pairwise_acc'][0]:.3f} | {s['prm/auc'][0]:.3f} | {s['prm/fe_f1'][0]:.3f} | "
             f"{s['s_per_step']:.2f} |"
@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--methods", nargs="+", default=["prime", "rloo", "grpo", "prime_frozen", "prime_min"])
     ap.add_argument("--grid", action="store_true", help="add the 16 {PRM}_{CREDIT} rows (and rloo)")
+    ap.add_argument(
+        "--tabulate-only", action="store_true", help="only read back finished runs (train nothing)"
+    )
     ap.add_argument("--config", default=None, help="the task's TOML (default: the built-in demo)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -268,11 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, over in runs_spec.items():
         for seed in args.seeds:
             t0 = time.perf_counter()
-            r = run_one(args.config, [*base, *over, f"trainer.seed={seed}"], work / name / f"seed{seed}")
+            run_dir = work / name / f"seed{seed}"
+            if args.tabulate_only and not (run_dir / "summary.json").exists():
+                continue
+            r = run_one(args.config, [*base, *over, f"trainer.seed={seed}"], run_dir)
+            r["seed"] = seed
             results.setdefault(name, []).append(r)
             fin = _curve(r["rows"], "val/acc")[-1][1]
             print(f"{name} seed {seed}: final val {fin:.3f} ({time.perf_counter() - t0:.0f}s)", flush=True)
-    summaries = [summarize(n, rs) for n, rs in results.items()]
+    summaries = [summarize(n, rs) | {"seeds": [r["seed"] for r in rs]} for n, rs in results.items()]
     ref = "rloo" if "rloo" in results else None
     if ref:
         ref_runs = results[ref]
@@ -280,13 +287,19 @@ def main(argv: list[str] | None = None) -> int:
         for s in summaries:
             runs = results[s["method"]]
             s["steps_to_ref"] = [steps_to(_curve(r["rows"], "val/acc"), level) for r in runs]
-            if len(runs) == len(ref_runs):
-                diffs = [
-                    a - b for a, b in zip(s["final"], [_curve(r["rows"], "val/acc")[-1][1] for r in ref_runs])
-                ]
-                s["delta_vs_ref"] = mean_ci(diffs)
-                ref_area = summarize("rloo", ref_runs)["area"]
-                s["area_delta_vs_ref"] = mean_ci([a - b for a, b in zip(s["area"], ref_area)])
+            # per-seed differences over the seeds both have
+            ref_by_seed = {r["seed"]: r for r in ref_runs}
+            pairs = [(r, ref_by_seed[r["seed"]]) for r in runs if r["seed"] in ref_by_seed]
+            s["paired_seeds"] = [r["seed"] for r, _ in pairs]
+            fin = [
+                _curve(a["rows"], "val/acc")[-1][1] - _curve(b["rows"], "val/acc")[-1][1] for a, b in pairs
+            ]
+            s["delta_vs_ref"] = mean_ci(fin)
+            area = [
+                curve_area(_curve(a["rows"], "val/acc")) - curve_area(_curve(b["rows"], "val/acc"))
+                for a, b in pairs
+            ]
+            s["area_delta_vs_ref"] = mean_ci(area)
         print(f"\nreference level (rloo final mean): {level:.3f}")
     print_table(summaries, ref)
     if args.plot:
