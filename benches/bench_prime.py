@@ -211,7 +211,7 @@ def plot_deltas(summaries: list[dict[str, Any]], path: Path) -> None:
     ax.bar(range(len(rows)), means, yerr=errs, capsize=3, color=["C3" if m < 0 else "C2" for m in means])
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xticks(range(len(rows)), [s["method"] for s in rows], rotation=45, ha="right")
-    ax.set_ylabel("final val acc - RLOO (per seed, mean ± 95% CI)")
+    ax.set_ylabel("final val acc − RLOO, per seed (95% CI)")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
