@@ -195,6 +195,37 @@ def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
     plt.close(fig)
 
 
+def paired(results: dict[str, list[dict[str, Any]]], a: str, b: str) -> dict[str, Any]:
+    """Per-seed differences ``a - b`` (final and mean-over-the-run held-out accuracy) over shared seeds."""
+    by_seed = {r["seed"]: r for r in results.get(b, [])}
+    pairs = [(r, by_seed[r["seed"]]) for r in results.get(a, []) if r["seed"] in by_seed]
+    fin = [_curve(x["rows"], "val/acc")[-1][1] - _curve(y["rows"], "val/acc")[-1][1] for x, y in pairs]
+    area = [
+        curve_area(_curve(x["rows"], "val/acc")) - curve_area(_curve(y["rows"], "val/acc")) for x, y in pairs
+    ]
+    return {"seeds": [x["seed"] for x, _ in pairs], "final": mean_ci(fin), "area": mean_ci(area)}
+
+
+def print_comparison(results: dict[str, list[dict[str, Any]]], a: str, b: str) -> None:
+    """One line: ``a - b`` per seed (``--compare A:B``)."""
+    p = paired(results, a, b)
+    print(
+        f"{a} - {b} over seeds {p['seeds']}: final {p['final'][0]:+.3f} ± {p['final'][1]:.3f}, "
+        f"mean over the run {p['area'][0]:+.3f} ± {p['area'][1]:.3f}"
+    )
+
+
+def print_curves(results: dict[str, list[dict[str, Any]]]) -> None:
+    """Held-out greedy accuracy by validation step, mean over each method's seeds (markdown)."""
+    steps = sorted({s for rs in results.values() for r in rs for s, _ in _curve(r["rows"], "val/acc")})
+    print("\n| method | " + " | ".join(str(s) for s in steps) + " |")
+    print("| --- |" + " ---: |" * len(steps))
+    for name, rs in results.items():
+        curves = [dict(_curve(r["rows"], "val/acc")) for r in rs]
+        cells = [statistics.fmean(c[s] for c in curves if s in c) for s in steps]
+        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
+
+
 def plot_deltas(summaries: list[dict[str, Any]], path: Path) -> None:
     """Per-seed final difference to RLOO (mean and 95% CI) of each method, one bar each."""
     import matplotlib
@@ -237,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tabulate-only", action="store_true", help="only read back finished runs (train nothing)"
     )
+    ap.add_argument("--compare", action="append", default=[], metavar="A:B", help="per-seed A - B")
     ap.add_argument("--config", default=None, help="the task's TOML (default: the built-in demo)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME:key=value,...")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -302,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
             s["area_delta_vs_ref"] = mean_ci(area)
         print(f"\nreference level (rloo final mean): {level:.3f}")
     print_table(summaries, ref)
+    for spec in args.compare:
+        print_comparison(results, *spec.split(":", 1))
+    print_curves(results)
     if args.plot:
         plot(results, Path(args.plot))
         plot_deltas(summaries, Path(args.plot).with_name(Path(args.plot).stem + "_deltas.png"))
