@@ -33,11 +33,14 @@ from prime_fast.algos.prime import (
     process_credit,
 )
 from prime_fast.algos.process import (
+    PROCESS_CREDITS,
     first_error_f1,
     fit_threshold,
     min_form_credit,
     outcome_auc,
     predict_first_error,
+    process_discount,
+    step_credit,
     step_scores,
 )
 from prime_fast.algos.registry import Registry
@@ -85,6 +88,7 @@ __all__ = [
     "DEFAULT_PRM_BETA",
     "POLICY_LOSSES",
     "PRM_LOSSES",
+    "PROCESS_CREDITS",
     "AdvantageEstimator",
     "AllReduce",
     "Discounts",
@@ -114,8 +118,10 @@ __all__ = [
     "prm_bce_loss",
     "prm_pairwise_accuracy",
     "process_credit",
+    "process_discount",
     "register_advantage_estimator",
     "reinforce_advantages",
     "rloo_advantages",
+    "step_credit",
     "step_scores",
 ]

@@ -5,8 +5,12 @@ outcome rewards to the advantages the policy loss takes:
 
 1. ``q_t = log pi_prm(y_t) - log pi_ref(y_t)`` on response tokens (``granularity="whole"``: the row's sum
    on its last token), unless the scores are given;
-2. the credit form: ``sum`` (PRIME: returns sum the future process rewards) or ``min`` (PURE's min-form
-   reweighting :func:`~prime_fast.algos.min_form_credit`, temperature in units of the scores' spread);
+2. the credit form (:data:`~prime_fast.algos.process.PROCESS_CREDITS`): ``sum`` (PRIME: returns sum the
+   future process rewards, discount ``gamma_process``), ``min`` (PURE's min-form reweighting
+   :func:`~prime_fast.algos.min_form_credit`, temperature in units of the scores' spread), ``local``
+   (each token its own reward: the estimator's process discount is 0) or ``step`` (each token its
+   step's summed reward, :func:`~prime_fast.algos.step_credit`, from explicit ``(B, T)`` step ids;
+   process discount 0);
 3. normalisation ``batch_norm`` (PRIME's ``prime_norm``) or ``none``;
 4. the advantage estimator (``prime``: leave-one-out on outcome and on process rewards, discounted
    returns), then whitening over every valid token of the batch.
@@ -28,7 +32,7 @@ from prime_fast.algos._utils import as_mask
 from prime_fast.algos.advantages import PRIME_FORMS
 from prime_fast.algos.core import PROCESS_NORMS, normalize_process_rewards
 from prime_fast.algos.estimator import AdvantageEstimator, Discounts
-from prime_fast.algos.process import PROCESS_CREDITS, min_form_credit
+from prime_fast.algos.process import PROCESS_CREDITS, min_form_credit, process_discount, step_credit
 from prime_fast.errors import UnsupportedInputError
 
 AllReduce = Callable[[torch.Tensor, str], torch.Tensor]
@@ -103,8 +107,10 @@ def process_credit(
     norm: str = "batch_norm",
     norm_scope: str = "rank",
     all_reduce: AllReduce | None = None,
+    step_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Steps 2 and 3 of the module docstring: the credit form, then the normalisation."""
+    """Steps 2 and 3 of the module docstring: the credit form, then the normalisation (``step_ids``:
+    ``(B, T)`` step index per token, ``-1`` outside steps; needed by ``credit="step"`` only)."""
     if credit not in PROCESS_CREDITS:
         raise UnsupportedInputError(f"credit must be one of {', '.join(PROCESS_CREDITS)}, got {credit!r}")
     if norm not in PROCESS_NORMS:
@@ -115,6 +121,12 @@ def process_credit(
     if credit == "min":
         t = credit_temperature(scores, m, credit_temperature_rel, all_reduce)
         scores = min_form_credit(scores, m, temperature=t)
+    elif credit == "step":
+        if step_ids is None:
+            raise UnsupportedInputError(
+                "credit='step' needs step_ids, a (B, T) integer tensor of each token's step (-1: none)"
+            )
+        scores = step_credit(scores, m, step_ids)
     peak_max = None
     if norm_scope == "global" and all_reduce is not None:
         reduce = all_reduce
@@ -145,6 +157,7 @@ def prime_rewards(
     gamma_outcome: float = 1.0,
     whiten: bool = True,
     all_reduce: AllReduce | None = None,
+    step_ids: torch.Tensor | None = None,
 ) -> PrimeRewards:
     """PRIME's advantages from outcome rewards and the implicit PRM (module docstring, steps 1-4).
 
@@ -156,15 +169,19 @@ def prime_rewards(
             the batch on its way); or give ``prm_logp`` and ``ref_logp``; or none of them for an
             outcome-only estimate (RLOO on the verifier's rewards).
         granularity: ``token`` or ``whole`` (used with ``prm_logp``/``ref_logp``).
-        credit: ``sum`` (PRIME) or ``min`` (PURE); ``credit_temperature_rel``: the min-form temperature
-            in units of the scores' standard deviation.
+        credit: ``sum`` (PRIME), ``min`` (PURE), ``local`` or ``step`` (module docstring, step 2);
+            ``credit_temperature_rel``: the min-form temperature in units of the scores' standard
+            deviation.
         norm: ``batch_norm`` (PRIME's ``prime_norm``) or ``none``; ``norm_scope``: the ``batch_norm``
             peak over this rank's rows (``rank``, as PRIME's authors) or every rank (``global``).
         estimator: a name in :data:`prime_fast.algos.ADVANTAGE_ESTIMATORS` or an estimator.
         form: ``code`` (the authors' ``compute_rloo_returns``) or ``paper`` (Eq. 5); ``prime`` only.
-        gamma_process, gamma_outcome: discounts of the two reward sources.
+        gamma_process, gamma_outcome: discounts of the two reward sources (``gamma_process`` is
+            unused by ``credit="local"`` and ``"step"``, whose process discount is 0).
         whiten: whiten the advantages over every valid token of the batch.
         all_reduce: ``all_reduce(t, op)`` over the data-parallel ranks (None: one process).
+        step_ids: ``(B, T)`` integer step index of each response token (``-1``: in no step), for
+            ``credit="step"``.
 
     Returns:
         :class:`PrimeRewards`.
@@ -190,6 +207,7 @@ def prime_rewards(
             norm=norm,
             norm_scope=norm_scope,
             all_reduce=all_reduce,
+            step_ids=step_ids,
         )
     est = _estimator(estimator)
     kwargs = {"form": form} if est is _prime_estimator() else {}
@@ -200,7 +218,7 @@ def prime_rewards(
         m,
         n_samples,
         process_rewards=process,
-        discounts=Discounts(process=gamma_process, outcome=gamma_outcome),
+        discounts=Discounts(process=process_discount(credit, gamma_process), outcome=gamma_outcome),
         whiten=whiten,
         all_reduce=None if all_reduce is None else _sum_only(all_reduce),
         **kwargs,

@@ -1,5 +1,5 @@
 """Step-level views of process rewards: step scores, first-error prediction, PRM quality metrics, and
-PURE's min-form credit assignment.
+the credit forms that turn process rewards into the rewards the advantage estimator sums.
 
 A *step* is a contiguous span of response tokens (a line of a worked solution, say). ``step_ids``
 gives each token's step index (``-1``: the token belongs to no step). These functions turn the
@@ -17,7 +17,18 @@ from prime_fast.algos._utils import as_float, as_mask
 from prime_fast.errors import UnsupportedInputError
 
 STEP_REDUCTIONS = ("sum", "min")
-PROCESS_CREDITS = ("sum", "min")
+PROCESS_CREDITS = ("sum", "min", "local", "step")
+"""Credit forms (``algo.process_credit``), each defined by the process *return* a token receives from
+rewards ``r`` (the estimator's leave-one-out baseline and whitening come after):
+
+- ``sum`` (PRIME): ``R_t = sum_{u >= t} gamma^(u-t) r_u``, ``gamma = algo.gamma_process``;
+- ``min`` (PURE, arXiv 2504.15275): the same sum over :func:`min_form_credit`'s reweighted rewards;
+- ``local``: ``R_t = r_t``, each token its own reward (``sum`` with ``gamma = 0``);
+- ``step``: ``R_t = sum of r over t's step`` (:func:`step_credit`: one credit per step, shared by its
+  tokens and by no earlier step; needs step ids).
+"""
+UNDISCOUNTED_CREDITS = ("local", "step")
+"""Credit forms whose returns are not sums over the future: the estimator gets ``gamma_process = 0``."""
 
 
 def step_scores(
@@ -173,13 +184,56 @@ def min_form_credit(rewards: torch.Tensor, mask: torch.Tensor, temperature: floa
     return torch.where(m, w * r.double(), torch.zeros_like(w)).to(r.dtype)
 
 
+def step_credit(rewards: torch.Tensor, mask: torch.Tensor, step_ids: torch.Tensor) -> torch.Tensor:
+    """Each valid token's reward replaced by the sum of the rewards of its step (its own reward when
+    its step id is ``-1``); 0 outside ``mask``.
+
+    With the estimator's ``gamma_process = 0`` a token's process return is its step's total reward: a
+    step is judged as a whole (the per-token noise of a PRM averages within the step) and a wrong step
+    costs no credit to the steps before it.
+
+    Args:
+        rewards: ``(B, T)`` process rewards.
+        mask: ``(B, T)`` valid response tokens.
+        step_ids: ``(B, T)`` integer step index of each token (``-1``: in no step), e.g. from a step
+            labeller (the algos layer never sees text).
+    """
+    r = as_float("rewards", rewards, 2)
+    m = as_mask(mask, r.shape, r.device)
+    rm = torch.where(m, r, torch.zeros_like(r))
+    if not isinstance(step_ids, torch.Tensor) or step_ids.shape != r.shape:
+        got = tuple(step_ids.shape) if isinstance(step_ids, torch.Tensor) else type(step_ids).__name__
+        raise UnsupportedInputError(
+            f"step_ids must be an integer tensor of shape {tuple(r.shape)}, got {got}"
+        )
+    if step_ids.dtype.is_floating_point or step_ids.dtype == torch.bool:
+        raise UnsupportedInputError(f"step_ids must hold integers, got {step_ids.dtype}")
+    ids = step_ids.to(r.device, torch.long)
+    in_step = (ids >= 0) & m
+    n_steps = int(ids.max()) + 2 if ids.numel() else 1  # the last column collects tokens in no step
+    col = torch.where(in_step, ids, torch.full_like(ids, n_steps - 1))
+    sums = torch.zeros(r.shape[0], n_steps, dtype=r.dtype, device=r.device).scatter_add_(1, col, rm)
+    return torch.where(in_step, sums.gather(1, col), rm)
+
+
+def process_discount(credit: str, gamma_process: float) -> float:
+    """The discount the estimator applies to the credited process rewards: ``gamma_process`` for the
+    summed forms (``sum``, ``min``), 0 for :data:`UNDISCOUNTED_CREDITS`."""
+    if credit not in PROCESS_CREDITS:
+        raise UnsupportedInputError(f"credit must be one of {', '.join(PROCESS_CREDITS)}, got {credit!r}")
+    return 0.0 if credit in UNDISCOUNTED_CREDITS else gamma_process
+
+
 __all__ = [
     "PROCESS_CREDITS",
     "STEP_REDUCTIONS",
+    "UNDISCOUNTED_CREDITS",
     "first_error_f1",
     "fit_threshold",
     "min_form_credit",
     "outcome_auc",
     "predict_first_error",
+    "process_discount",
+    "step_credit",
     "step_scores",
 ]

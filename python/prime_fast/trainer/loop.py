@@ -41,6 +41,7 @@ from prime_fast.runtime.rollout.base import SamplingConfig
 from prime_fast.runtime.rollout.hf import HFRolloutBackend
 from prime_fast.trainer import checkpoint as ckpt
 from prime_fast.trainer import distributed as D
+from prime_fast.trainer import oracle
 from prime_fast.trainer.actor import Actor
 from prime_fast.trainer.context import Context, LocalContext, make_context
 from prime_fast.trainer.data import PromptSampler, filter_groups
@@ -55,7 +56,7 @@ from prime_fast.trainer.metrics import (
 from prime_fast.trainer.models import build_models
 from prime_fast.trainer.optim import make_optimizer, make_scheduler
 from prime_fast.trainer.prm import PRMTrainer
-from prime_fast.trainer.prm_quality import prm_quality, step_labels
+from prime_fast.trainer.prm_quality import prm_quality
 from prime_fast.trainer.process import quiet_third_party, seed_everything
 from prime_fast.trainer.rollouts import Rollouts, rollout_metrics, round_samples, step_batch
 from prime_fast.trainer.schema import TrainConfig
@@ -176,7 +177,7 @@ class Trainer:
             self.prm = PRMTrainer(
                 self.prm_model, self.ref_model, per_rank(p, w), cfg.rollout.n, self.prm_opt, self.prm_sched
             )
-        elif cfg.uses_prm:  # prm.mode = "self": the policy's own implicit rewards, nothing to train
+        elif cfg.uses_prm:  # mode self (the policy's own rewards) or oracle: nothing to train
             self.prm = PRMTrainer(None, self.ref_model, per_rank(cfg.prm, w), cfg.rollout.n)
 
     def load_data(self, train_files: tuple[str, ...], val_files: tuple[str, ...]) -> None:
@@ -355,7 +356,7 @@ class Trainer:
         return [g * k + j for part in groups for g in part for j in range(k)]
 
     def advantages(
-        self, acc: torch.Tensor, mask: torch.Tensor, scores: torch.Tensor | None
+        self, acc: torch.Tensor, mask: torch.Tensor, scores: torch.Tensor | None, step_ids: Any = None
     ) -> algos.PrimeRewards:
         """PRIME's reward path (:func:`prime_fast.algos.prime_rewards`) on this rank's groups: credit
         form, normalisation, the configured estimator and whitening, each over the whole batch through
@@ -375,6 +376,7 @@ class Trainer:
             gamma_outcome=a.gamma_outcome,
             whiten=a.whiten,
             all_reduce=self.ctx.all_reduce,
+            step_ids=step_ids,
         )
 
     def tensorize(self, ro: Rollouts) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -392,8 +394,10 @@ class Trainer:
         *,
         update: bool | None = None,
     ) -> torch.Tensor | None:
-        """Reference log-probs, PRM scoring and update (``update``: default ``not prm.freeze``): the
-        PRM's raw implicit rewards ``q`` (None without process rewards)."""
+        """Reference log-probs, PRM scoring and update (``update``: default ``not prm.freeze``), the PRM's
+        metrics (outcome AUC, pairwise accuracy, first-error F1 with step labels): the scores the credit
+        form takes (the PRM's ``q``, or the oracle's, ``trainer/oracle.py``; None without process
+        rewards). Step ids for ``step`` credit go to ``batch.extra["step_ids"]``."""
         if self.prm is None:
             return None
         t0 = time.perf_counter()
@@ -403,22 +407,12 @@ class Trainer:
         scores, pm = self.prm.step(batch, acc, ref_logp, old_logp, update=do_update)
         timings["ref"] = t1 - t0
         timings["prm"] = time.perf_counter() - t1
-        metrics.update(pm)
-        metrics.update(self.prm_quality(batch, scores, acc, mask))
+        labels = oracle.batch_step_labels(self.tokenizer, batch, scores.shape[1])
+        if oracle.learned_prm_metrics(self.cfg):
+            metrics.update(pm)
+            metrics.update(prm_quality(scores, mask, acc, self.cfg.rollout.n, labels))
+        scores, batch.extra["step_ids"] = oracle.reward_inputs(self.cfg, scores, labels, batch)
         return scores
-
-    def prm_quality(
-        self, batch: Batch, scores: torch.Tensor, acc: torch.Tensor, mask: torch.Tensor
-    ) -> dict[str, float]:
-        """Outcome AUC, pairwise accuracy and (with step labels) first-error F1 of the PRM's scores."""
-        tok = self.tokenizer
-        resp = [
-            row[: int(n)] for row, n in zip(batch.responses.tolist(), batch.response_mask.sum(1).tolist())
-        ]
-        texts = tok.batch_decode(resp, skip_special_tokens=True)
-        prompts = tok.batch_decode(batch.input_ids[:, : batch.prompt_len], skip_special_tokens=True)
-        labels = step_labels(tok, prompts, texts, resp, batch.extra.get("data_source", []), scores.shape[1])
-        return prm_quality(scores, mask, acc, self.cfg.rollout.n, labels)
 
     def train_step(self) -> dict[str, Any]:
         """One PRIME step: collect (every rank's rows), keep this rank's groups, PRM score + update,
@@ -442,7 +436,7 @@ class Trainer:
         batch, old_logp, acc, mask = self.tensorize([ro[i] for i in self.local_rows(usable)])
         scores = self.score_process(batch, old_logp, acc, mask, metrics, timings)
         t0 = time.perf_counter()
-        rewards = self.advantages(acc, mask, scores)
+        rewards = self.advantages(acc, mask, scores, batch.extra.get("step_ids"))
         adv = rewards.advantages
         timings["adv"] = time.perf_counter() - t0
         metrics.update(rewards.metrics)

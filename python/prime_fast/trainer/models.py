@@ -21,9 +21,9 @@ class Models:
 
 
 def build_models(cfg: TrainConfig, policy_path: str) -> Models:
-    """Policy, PRM (if process rewards are on and ``prm.mode = "separate"``) and PRM reference (if
-    ``ref_type = freeze``), all loaded from their paths (the PRM and reference default to the policy's
-    SFT weights)."""
+    """Policy, PRM (if process rewards are on and ``prm.has_model``: ``separate``, or ``oracle`` with a
+    learned PRM kept) and PRM reference (if ``prm.needs_ref``), all loaded from their paths (the PRM
+    and reference default to the policy's SFT weights)."""
     tok = load_tokenizer(policy_path)
     if cfg.model.lora.enabled:  # one frozen base, adapters for the policy and the PRM (runtime/lora.py)
         from prime_fast.runtime.lora import build_lora_views
@@ -31,8 +31,8 @@ def build_models(cfg: TrainConfig, policy_path: str) -> Models:
         policy, prm, ref = build_lora_views(
             load_causal_lm(policy_path, cfg.model.dtype, trainable=False),
             cfg.model.lora,
-            with_prm=cfg.uses_prm and cfg.prm.mode == "separate",
-            with_ref=cfg.uses_prm and cfg.prm.ref_type == "freeze",
+            with_prm=cfg.uses_prm and cfg.prm.has_model,
+            with_ref=cfg.uses_prm and cfg.prm.needs_ref,
             base_path=policy_path,
             gradient_checkpointing=cfg.model.gradient_checkpointing,
         )
@@ -45,9 +45,9 @@ def build_models(cfg: TrainConfig, policy_path: str) -> Models:
     if cfg.uses_prm:
         if prm_path != policy_path:
             check_same_tokenizer(tok, load_tokenizer(prm_path), f"model.prm_path = {prm_path!r}")
-        if cfg.prm.mode == "separate":
+        if cfg.prm.has_model:
             prm = load_causal_lm(prm_path, cfg.model.dtype, trainable=True, gradient_checkpointing=gc)
-        if cfg.prm.ref_type == "freeze":
+        if cfg.prm.needs_ref:
             if ref_path != policy_path:
                 check_same_tokenizer(tok, load_tokenizer(ref_path), f"model.ref_path = {ref_path!r}")
             ref = load_causal_lm(ref_path, cfg.model.dtype, trainable=False)

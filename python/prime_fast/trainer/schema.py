@@ -24,8 +24,8 @@ PRM_UPDATE_MODES = ("after", "before")
 PRM_REF_TYPES = ("freeze", "policy")
 PRM_GRANULARITIES = ("token", "whole")
 PRM_NORMS = ("batch_norm", "none")
-PRM_MODES = ("separate", "self")
-PROCESS_CREDITS = ("sum", "min")
+PRM_MODES = ("separate", "self", "oracle")
+PROCESS_CREDITS = ("sum", "min", "local", "step")
 LR_SCHEDULES = ("constant", "cosine", "linear")
 PROGRESS = ("tqdm", "rich", "lines", "none")
 ROLLOUT_BACKENDS = ("hf", "vllm")
@@ -152,7 +152,12 @@ class PRMConfig:
         micro_batch_size: responses per forward/backward (gradient accumulation in between).
         mode: ``separate`` (a PRM model of its own, updated online) or ``self`` (the policy is its own
             implicit PRM: ``q_t = log pi_old - log pi_ref`` on the rollout, no PRM model or update;
-            needs ``ref_type = freeze``).
+            needs ``ref_type = freeze``) or ``oracle`` (the process rewards of perfect step labels from
+            each data source's step labeller replace the PRM's: ``-1`` spread evenly over the tokens of
+            the first wrong step, 0 elsewhere; ``trainer/oracle.py``). A runtime error names any data
+            source without a labeller.
+        oracle_learned: with ``mode = oracle``, keep a learned implicit PRM alongside: it trains (and
+            logs its metrics) as in ``separate`` mode, but its scores are not used.
         freeze: never update the PRM during RL (after ``warmup_steps``): the offline-PRM ablation.
         warmup_steps: generation rounds before RL that only train the PRM, on the warm-start
             policy's rollouts (0: none).
@@ -170,12 +175,30 @@ class PRMConfig:
     mini_batch_size: int = 256
     micro_batch_size: int = 8
     mode: str = "separate"
+    oracle_learned: bool = False
     freeze: bool = False
     warmup_steps: int = 0
+
+    @property
+    def has_model(self) -> bool:
+        """Whether a PRM model of its own is built and trained (``separate``, or ``oracle`` with a
+        learned PRM kept)."""
+        return self.mode == "separate" or (self.mode == "oracle" and self.oracle_learned)
+
+    @property
+    def needs_ref(self) -> bool:
+        """Whether a frozen reference model is built (``ref_type = freeze`` and a PRM that scores)."""
+        return self.ref_type == "freeze" and (self.mode != "oracle" or self.oracle_learned)
 
     def __post_init__(self) -> None:
         _choice("prm.update", self.update, PRM_UPDATE_MODES)
         _choice("prm.mode", self.mode, PRM_MODES)
+        _check(
+            self.mode == "oracle" or not self.oracle_learned,
+            "prm.oracle_learned",
+            "expected false unless prm.mode = 'oracle'",
+            self.oracle_learned,
+        )
         _pos("prm.warmup_steps", self.warmup_steps, allow_zero=True)
         _choice("prm.ref_type", self.ref_type, PRM_REF_TYPES)
         _choice("prm.granularity", self.granularity, PRM_GRANULARITIES)
@@ -205,9 +228,12 @@ class AlgoConfig:
         filter_accuracy: keep only prompt groups with accuracy in the band (inclusive).
         accuracy_lower_bound, accuracy_upper_bound: the band (0.2, 0.8).
         filter_truncated: drop groups where any response hit ``rollout.max_tokens``.
-        process_credit: how process rewards become returns: ``sum`` (PRIME: the sum of future
-            rewards) or ``min`` (PURE's min-form credit, arXiv 2504.15275: each row's rewards are
-            reweighted by ``softmax(-q / (T * std))`` first, so a row's return tends to its worst token).
+        process_credit: how process rewards become returns (``prime_fast.algos.PROCESS_CREDITS``):
+            ``sum`` (PRIME: the sum of future rewards, discount ``gamma_process``), ``min`` (PURE's
+            min-form credit, arXiv 2504.15275: each row's rewards are reweighted by
+            ``softmax(-q / (T * std))`` first, so a row's return tends to its worst token), ``local``
+            (each token its own reward: ``sum`` with ``gamma_process = 0``) or ``step`` (each token its
+            step's summed reward; needs a step labeller for every data source).
         process_credit_temperature: ``T`` of the min-form reweighting, in units of the batch's
             standard deviation of ``q`` (smaller: closer to the minimum).
     """
