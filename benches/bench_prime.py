@@ -2,7 +2,8 @@
 
 Methods (each a set of config overrides on top of the task's):
 
-- ``prime``: online implicit PRM, PRIME's RLOO on outcome + process rewards;
+- ``prime``: online implicit PRM, PRIME's RLOO on outcome + process rewards (the task config's credit form:
+  ``sum`` by default, ``step`` in ``examples/demo-habit.toml``);
 - ``rloo``: outcome-only RLOO (``algo.process_rewards=false``);
 - ``grpo``: outcome-only GRPO;
 - ``prime_frozen``: PRIME whose PRM is trained during a warm-up on the SFT policy's rollouts and then
