@@ -289,3 +289,34 @@ def test_int32_labels_and_custom_ignore_index(backend, use_backend, poison):
         torch.float32,
         reduce_dim=45 * 8,
     )
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.8])
+def test_torch_path_leaves_logits_intact_and_handles_masked_vocab(temperature, use_backend, poison):
+    """The CPU path works in place on its chunk buffers: the caller's logits are never written, and
+    -inf logits (a masked vocabulary, e.g. after top-k) give what dropping those columns gives."""
+    use_backend("torch")
+    gen = torch.Generator().manual_seed(11)
+    keep = 23
+    x_kept = make_logits((9, keep), torch.float32, "peaked", generator=gen)
+    lab_kept = make_labels((9,), keep, generator=gen)
+    # Interleave 6 masked columns; labels point at the same kept tokens.
+    cols = torch.randperm(keep + 6, generator=gen)
+    kept_cols, masked_cols = cols[:keep].sort().values, cols[keep:]
+    x = torch.empty(9, keep + 6)
+    x[:, kept_cols] = x_kept
+    x[:, masked_cols] = float("-inf")
+    lab = torch.where(lab_kept >= 0, kept_cols[lab_kept.clamp(min=0)], lab_kept)
+    x.requires_grad_(True)
+    before = x.detach().clone()
+    logp, ent = ops.token_logprobs(x, lab, temperature=temperature, return_entropy=True)
+    g_lp, g_h = torch.randn(9, generator=gen), torch.randn(9, generator=gen)
+    (grad,) = torch.autograd.grad((logp * g_lp).sum() + (ent * g_h).sum(), x)
+    assert torch.equal(x.detach(), before)
+    x64 = x_kept.double().requires_grad_(True)
+    rl, re = reference.token_logprobs(x64, lab_kept, temperature=temperature, return_entropy=True)
+    (rg,) = torch.autograd.grad((rl * g_lp.double()).sum() + (re * g_h.double()).sum(), x64)
+    assert_close(logp, rl, torch.float32, reduce_dim=keep)
+    assert_close(ent, re, torch.float32, reduce_dim=keep)
+    assert torch.isfinite(grad).all() and (grad[:, masked_cols] == 0).all()
+    assert_close(grad[:, kept_cols], rg, torch.float32, reduce_dim=keep)

@@ -23,18 +23,19 @@ def _stats(z: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor, need_entr
     # float32 precision even when all logits are large (e.g. around -1000).
     zmax = z.amax(-1, keepdim=True)
     zmax = torch.where(torch.isfinite(zmax), zmax, torch.zeros_like(zmax))
-    zs = z.sub_(zmax) if owned else z - zmax  # ``owned``: z is a scratch buffer of ours
+    zs = z.sub_(zmax) if owned else z - zmax  # either way ``zs`` is a scratch buffer of ours from here
     safe = torch.where(valid, labels, torch.zeros_like(labels)).long()
     zy = zs.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
     zero = torch.zeros_like(zy)
     if need_entropy:
-        e = torch.exp(zs)
+        e = torch.exp(zs)  # the chunk's one other buffer
         s = e.sum(-1)
         log_s = torch.log(s)
-        ezs = torch.where(e > 0, e * zs, torch.zeros_like(e))
+        # sum(e * zs) in place on zs; e == 0 where zs == -inf gives nan, whose term is 0
+        ezs = zs.mul_(e).nan_to_num_(nan=0.0, neginf=0.0)
         ent = torch.where(valid, log_s - ezs.sum(-1) / s, zero)
     else:
-        log_s = zs.exp_().sum(-1).log()  # zs is ours: exponentiate in place
+        log_s = zs.exp_().sum(-1).log()
         ent = zero
     logp = torch.where(valid, zy - log_s, zero)
     return logp, ent, log_s + zmax.squeeze(-1)
@@ -55,19 +56,21 @@ def _dz(
     g_ent: torch.Tensor | None,
     temperature: float,
 ) -> torch.Tensor:
-    """d(loss)/d(logits) for a chunk: ``(g_lp (onehot - p) - g_H p (log p + H)) / T``, in place
-    on fresh chunk buffers (two allocations of the chunk size at most)."""
+    """d(loss)/d(logits) for a chunk: ``(g_lp (onehot - p) - g_H p (log p + H)) / T``, made in place
+    in ``z`` (the chunk's scaled logits, a scratch buffer of the caller's), with one more buffer of the
+    chunk's size when the entropy has a gradient (fresh pages cost as much as the arithmetic on a CPU,
+    and each one is a chunk's worth of peak memory)."""
     zero = torch.zeros_like(lse)
     g = torch.where(valid, g_logp.to(z.dtype), zero)
-    logq = z - lse.unsqueeze(-1)
+    logq = z.sub_(lse.unsqueeze(-1))  # log p
     if g_ent is None:
         dz = logq.exp_().mul_(-g.unsqueeze(-1))
     else:
         gh = torch.where(valid, g_ent.to(z.dtype), zero)
         p = torch.exp(logq)
-        # log p + H, with log p = z - lse (O(1) terms); 0 where p == 0 (no -inf * 0).
-        t = torch.where(p > 0, logq.add_(ent.unsqueeze(-1)), torch.zeros_like(p))
-        dz = p.mul_(t.mul_(gh.unsqueeze(-1)).add_(g.unsqueeze(-1))).neg_()
+        # -p (g + gh (log p + H)); where p == 0 the term is 0 (log p may be -inf there).
+        t = logq.add_(ent.unsqueeze(-1)).mul_(gh.unsqueeze(-1)).add_(g.unsqueeze(-1))
+        dz = t.masked_fill_(p == 0, 0.0).mul_(p).neg_()
     safe = torch.where(valid, labels, torch.zeros_like(labels)).long().unsqueeze(-1)
     dz.scatter_add_(-1, safe, g.unsqueeze(-1))
     return dz if temperature == 1.0 else dz.div_(temperature)
@@ -110,6 +113,8 @@ def token_logprobs_bwd(
     for s in range(0, n, step):
         e = min(n, s + step)
         z = _scaled(logits[s:e], dt, temperature)
+        if z.data_ptr() == logits.data_ptr() + s * logits.stride(0) * logits.element_size():
+            z = z.clone()  # the caller's logits: _dz works in place
         lab = labels[s:e]
         ge = None if g_ent is None else g_ent[s:e]
         out[s:e] = _dz(z, lab, lab != ignore_index, lse[s:e], ent[s:e], g_logp[s:e], ge, temperature)
