@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from prime_fast.runtime.batch import build_batch
@@ -150,3 +151,48 @@ def test_exactly_on_policy_needs_one_epoch_one_minibatch_and_no_reader() -> None
     assert not exactly_on_policy(cfg("prm.ref_type=policy"))  # the PRM's reference reads them
     assert not exactly_on_policy(cfg("prm.mode=self"))
     assert exactly_on_policy(cfg("prm.ref_type=policy", "algo.process_rewards=false"))  # no PRM at all
+
+
+def test_old_logprobs_in_round_only_when_every_generated_row_is_trained_on() -> None:
+    from prime_fast.trainer.config import load_config
+    from prime_fast.trainer.sizes import old_logprobs_in_round
+
+    def cfg(*over: str):
+        base = [
+            "data.train_batch_size=4",
+            "rollout.n=4",
+            "optim.mini_batch_size=8",
+            "optim.micro_batch_size=4",
+        ]
+        return load_config(None, [*base, "prm.mini_batch_size=16", "prm.micro_batch_size=4", *over])
+
+    no_filter = ("algo.filter_accuracy=false", "algo.filter_truncated=false")
+    assert old_logprobs_in_round(cfg(*no_filter))
+    assert not old_logprobs_in_round(cfg())  # PRIME's accuracy filter drops groups
+    assert not old_logprobs_in_round(cfg("algo.filter_accuracy=false", "algo.filter_truncated=true"))
+    assert not old_logprobs_in_round(cfg(*no_filter, "data.oversample_factor=2"))  # surplus groups
+    assert not old_logprobs_in_round(cfg(*no_filter, "verify.overlap=false"))  # nothing to overlap
+    assert not old_logprobs_in_round(cfg(*no_filter, "optim.mini_batch_size=16"))  # exactly on-policy
+
+
+@pytest.mark.parametrize("filtered", [True, False], ids=["filter", "no-filter"])
+def test_old_logprobs_are_the_rollout_policys_on_the_trained_rows(tmp_path, tiny_overrides, filtered) -> None:
+    """With a filter, rounds leave old log-probs to the step, which computes them for the kept rows only;
+    without one, rounds compute them while verifying. Either way they are the rollout policy's."""
+    from prime_fast.demo.assets import prepare_demo
+    from prime_fast.trainer.config import load_config
+    from prime_fast.trainer.loop import Trainer
+
+    over = [] if filtered else ["algo.filter_accuracy=false", "algo.filter_truncated=false"]
+    cfg = load_config(None, [*tiny_overrides(str(tmp_path / "run"), steps=1), *over])
+    tr = Trainer(cfg, tmp_path / "run", prepare=prepare_demo)
+    tr.setup()
+    assert tr.round_logprobs is not filtered
+    timings: dict[str, float] = {}
+    ro, _ = tr.collect(timings)
+    assert all((s.old_logp is None) is filtered for s in ro)
+    batch, old_logp, _, mask = tr.tensorize(ro, timings)
+    assert timings["old_logprob"] > 0
+    want = batched_logprobs(tr.policy, batch, 2, temperature=cfg.rollout.temperature)
+    assert old_logp.shape == want.shape and (old_logp[~mask] == 0).all()
+    assert torch.allclose(old_logp, want, atol=1e-5, rtol=0), float((old_logp - want).abs().max())

@@ -82,7 +82,7 @@ def test_oracle_run_builds_no_prm_and_trains(tmp_path, tiny_overrides) -> None:
     tr.setup()
     assert tr.prm_model is None and tr.ref_model is None
     ro, _ = tr.collect({})
-    batch, old_logp, acc, mask = tr.tensorize(ro)
+    batch, old_logp, acc, mask = tr.tensorize(ro, {})
     metrics: dict = {}
     scores = tr.score_process(batch, old_logp, acc, mask, metrics, {})
     assert "prm/auc" not in metrics and "prm/loss" not in metrics  # no learned PRM to report on

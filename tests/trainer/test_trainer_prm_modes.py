@@ -33,7 +33,7 @@ def test_self_prm_scores_are_the_policys_own_log_ratio(tmp_path, tiny_overrides)
     tr.setup()
     assert tr.prm_model is None and tr.ref_model is not None and tr.prm is not None
     ro, _ = tr.collect({})
-    batch, old_logp, acc, mask = tr.tensorize(ro)
+    batch, old_logp, acc, mask = tr.tensorize(ro, {})
     ref = batched_logprobs(tr.ref_model, batch, 4)
     scores, m = tr.prm.step(batch, acc, ref, old_logp)
     assert torch.allclose(scores, torch.where(mask, old_logp - ref, 0.0), atol=1e-6)

@@ -60,7 +60,7 @@ from prime_fast.trainer.prm_quality import prm_quality
 from prime_fast.trainer.process import quiet_third_party, seed_everything
 from prime_fast.trainer.rollouts import Rollouts, rollout_metrics, round_samples, step_batch
 from prime_fast.trainer.schema import TrainConfig
-from prime_fast.trainer.sizes import check_divisible, exactly_on_policy, per_rank
+from prime_fast.trainer.sizes import check_divisible, exactly_on_policy, old_logprobs_in_round, per_rank
 from prime_fast.trainer.verification import Verifier
 from prime_fast.verify.batch import score_batch
 
@@ -155,6 +155,7 @@ class Trainer:
         cfg, w = self.cfg, self.ctx.world_size
         o = cfg.optim
         self.on_policy = exactly_on_policy(cfg)
+        self.round_logprobs = old_logprobs_in_round(cfg)
         self.actor_opt = make_optimizer(self.policy, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
         self.actor_sched = make_scheduler(
             self.actor_opt, schedule=o.lr_schedule, warmup_ratio=o.warmup_ratio, total_steps=self.total_steps
@@ -272,13 +273,7 @@ class Trainer:
             pad_token_id=self.pad,
             eos_token_id=self.eos,
         )
-        old = (  # exactly on-policy: the update's own log-probs serve (sizes.exactly_on_policy)
-            torch.zeros(batch.responses.shape)
-            if self.on_policy
-            else batched_logprobs(
-                self.policy, batch, self.cfg.optim.micro_batch_size, temperature=r.temperature
-            )
-        )
+        old = self.old_logprobs(batch) if self.round_logprobs else None  # else: the step's rows only
         t3 = time.perf_counter()
         acc, verify_s = fut.result() if mine else ([], 0.0)
         t4 = time.perf_counter()
@@ -379,9 +374,23 @@ class Trainer:
             step_ids=step_ids,
         )
 
-    def tensorize(self, ro: Rollouts) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(batch, old_logp, acc, mask)`` of the given samples (:func:`~prime_fast.trainer.rollouts.step_batch`)."""
-        return step_batch(ro, pad_token_id=self.pad)
+    def old_logprobs(self, batch: Batch) -> torch.Tensor:
+        """The rollout policy's log-probs of the responses (zeros when exactly on-policy: unused)."""
+        if self.on_policy:
+            return torch.zeros(batch.responses.shape)
+        o, r = self.cfg.optim, self.cfg.rollout
+        return batched_logprobs(self.policy, batch, o.micro_batch_size, temperature=r.temperature)
+
+    def tensorize(
+        self, ro: Rollouts, timings: dict[str, float]
+    ) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(batch, old_logp, acc, mask)`` of the samples (``rollouts.step_batch``); old log-probs made here if needed."""
+        batch, old_logp, acc, mask = step_batch(ro, pad_token_id=self.pad)
+        if old_logp is None:
+            t0 = time.perf_counter()
+            old_logp = self.old_logprobs(batch)
+            timings["old_logprob"] = timings.get("old_logprob", 0.0) + time.perf_counter() - t0
+        return batch, old_logp, acc, mask
 
     def score_process(
         self,
@@ -433,7 +442,7 @@ class Trainer:
                 n_groups,
                 w,
             )
-        batch, old_logp, acc, mask = self.tensorize([ro[i] for i in self.local_rows(usable)])
+        batch, old_logp, acc, mask = self.tensorize([ro[i] for i in self.local_rows(usable)], timings)
         scores = self.score_process(batch, old_logp, acc, mask, metrics, timings)
         t0 = time.perf_counter()
         rewards = self.advantages(acc, mask, scores, batch.extra.get("step_ids"))
@@ -571,7 +580,7 @@ class Trainer:
             timings: dict[str, float] = {}
             ro, last = self.collect(timings)
             usable = len(ro) // k - (len(ro) // k) % w
-            batch, old_logp, acc, mask = self.tensorize([ro[i] for i in self.local_rows(usable)])
+            batch, old_logp, acc, mask = self.tensorize([ro[i] for i in self.local_rows(usable)], timings)
             self.score_process(batch, old_logp, acc, mask, last, timings, update=True)
         last = self.ctx.reduce_metrics(last)
         logger.message(

@@ -27,7 +27,8 @@ class Sample:
         truncated: it hit ``rollout.max_tokens`` without EOS.
         acc: the verifier's score.
         row: its one-row :class:`Batch` (its own storage: a sample is sent between ranks).
-        old_logp: ``(1, T_round)`` the rollout policy's log-probs of its tokens (0 past its end).
+        old_logp: ``(1, T_round)`` the rollout policy's log-probs of its tokens (0 past its end), or None
+            when the round did not compute them (:func:`~prime_fast.trainer.sizes.old_logprobs_in_round`).
     """
 
     prompt: Prompt
@@ -35,7 +36,7 @@ class Sample:
     truncated: bool
     acc: float
     row: Batch
-    old_logp: torch.Tensor
+    old_logp: torch.Tensor | None
 
 
 Rollouts = list[Sample]
@@ -48,25 +49,29 @@ def round_samples(
     truncated: list[bool],
     acc: list[float],
     batch: Batch,
-    old_logp: torch.Tensor,
+    old_logp: torch.Tensor | None,
 ) -> Rollouts:
-    """The samples of one round: row ``i`` of ``batch`` and ``old_logp`` is response ``i`` (rows past the
-    responses, e.g. a rank's filler rows, are dropped)."""
+    """The samples of one round: row ``i`` of ``batch`` and ``old_logp`` (None: not computed) is response
+    ``i`` (rows past the responses, e.g. a rank's filler rows, are dropped)."""
     out = []
     for i, (p, resp, trunc, a) in enumerate(zip(prompts, responses, truncated, acc, strict=True)):
         own = batch.rows(slice(i, i + 1)).copy()
-        out.append(Sample(p, resp, trunc, float(a), own, old_logp[i : i + 1].clone()))
+        old = None if old_logp is None else old_logp[i : i + 1].clone()
+        out.append(Sample(p, resp, trunc, float(a), own, old))
     return out
 
 
 def step_batch(
     samples: Rollouts, *, pad_token_id: int
-) -> tuple[Batch, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[Batch, torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """``(batch, old_logp, acc, mask)`` of the given samples, from their rows (no rebuild from token ids);
-    ``batch.extra["data_source"]`` holds each row's data source."""
+    ``old_logp`` is None unless every sample has its own. ``batch.extra["data_source"]`` holds each row's
+    data source."""
     batch = concat_batches([s.row for s in samples], pad_token_id=pad_token_id)
     t = batch.responses.shape[1]
-    old_logp = pad_rows([s.old_logp[:, :t] for s in samples], t).float()
+    olds = [s.old_logp for s in samples]
+    have = [o for o in olds if o is not None]
+    old_logp = pad_rows([o[:, :t] for o in have], t).float() if len(have) == len(olds) else None
     acc = torch.tensor([s.acc for s in samples], dtype=torch.float32)
     batch.extra["data_source"] = [s.prompt.data_source for s in samples]
     return batch, old_logp, acc, batch.response_mask.bool()

@@ -54,3 +54,16 @@ def exactly_on_policy(cfg: TrainConfig) -> bool:
     o, rows = cfg.optim, cfg.data.train_batch_size * cfg.rollout.n
     prm_reads = cfg.uses_prm and (cfg.prm.ref_type == "policy" or cfg.prm.mode == "self")
     return o.ppo_epochs == 1 and o.mini_batch_size >= rows and not prm_reads
+
+
+def old_logprobs_in_round(cfg: TrainConfig) -> bool:
+    """Whether each generation round computes the old log-probs of all its rows while the verifier
+    scores them (``verify.overlap``), rather than the step computing them for the rows it trains on.
+
+    Only when every generated row is trained on: no accuracy or truncation filter and no
+    oversampling. Otherwise rows that the filter drops (or that overflow the batch) would cost a
+    forward for nothing: with PRIME's filter and ``data.oversample_factor = 4`` (the paper's), most
+    of them. Never when the update is exactly on-policy (no old-log-prob forward at all)."""
+    a = cfg.algo
+    every_row_used = not (a.filter_accuracy or a.filter_truncated) and cfg.data.oversample_factor == 1.0
+    return cfg.verify.overlap and every_row_used and not exactly_on_policy(cfg)
