@@ -174,6 +174,34 @@ def test_weight_frozen_no_grad_and_scaled_output(backend, use_backend, poison):
     assert w_leaf.grad is not None and w_leaf.grad.shape == weight.shape  # a normal leaf gradient
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_on_policy_and_token_values(backend, use_backend, poison):
+    """``old_logp=None`` is ``old_logp = logp.detach()`` (values, metrics, gradients), and
+    ``return_token_values`` gives the log-probs and entropies of :func:`ops.linear_token_logprobs`."""
+    use_backend(backend)
+    hidden, weight, labels, _, adv, mask, ref = _inputs(21, "spread")
+    kw = {"entropy_coef": 0.01, "kl_coef": 0.05, "aggregation": "seq-mean-token-mean", "temperature": 0.8}
+    with torch.no_grad():
+        cur, cur_ent = ops.linear_token_logprobs(hidden, weight, labels, temperature=0.8, return_entropy=True)
+    results = []
+    for old in (None, cur):
+        hx = hidden.clone().requires_grad_(True)
+        wx = weight.clone().requires_grad_(True)
+        loss, metrics, logp, ent = ops.linear_policy_loss(
+            hx, wx, labels, old, adv, mask, ref_logp=ref, return_token_values=True, **kw
+        )
+        results.append((loss, metrics, logp, ent, *torch.autograd.grad(loss, (hx, wx))))
+    (loss0, m0, logp0, ent0, gh0, gw0), (loss1, m1, _, _, gh1, gw1) = results
+    assert not logp0.requires_grad and logp0.shape == labels.shape
+    torch.testing.assert_close(logp0, cur, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ent0, cur_ent, rtol=1e-6, atol=1e-6)
+    assert float(m0["pg_clipfrac"]) == 0.0 and float(m0["ppo_kl"]) == 0.0  # ratio exactly 1
+    torch.testing.assert_close(loss0, loss1, rtol=1e-6, atol=1e-7)
+    for k in m0:
+        torch.testing.assert_close(m0[k], m1[k], rtol=1e-5, atol=1e-6)
+    assert _max_rel(gh0, gh1) <= RTOL and _max_rel(gw0, gw1) <= RTOL
+
+
 def _autograd_token_grad(logp, old, adv, kw):
     x = logp.clone().requires_grad_(True)
     mask = torch.ones_like(x, dtype=torch.bool)
