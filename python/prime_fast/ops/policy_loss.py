@@ -205,7 +205,14 @@ def loss_and_metrics(
     )
     if ref_logp is not None:
         kl = _aggregate(
-            terms.kl_value(logp, ref_logp.to(logp.dtype), opts.kl_type), mask.bool(), opts.aggregation
+            terms.kl_value(
+                logp,
+                ref_logp.to(logp.dtype),
+                opts.kl_type,
+                old_logp.to(logp.dtype) if opts.kl_ratio_weighted else None,
+            ),
+            mask.bool(),
+            opts.aggregation,
         )
         if opts.kl_coef != 0.0:
             loss = loss + opts.kl_coef * kl
@@ -317,6 +324,7 @@ def linear_policy_loss(
     ref_logp: torch.Tensor | None = ...,
     kl_coef: float = ...,
     kl_type: str = ...,
+    kl_ratio_weighted: bool = ...,
     compute_entropy: bool = ...,
     ignore_index: int = ...,
     return_token_values: Literal[False] = ...,
@@ -342,6 +350,7 @@ def linear_policy_loss(
     ref_logp: torch.Tensor | None = ...,
     kl_coef: float = ...,
     kl_type: str = ...,
+    kl_ratio_weighted: bool = ...,
     compute_entropy: bool = ...,
     ignore_index: int = ...,
     return_token_values: Literal[True],
@@ -366,6 +375,7 @@ def linear_policy_loss(
     ref_logp: torch.Tensor | None = None,
     kl_coef: float = 0.0,
     kl_type: str = "k3",
+    kl_ratio_weighted: bool = False,
     compute_entropy: bool = True,
     ignore_index: int = -100,
     return_token_values: bool = False,
@@ -396,6 +406,9 @@ def linear_policy_loss(
             ``metrics["kl"]`` whenever given).
         kl_coef: weight of the KL penalty (needs ``ref_logp``).
         kl_type: ``k1``, ``k2`` or ``k3`` (see :data:`prime_fast.ops._policy_terms.KL_TYPES`).
+        kl_ratio_weighted: multiply each token's KL by its importance ratio ``exp(logp - old_logp)``
+            (DeepSeek-V3.2's unbiased KL gradient; TRL's ``use_bias_correction_kl``); the ratio stays
+            differentiable, so it changes the gradient even on-policy, where its value is 1.
         compute_entropy: compute the entropy (its metric and bonus); False skips one pass per chunk.
         ignore_index: label of skipped positions.
         return_token_values: also return the detached ``(B, T)`` log-probs and entropies the loss was
@@ -421,6 +434,7 @@ def linear_policy_loss(
         entropy_coef=entropy_coef,
         kl_coef=kl_coef,
         kl_type=kl_type,
+        kl_ratio_weighted=kl_ratio_weighted,
         temperature=check_temperature(temperature),
         ignore_index=ignore_index,
         compute_entropy=compute_entropy,
