@@ -1,4 +1,5 @@
-"""A ``GRPOTrainer`` mixin computing the per-token log-probs with :func:`prime_fast.ops.linear_token_logprobs`.
+"""A ``GRPOTrainer`` mixin computing the per-token log-probs with :func:`prime_fast.ops.linear_token_logprobs`
+and GRPO's policy loss with :func:`prime_fast.ops.linear_policy_loss`.
 
 TRL 1.16's ``GRPOTrainer._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
 batch_size=None, compute_entropy=False, compute_aux_loss=False, <multimodal inputs>) -> (logps, entropies,
@@ -15,6 +16,17 @@ Dispatch (``fused_logprobs``, a class attribute, or the ``PRIME_FAST_TRL_LOGPROB
 shape measured). ``"prime_fast"``, ``"eager"`` and ``"trl"`` (TRL's own method) force one. TRL's own method
 also handles what the op does not cover: multimodal inputs, MoE auxiliary losses, an LM head with a bias,
 logit soft-capping or scaling.
+
+The policy loss: the mixin also overrides ``GRPOTrainer._compute_loss(model, inputs)``; where
+:func:`prime_fast.ops.linear_policy_loss` reproduces TRL's loss exactly (the mapping and what falls back:
+:mod:`prime_fast.integrations.trl_policy_loss`), the backbone's hidden states and the head's weight go to that
+op (loss, KL and entropy bonus in one pass, gradients made in the forward, no ``N x V`` logits kept), else
+TRL's own ``_compute_loss`` runs. Dispatch (``fused_policy_loss`` or ``PRIME_FAST_TRL_POLICY_LOSS``):
+``"auto"`` (default) follows the log-prob dispatch for the batch's ``B x completion length x V`` logits (the
+fused loss where it would pick ``"prime_fast"``: on CUDA, and on the CPU above ``EAGER_MAX_ELEMENTS``; TRL's
+loss where full logits are fastest or TRL's method is asked for); ``"prime_fast"`` forces it wherever it is
+exact, ``"trl"`` never uses it. ``policy_loss_path`` and ``policy_loss_fallback`` record the last call's path
+and, for TRL's, why.
 
 Use: ``class MyTrainer(FusedLogProbsMixin, GRPOTrainer): ...`` (the mixin first), or
 :class:`FusedLogProbGRPOTrainer`.
