@@ -55,7 +55,7 @@ CASES: dict[str, tuple[dict[str, Any], bool, bool, bool]] = {
     ),
     "dapo-eval": ({"loss_type": "dapo", "epsilon_high": 0.28}, True, True, True),
     "luspo-token": ({"loss_type": "luspo", "beta": 0.04}, True, True, False),
-    "bnpo-eval-delta": ({"loss_type": "bnpo", "delta": 2.0, "entropy_coef": 0.01}, False, True, True),
+    "bnpo-eval-delta": ({"loss_type": "bnpo", "delta": 1.6, "entropy_coef": 0.01}, True, True, True),
 }
 #: name -> (GRPOConfig overrides, a word of the recorded reason)
 FALLBACKS = {
@@ -97,23 +97,26 @@ def _trainer(model_path: str, tmp_path: Any, **overrides: Any) -> Any:
 def _batch(tr: Any, seed: int, per_token_adv: bool, with_old: bool) -> dict[str, Any]:
     """A generation batch as TRL's ``_generate_and_score_completions`` returns it, from ``seed``."""
     gen = torch.Generator().manual_seed(seed)
-    b, p, t, v = 6, 5, 9, tr.model.config.vocab_size
+    b, p, t, v = 8, 5, 10, tr.model.config.vocab_size
     prompt_ids = torch.randint(2, v, (b, p), generator=gen)
     prompt_mask = torch.ones_like(prompt_ids)
     prompt_mask[0, :2] = 0  # left padding
     completion_ids = torch.randint(2, v, (b, t), generator=gen)
-    lengths = torch.randint(1, t + 1, (b,), generator=gen)
+    lengths = torch.randint(3, t + 1, (b,), generator=gen)
     lengths[2] = 0  # an empty completion
     completion_mask = (torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)).long()
     with torch.no_grad():
         ids, mask = torch.cat([prompt_ids, completion_ids], 1), torch.cat([prompt_mask, completion_mask], 1)
-        cur, _, _ = trl.GRPOTrainer._get_per_token_logps_and_entropies(tr, tr.model, ids, mask, t)
+        cur = trl.GRPOTrainer._get_per_token_logps_and_entropies(tr, tr.model, ids, mask, t)[0]
     adv = torch.randn((b, t) if per_token_adv else (b,), generator=gen)
     sign = adv.sign() if per_token_adv else adv.sign().unsqueeze(1)
-    # half of the tokens pushed out of the clip band on the side where it binds, the rest near ratio 1
-    push = torch.rand(b, t, generator=gen) < 0.5
+    # 40% of the tokens pushed out of the clip band on the side where it binds, 30% far out on the other side
+    # (ratios of 1.8-2.7 with negative advantages: where TRL's delta caps the ratio), the rest near ratio 1
+    u = torch.rand(b, t, generator=gen)
     out = torch.empty(b, t).uniform_(0.3, 0.8, generator=gen) * sign
-    old = cur - torch.where(push, out, 0.05 * torch.randn(b, t, generator=gen))
+    other = -torch.empty(b, t).uniform_(0.6, 1.0, generator=gen) * sign
+    near = 0.05 * torch.randn(b, t, generator=gen)
+    old = cur - torch.where(u < 0.4, out, torch.where(u < 0.7, other, near))
     batch = {
         "prompt_ids": prompt_ids,
         "prompt_mask": prompt_mask,
@@ -127,6 +130,13 @@ def _batch(tr: Any, seed: int, per_token_adv: bool, with_old: bool) -> dict[str,
     if tr.beta != 0.0:
         batch["ref_per_token_logps"] = cur + 0.3 * torch.randn(b, t, generator=gen)
     return batch
+
+
+def _ids(inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(input_ids, attention_mask, logits_to_keep)`` of a batch."""
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
+    mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
+    return ids, mask, inputs["completion_ids"].size(1)
 
 
 def _run(tr: Any, fn: Any, inputs: dict[str, Any]) -> tuple[torch.Tensor, list[Any], dict[str, list[float]]]:
@@ -172,6 +182,13 @@ def test_fused_loss_equals_trl(case: str, model_path: str, tmp_path: Any, poison
     assert ("policy_loss" in theirs[2]) == ("entropy_coef" in overrides)
     region = theirs[2]["clip_ratio/region_mean"][0]
     assert region == 0.0 if not with_old else region > 0.1
+    if "delta" in overrides:  # some tokens have their ratio capped by delta (the op's dual clip)
+        ratio = torch.exp(
+            tr._get_per_token_logps_and_entropies(tr.model, *_ids(inputs))[0] - inputs["old_per_token_logps"]
+        )
+        adv = inputs["advantages"] if per_token_adv else inputs["advantages"].unsqueeze(1)
+        capped = (ratio > overrides["delta"]) & (adv < 0) & (inputs["completion_mask"] == 1)
+        assert int(capped.sum()) >= 3
 
 
 def test_fused_loss_follows_its_inputs(model_path: str, tmp_path: Any, poison: Any) -> None:
@@ -220,8 +237,8 @@ def test_dispatch(model_path: str, tmp_path: Any, monkeypatch: Any) -> None:
 
 
 def _length_reward(completions: list[Any], **kwargs: Any) -> list[float]:
-    """A reward that varies within each group (the random tiny model never answers right)."""
-    return [len(c[0]["content"]) / 12 for c in completions]
+    """A reward in [0, 1) that varies within each group (the random tiny model never answers right)."""
+    return [len(c[0]["content"]) / (len(c[0]["content"]) + 10) for c in completions]
 
 
 def test_grpo_trains_with_the_fused_loss(model_path: str, tmp_path: Any) -> None:
@@ -241,4 +258,26 @@ def test_grpo_trains_with_the_fused_loss(model_path: str, tmp_path: Any) -> None
     assert tr.policy_loss_path == "prime_fast"
     for key in ("kl", "entropy", "clip_ratio/region_mean", "clip_ratio/high_max"):
         assert any(key in h for h in tr.state.log_history), key
+    assert any(not torch.equal(before[n], p) for n, p in tr.model.named_parameters())
+
+
+def test_prime_trainer_trains_with_the_fused_loss(tmp_path: Any) -> None:
+    """``PrimeGRPOTrainer`` inherits the fused loss: its ``(B, T)`` advantages train the policy through it."""
+    from prime_fast.integrations.trl import PrimeConfig, PrimeGRPOTrainer
+
+    model, tok = tiny_model()
+    tr = PrimeGRPOTrainer(
+        model=model,
+        reward_funcs=[_length_reward],
+        args=grpo_config(str(tmp_path), max_steps=2, num_iterations=2),
+        train_dataset=demo_dataset(16),
+        processing_class=tok,
+        prime=PrimeConfig(lr=1e-3),
+    )
+    tr.fused_policy_loss = "prime_fast"
+    before = {n: p.detach().clone() for n, p in tr.model.named_parameters()}
+    tr.train()
+    assert tr.state.global_step == 2 and tr.policy_loss_path == "prime_fast"
+    assert any("adv/mean" in h for h in tr.state.log_history)
+    assert any("clip_ratio/region_mean" in h for h in tr.state.log_history)
     assert any(not torch.equal(before[n], p) for n, p in tr.model.named_parameters())
