@@ -35,12 +35,18 @@ CASES = {
     },
     "kl-k3": {"entropy_coef": 0.003, "kl_coef": 0.05, "kl_type": "k3", "dual_clip": 2.0},
     "kl-k1": {"kl_coef": 0.1, "kl_type": "k1"},
+    "kl-k3-ratio-weighted": {
+        "kl_coef": 0.05,
+        "kl_type": "k3",
+        "kl_ratio_weighted": True,
+        "entropy_coef": 0.002,
+    },
     "kl-k2": {"kl_coef": 0.1, "kl_type": "k2", "temperature": 1.3},
     "no-entropy": {"compute_entropy": False, "dual_clip": 2.0},
 }
 #: The Triton interpreter is slow: it runs every aggregation on the option sets that exercise all of
 #: its inputs (temperature, entropy gradient, KL); the torch path runs every combination.
-TRITON_CASES = ("asym-dual-entropy", "kl-k3", "no-entropy")
+TRITON_CASES = ("asym-dual-entropy", "kl-k3", "kl-k3-ratio-weighted", "no-entropy")
 MATRIX = [
     pytest.param(backend, agg, case, kind, id=f"{kind}-{case}-{agg}-{backend}")
     for backend in ("torch", "triton")
@@ -174,6 +180,34 @@ def test_weight_frozen_no_grad_and_scaled_output(backend, use_backend, poison):
     assert w_leaf.grad is not None and w_leaf.grad.shape == weight.shape  # a normal leaf gradient
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_on_policy_and_token_values(backend, use_backend, poison):
+    """``old_logp=None`` is ``old_logp = logp.detach()`` (values, metrics, gradients), and
+    ``return_token_values`` gives the log-probs and entropies of :func:`ops.linear_token_logprobs`."""
+    use_backend(backend)
+    hidden, weight, labels, _, adv, mask, ref = _inputs(21, "spread")
+    kw = {"entropy_coef": 0.01, "kl_coef": 0.05, "aggregation": "seq-mean-token-mean", "temperature": 0.8}
+    with torch.no_grad():
+        cur, cur_ent = ops.linear_token_logprobs(hidden, weight, labels, temperature=0.8, return_entropy=True)
+    results = []
+    for old in (None, cur):
+        hx = hidden.clone().requires_grad_(True)
+        wx = weight.clone().requires_grad_(True)
+        loss, metrics, logp, ent = ops.linear_policy_loss(
+            hx, wx, labels, old, adv, mask, ref_logp=ref, return_token_values=True, **kw
+        )
+        results.append((loss, metrics, logp, ent, *torch.autograd.grad(loss, (hx, wx))))
+    (loss0, m0, logp0, ent0, gh0, gw0), (loss1, m1, _, _, gh1, gw1) = results
+    assert not logp0.requires_grad and logp0.shape == labels.shape
+    torch.testing.assert_close(logp0, cur, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ent0, cur_ent, rtol=1e-6, atol=1e-6)
+    assert float(m0["pg_clipfrac"]) == 0.0 and float(m0["ppo_kl"]) == 0.0  # ratio exactly 1
+    torch.testing.assert_close(loss0, loss1, rtol=1e-6, atol=1e-7)
+    for k in m0:
+        torch.testing.assert_close(m0[k], m1[k], rtol=1e-5, atol=1e-6)
+    assert _max_rel(gh0, gh1) <= RTOL and _max_rel(gw0, gw1) <= RTOL
+
+
 def _autograd_token_grad(logp, old, adv, kw):
     x = logp.clone().requires_grad_(True)
     mask = torch.ones_like(x, dtype=torch.bool)
@@ -217,16 +251,21 @@ def test_token_grad_boundaries_match_autograd():
         torch.testing.assert_close(got, want, rtol=1e-15, atol=1e-15, msg=lambda m, kw=kw: f"{kw}: {m}")
 
 
+@pytest.mark.parametrize("ratio_weighted", [False, True], ids=["plain", "ratio-weighted"])
 @pytest.mark.parametrize("kl_type", terms.KL_TYPES)
-def test_kl_grad_matches_autograd(kl_type):
+def test_kl_grad_matches_autograd(kl_type, ratio_weighted):
     gen = torch.Generator().manual_seed(7)
     logp = -torch.rand(50, generator=gen, dtype=torch.float64) * 5
     ref = logp + torch.randn(50, generator=gen, dtype=torch.float64)
     ref[0] = logp[0] + 20.0  # at (or within rounding of) the k3 clamp edge
     ref[1] = logp[1] + 25.0  # beyond it
+    old = None
+    if ratio_weighted:  # importance ratios around 1, one at the log-ratio clamp edge, one beyond it
+        old = logp + 0.3 * torch.randn(50, generator=gen, dtype=torch.float64)
+        old[2], old[3] = logp[2] - 20.0, logp[3] + 25.0
     x = logp.clone().requires_grad_(True)
-    (want,) = torch.autograd.grad(terms.kl_value(x, ref, kl_type).sum(), x)
-    torch.testing.assert_close(terms.kl_grad(logp, ref, kl_type), want, rtol=1e-14, atol=1e-14)
+    (want,) = torch.autograd.grad(terms.kl_value(x, ref, kl_type, old).sum(), x)
+    torch.testing.assert_close(terms.kl_grad(logp, ref, kl_type, old), want, rtol=1e-14, atol=1e-14)
 
 
 def test_bad_inputs_are_named():

@@ -3,7 +3,9 @@
 - reward functions :func:`math_reward`, :func:`code_reward`, :func:`make_math_reward`,
   :func:`make_code_reward` (:mod:`prime_fast.integrations.trl_rewards`; they need neither TRL nor torch);
 - :class:`FusedLogProbsMixin` and :class:`FusedLogProbGRPOTrainer`: the per-token log-probs through
-  :func:`prime_fast.ops.linear_token_logprobs` (:mod:`prime_fast.integrations.trl_logprobs`);
+  :func:`prime_fast.ops.linear_token_logprobs` (:mod:`prime_fast.integrations.trl_logprobs`) and GRPO's policy
+  loss through :func:`prime_fast.ops.linear_policy_loss` where it is exact
+  (:mod:`prime_fast.integrations.trl_policy_loss`);
 - :class:`PrimeGRPOTrainer` and :class:`PrimeConfig`: PRIME's implicit PRM and per-token advantages in
   ``GRPOTrainer`` (:mod:`prime_fast.integrations.trl_prime`);
 

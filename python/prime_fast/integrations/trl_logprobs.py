@@ -1,4 +1,5 @@
-"""A ``GRPOTrainer`` mixin computing the per-token log-probs with :func:`prime_fast.ops.linear_token_logprobs`.
+"""A ``GRPOTrainer`` mixin computing the per-token log-probs with :func:`prime_fast.ops.linear_token_logprobs`
+and GRPO's policy loss with :func:`prime_fast.ops.linear_policy_loss`.
 
 TRL 1.16's ``GRPOTrainer._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
 batch_size=None, compute_entropy=False, compute_aux_loss=False, <multimodal inputs>) -> (logps, entropies,
@@ -16,6 +17,17 @@ shape measured). ``"prime_fast"``, ``"eager"`` and ``"trl"`` (TRL's own method) 
 also handles what the op does not cover: multimodal inputs, MoE auxiliary losses, an LM head with a bias,
 logit soft-capping or scaling.
 
+The policy loss: the mixin also overrides ``GRPOTrainer._compute_loss(model, inputs)``; where
+:func:`prime_fast.ops.linear_policy_loss` reproduces TRL's loss exactly (the mapping and what falls back:
+:mod:`prime_fast.integrations.trl_policy_loss`), the backbone's hidden states and the head's weight go to that
+op (loss, KL and entropy bonus in one pass, gradients made in the forward, no ``N x V`` logits kept), else
+TRL's own ``_compute_loss`` runs. Dispatch (``fused_policy_loss`` or ``PRIME_FAST_TRL_POLICY_LOSS``):
+``"auto"`` (default) follows the log-prob dispatch for the batch's ``B x completion length x V`` logits (the
+fused loss where it would pick ``"prime_fast"``: on CUDA, and on the CPU above ``EAGER_MAX_ELEMENTS``; TRL's
+loss where full logits are fastest or TRL's method is asked for); ``"prime_fast"`` forces it wherever it is
+exact, ``"trl"`` never uses it. ``policy_loss_path`` and ``policy_loss_fallback`` record the last call's path
+and, for TRL's, why.
+
 Use: ``class MyTrainer(FusedLogProbsMixin, GRPOTrainer): ...`` (the mixin first), or
 :class:`FusedLogProbGRPOTrainer`.
 """
@@ -32,11 +44,14 @@ from prime_fast.errors import ConfigError
 __all__ = [
     "DISPATCH",
     "EAGER_MAX_ELEMENTS",
+    "LOSS_DISPATCH",
     "FusedLogProbsMixin",
     "fused_logprobs_backbone",
 ]
 
 DISPATCH = ("auto", "prime_fast", "eager", "trl")
+#: ``fused_policy_loss`` / ``PRIME_FAST_TRL_POLICY_LOSS`` values.
+LOSS_DISPATCH = ("auto", "prime_fast", "trl")
 #: On the CPU, ``auto`` computes full logits up to this many elements per chunk (64 MiB in float32).
 EAGER_MAX_ELEMENTS = 1 << 24
 _MULTIMODAL = (
@@ -74,9 +89,15 @@ def fused_logprobs_backbone(model: Any) -> tuple[Any, torch.Tensor] | None:
 
 
 class FusedLogProbsMixin:
-    """Overrides ``GRPOTrainer._get_per_token_logps_and_entropies`` with prime-fast's fused op (module docstring)."""
+    """Overrides ``GRPOTrainer._get_per_token_logps_and_entropies`` and ``_compute_loss`` with prime-fast's fused
+    ops (module docstring)."""
 
     fused_logprobs: str = "auto"
+    fused_policy_loss: str = "auto"
+    #: The path the last ``_compute_loss`` took: ``"prime_fast"`` (the fused op) or ``"trl"`` (TRL's own).
+    policy_loss_path: str | None = None
+    #: Why the last ``_compute_loss`` ran TRL's own loss (None after the fused one).
+    policy_loss_fallback: str | None = None
 
     def _fused_logprobs_mode(self, device: torch.device, elements: int = 0) -> str:
         """The path for one chunk of ``elements = rows x logits_to_keep x V`` logits on ``device``."""
@@ -90,6 +111,55 @@ class FusedLogProbsMixin:
                 return "prime_fast"
             return "eager" if elements <= EAGER_MAX_ELEMENTS else "prime_fast"
         return mode
+
+    def _policy_loss_mode(self, device: torch.device, elements: int = 0) -> str:
+        """``"prime_fast"`` or ``"trl"`` for a batch of ``elements = B x completion length x V`` logits."""
+        mode = os.environ.get("PRIME_FAST_TRL_POLICY_LOSS", self.fused_policy_loss)
+        if mode not in LOSS_DISPATCH:
+            raise ConfigError(
+                f"fused_policy_loss / PRIME_FAST_TRL_POLICY_LOSS must be one of {LOSS_DISPATCH}, got {mode!r}"
+            )
+        if mode == "auto":
+            return "prime_fast" if self._fused_logprobs_mode(device, elements) == "prime_fast" else "trl"
+        return mode
+
+    def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
+        """TRL's GRPO loss through :func:`prime_fast.ops.linear_policy_loss` where it is exact, TRL's own
+        ``_compute_loss`` elsewhere (:mod:`prime_fast.integrations.trl_policy_loss`)."""
+        from prime_fast.integrations.trl_policy_loss import grpo_policy_loss, unsupported_setting
+
+        parent: Any = super()
+        parts = fused_logprobs_backbone(self.accelerator.unwrap_model(model))  # type: ignore[attr-defined]
+        completion_ids = inputs["completion_ids"]
+        vocab = parts[1].shape[0] if parts is not None else 0
+        mode = self._policy_loss_mode(completion_ids.device, completion_ids.numel() * vocab)
+        reason = None
+        if mode == "trl":
+            reason = f"dispatch ({self.fused_policy_loss!r} / PRIME_FAST_TRL_POLICY_LOSS; auto follows fused_logprobs)"
+        elif parts is None:
+            reason = "an LM head the op does not cover (bias, soft-capping or logit scaling)"
+        elif any(inputs.get(k) is not None for k in _MULTIMODAL):
+            reason = "multimodal inputs"
+        else:
+            reason = unsupported_setting(self)
+        self.policy_loss_fallback = reason
+        if reason is not None or parts is None:
+            self.policy_loss_path = "trl"
+            return parent._compute_loss(model, inputs)
+        self.policy_loss_path = "prime_fast"
+        backbone, weight = parts
+        input_ids = torch.cat([inputs["prompt_ids"], completion_ids], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        hidden = self._completion_hidden(backbone, input_ids, attention_mask, completion_ids.size(1))
+        return grpo_policy_loss(self, hidden, _head_weight(weight, hidden), inputs)
+
+    def _completion_hidden(
+        self, backbone: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int
+    ) -> torch.Tensor:
+        """The last hidden states that predict the last ``logits_to_keep`` tokens, ``(B, logits_to_keep, H)``."""
+        with self.accelerator.autocast():  # type: ignore[attr-defined]
+            out = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        return out.last_hidden_state[:, -logits_to_keep - 1 : -1]
 
     def _get_per_token_logps_and_entropies(
         self,
@@ -156,11 +226,9 @@ class FusedLogProbsMixin:
         for start in range(0, input_ids.size(0), step):
             ids = input_ids[start : start + step]
             mask = attention_mask[start : start + step]
-            with self.accelerator.autocast():  # type: ignore[attr-defined]
-                hidden = backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-            hidden = hidden[:, -logits_to_keep - 1 : -1]
+            hidden = self._completion_hidden(backbone, ids, mask, logits_to_keep)
             labels = ids[:, -logits_to_keep:].masked_fill(mask[:, -logits_to_keep:] == 0, -100)
-            w = weight if weight.dtype == hidden.dtype else weight.to(hidden.dtype)
+            w = _head_weight(weight, hidden)
             if eager:
                 logp, ent = _eager_logps(
                     hidden.to(w.device), w, labels.to(w.device), temperature, compute_entropy
@@ -173,6 +241,11 @@ class FusedLogProbsMixin:
             if compute_entropy:
                 ents.append(ent)
         return torch.cat(logps), (torch.cat(ents) if compute_entropy else None), None
+
+
+def _head_weight(weight: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """The LM head's weight in the hidden states' dtype (a differentiable cast where they differ)."""
+    return weight if weight.dtype == hidden.dtype else weight.to(hidden.dtype)
 
 
 def _eager_logps(

@@ -42,6 +42,7 @@ class PolicyLossOptions:
     ignore_index: int
     compute_entropy: bool
     has_ref: bool
+    kl_ratio_weighted: bool = False
 
 
 def check_options(
@@ -58,6 +59,7 @@ def check_options(
     ignore_index: int,
     compute_entropy: bool,
     has_ref: bool,
+    kl_ratio_weighted: bool = False,
 ) -> PolicyLossOptions:
     """Validate the keywords; :class:`UnsupportedInputError` naming the bad one."""
     if aggregation not in AGGREGATIONS:
@@ -75,6 +77,8 @@ def check_options(
         raise UnsupportedInputError("entropy_coef must be 0 when compute_entropy is False")
     if kl_coef != 0.0 and not has_ref:
         raise UnsupportedInputError("kl_coef != 0 needs ref_logp (the reference policy's log-probs)")
+    if not isinstance(kl_ratio_weighted, bool):
+        raise UnsupportedInputError(f"kl_ratio_weighted must be a bool, got {kl_ratio_weighted!r}")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise UnsupportedInputError(f"ignore_index must be an int, got {ignore_index!r}")
     return PolicyLossOptions(
@@ -89,6 +93,7 @@ def check_options(
         ignore_index=ignore_index,
         compute_entropy=bool(compute_entropy),
         has_ref=has_ref,
+        kl_ratio_weighted=kl_ratio_weighted,
     )
 
 
@@ -142,8 +147,12 @@ def ppo_grad(
     return d_ratio * ratio * _inside(x, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
 
 
-def kl_value(logp: torch.Tensor, ref_logp: torch.Tensor, kl_type: str) -> torch.Tensor:
-    """Per-token KL penalty of ``logp`` against ``ref_logp`` (see :data:`KL_TYPES`)."""
+def _ratio(logp: torch.Tensor, old_logp: torch.Tensor) -> torch.Tensor:
+    """``ppo_clip_loss``'s importance ratio ``exp(clamp(logp - old_logp, +-20))``."""
+    return torch.exp((logp - old_logp).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
+
+
+def _kl(logp: torch.Tensor, ref_logp: torch.Tensor, kl_type: str) -> torch.Tensor:
     d = logp - ref_logp
     if kl_type == "k1":
         return d
@@ -153,8 +162,7 @@ def kl_value(logp: torch.Tensor, ref_logp: torch.Tensor, kl_type: str) -> torch.
     return torch.exp(u) - u - 1.0
 
 
-def kl_grad(logp: torch.Tensor, ref_logp: torch.Tensor, kl_type: str) -> torch.Tensor:
-    """``d kl_value / d logp``."""
+def _kl_grad(logp: torch.Tensor, ref_logp: torch.Tensor, kl_type: str) -> torch.Tensor:
     d = logp - ref_logp
     if kl_type == "k1":
         return torch.ones_like(d)
@@ -162,6 +170,28 @@ def kl_grad(logp: torch.Tensor, ref_logp: torch.Tensor, kl_type: str) -> torch.T
         return d
     u = (-d).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
     return -(torch.exp(u) - 1.0) * _inside(-d, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
+
+
+def kl_value(
+    logp: torch.Tensor, ref_logp: torch.Tensor, kl_type: str, old_logp: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-token KL penalty of ``logp`` against ``ref_logp`` (see :data:`KL_TYPES`); with ``old_logp``, times
+    the importance ratio ``exp(logp - old_logp)`` (DeepSeek-V3.2's unbiased KL gradient, TRL's
+    ``use_bias_correction_kl``)."""
+    kl = _kl(logp, ref_logp, kl_type)
+    return kl if old_logp is None else _ratio(logp, old_logp) * kl
+
+
+def kl_grad(
+    logp: torch.Tensor, ref_logp: torch.Tensor, kl_type: str, old_logp: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``d kl_value / d logp`` (``old_logp`` held fixed)."""
+    g = _kl_grad(logp, ref_logp, kl_type)
+    if old_logp is None:
+        return g
+    x = logp - old_logp
+    r = _ratio(logp, old_logp)
+    return r * g + (r * _inside(x, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)) * _kl(logp, ref_logp, kl_type)
 
 
 def token_grads(
@@ -175,6 +205,7 @@ def token_grads(
     """``(d loss / d logp, d loss / d entropy)`` per token for one chunk (None: no entropy term)."""
     g = weights * ppo_grad(logp, old_logp, adv, opts)
     if opts.kl_coef != 0.0 and ref_logp is not None:
-        g = g + (opts.kl_coef * weights) * kl_grad(logp, ref_logp, opts.kl_type)
+        old = old_logp if opts.kl_ratio_weighted else None
+        g = g + (opts.kl_coef * weights) * kl_grad(logp, ref_logp, opts.kl_type, old)
     g_ent = -opts.entropy_coef * weights if opts.entropy_coef != 0.0 else None
     return g, g_ent

@@ -19,7 +19,7 @@ exactly like the gradient of an ``nn.Linear`` would.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 
@@ -205,7 +205,14 @@ def loss_and_metrics(
     )
     if ref_logp is not None:
         kl = _aggregate(
-            terms.kl_value(logp, ref_logp.to(logp.dtype), opts.kl_type), mask.bool(), opts.aggregation
+            terms.kl_value(
+                logp,
+                ref_logp.to(logp.dtype),
+                opts.kl_type,
+                old_logp.to(logp.dtype) if opts.kl_ratio_weighted else None,
+            ),
+            mask.bool(),
+            opts.aggregation,
         )
         if opts.kl_coef != 0.0:
             loss = loss + opts.kl_coef * kl
@@ -221,35 +228,33 @@ class _LinearPolicyLoss(torch.autograd.Function):
         b, t = labels.shape
         need_dh, need_dw = bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1])
         dt = torch.float64 if torch.float64 in (hidden.dtype, weight.dtype) else torch.float32
-        old = old_logp.to(dt)
+        old = None if old_logp is None else old_logp.to(dt)
         adv = advantages.to(dt)
         ref = None if ref_logp is None else ref_logp.to(dt)
         m = mask.bool()
         weights = terms.aggregation_weights(m, opts.aggregation, dt).reshape(-1)
-        old_f, adv_f = old.reshape(-1), adv.reshape(-1)
+        old_f, adv_f = (None if old is None else old.reshape(-1)), adv.reshape(-1)
         ref_f = None if ref is None else ref.reshape(-1)
 
         def grad_fn(rows: slice, lp: torch.Tensor, _ent: torch.Tensor):
             r = None if ref_f is None else ref_f[rows].to(lp.dtype)
-            return terms.token_grads(
-                lp, old_f[rows].to(lp.dtype), adv_f[rows].to(lp.dtype), weights[rows].to(lp.dtype), r, opts
-            )
+            o = lp if old_f is None else old_f[rows].to(lp.dtype)  # on-policy: ratio 1
+            return terms.token_grads(lp, o, adv_f[rows].to(lp.dtype), weights[rows].to(lp.dtype), r, opts)
 
         h2 = hidden.reshape(-1, hidden.shape[-1]).contiguous()
         path = _triton_path if select_backend(hidden) == "triton" else _torch_path
         lab = labels.reshape(-1).contiguous()
         logp, ent, dh, dw = path(h2, weight.contiguous(), lab, grad_fn, opts, need_dh, need_dw)
-        loss, metrics = loss_and_metrics(
-            logp.to(dt).view(b, t), ent.to(dt).view(b, t), old, adv, m, ref, opts
-        )
+        logp, ent = logp.to(dt).view(b, t), ent.to(dt).view(b, t)
+        loss, metrics = loss_and_metrics(logp, ent, logp if old is None else old, adv, m, ref, opts)
         ctx.d_hidden = None if dh is None else dh.view(hidden.shape)
         ctx.d_weight = dw
         values = torch.stack([metrics[k].to(loss.dtype) for k in metric_names(opts)])
-        ctx.mark_non_differentiable(values)
-        return loss, values
+        ctx.mark_non_differentiable(values, logp, ent)
+        return loss, values, logp, ent
 
     @staticmethod
-    def backward(ctx: Any, g_loss: torch.Tensor, _g_values: torch.Tensor):  # type: ignore[override]
+    def backward(ctx: Any, g_loss: torch.Tensor, *_g_outputs: torch.Tensor):  # type: ignore[override]
         dh, dw = ctx.d_hidden, ctx.d_weight
         ctx.d_hidden = ctx.d_weight = None  # a second backward has nothing left to give
         # A Python float keeps the scale exact for low-precision gradients (the kernels multiply in
@@ -266,7 +271,7 @@ def _check_inputs(
     hidden: torch.Tensor,
     weight: torch.Tensor,
     labels: torch.Tensor,
-    old_logp: torch.Tensor,
+    old_logp: torch.Tensor | None,
     advantages: torch.Tensor,
     mask: torch.Tensor,
     ref_logp: torch.Tensor | None,
@@ -285,8 +290,8 @@ def _check_inputs(
         )
     bt = hidden.shape[:-1]
     check_labels("labels", labels, bt, hidden.device)
-    named = [("old_logp", old_logp), ("advantages", advantages), ("mask", mask)]
-    for name, x in [*named, ("ref_logp", ref_logp)]:
+    named = [("old_logp", old_logp), ("advantages", advantages), ("mask", mask), ("ref_logp", ref_logp)]
+    for name, x in named:
         if x is None:
             continue
         if not isinstance(x, torch.Tensor):
@@ -300,11 +305,63 @@ def _check_inputs(
             raise UnsupportedInputError(f"{name} must be a floating tensor, got {x.dtype}")
 
 
+@overload
 def linear_policy_loss(
     hidden: torch.Tensor,
     weight: torch.Tensor,
     labels: torch.Tensor,
-    old_logp: torch.Tensor,
+    old_logp: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_ratio: float = ...,
+    clip_ratio_low: float | None = ...,
+    clip_ratio_high: float | None = ...,
+    dual_clip: float | None = ...,
+    aggregation: str = ...,
+    entropy_coef: float = ...,
+    temperature: float = ...,
+    ref_logp: torch.Tensor | None = ...,
+    kl_coef: float = ...,
+    kl_type: str = ...,
+    kl_ratio_weighted: bool = ...,
+    compute_entropy: bool = ...,
+    ignore_index: int = ...,
+    return_token_values: Literal[False] = ...,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+
+@overload
+def linear_policy_loss(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    old_logp: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_ratio: float = ...,
+    clip_ratio_low: float | None = ...,
+    clip_ratio_high: float | None = ...,
+    dual_clip: float | None = ...,
+    aggregation: str = ...,
+    entropy_coef: float = ...,
+    temperature: float = ...,
+    ref_logp: torch.Tensor | None = ...,
+    kl_coef: float = ...,
+    kl_type: str = ...,
+    kl_ratio_weighted: bool = ...,
+    compute_entropy: bool = ...,
+    ignore_index: int = ...,
+    return_token_values: Literal[True],
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]: ...
+
+
+def linear_policy_loss(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    old_logp: torch.Tensor | None,
     advantages: torch.Tensor,
     mask: torch.Tensor,
     *,
@@ -318,9 +375,14 @@ def linear_policy_loss(
     ref_logp: torch.Tensor | None = None,
     kl_coef: float = 0.0,
     kl_type: str = "k3",
+    kl_ratio_weighted: bool = False,
     compute_entropy: bool = True,
     ignore_index: int = -100,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    return_token_values: bool = False,
+) -> (
+    tuple[torch.Tensor, dict[str, torch.Tensor]]
+    | tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
+):
     """PPO-clip policy loss straight from hidden states, LM head fused, gradients made in the forward.
 
     Equal to ``algos.ppo_clip_loss(logp, old_logp, advantages, mask, ..., entropy=entropy,
@@ -334,6 +396,8 @@ def linear_policy_loss(
         weight: ``(V, H)`` LM-head weight, same dtype and device.
         labels: ``(B, T)`` token ids in ``[0, V)`` or ``ignore_index`` (logp 0, no gradient).
         old_logp, advantages: ``(B, T)`` per-token old log-probs and advantages (detached).
+            ``old_logp=None`` is the on-policy case ``old_logp = logp.detach()`` (ratio 1 on every token:
+            the plain policy gradient, as TRL's GRPO with one iteration per generation).
         mask: ``(B, T)`` valid tokens (bool or 0/1).
         clip_ratio, clip_ratio_low, clip_ratio_high, dual_clip, aggregation, entropy_coef:
             as :func:`prime_fast.algos.ppo_clip_loss`.
@@ -342,12 +406,19 @@ def linear_policy_loss(
             ``metrics["kl"]`` whenever given).
         kl_coef: weight of the KL penalty (needs ``ref_logp``).
         kl_type: ``k1``, ``k2`` or ``k3`` (see :data:`prime_fast.ops._policy_terms.KL_TYPES`).
+        kl_ratio_weighted: multiply each token's KL by its importance ratio ``exp(logp - old_logp)``
+            (DeepSeek-V3.2's unbiased KL gradient; TRL's ``use_bias_correction_kl``); the ratio stays
+            differentiable, so it changes the gradient even on-policy, where its value is 1.
         compute_entropy: compute the entropy (its metric and bonus); False skips one pass per chunk.
         ignore_index: label of skipped positions.
+        return_token_values: also return the detached ``(B, T)`` log-probs and entropies the loss was
+            made of (0 at ``ignore_index`` labels; the entropies mean something only with
+            ``compute_entropy``), at no cost: the forward has them anyway (for callers' own metrics).
 
     Returns:
         ``(loss, metrics)``: the scalar loss (float32; float64 for float64 inputs) and the detached
-        metrics of ``ppo_clip_loss`` (``entropy`` first if computed), plus ``kl`` with ``ref_logp``.
+        metrics of ``ppo_clip_loss`` (``entropy`` first if computed), plus ``kl`` with ``ref_logp``;
+        ``(loss, metrics, logp, entropy)`` with ``return_token_values``.
 
     Raises:
         UnsupportedInputError: a wrong type, shape, dtype, device, label or keyword.
@@ -363,6 +434,7 @@ def linear_policy_loss(
         entropy_coef=entropy_coef,
         kl_coef=kl_coef,
         kl_type=kl_type,
+        kl_ratio_weighted=kl_ratio_weighted,
         temperature=check_temperature(temperature),
         ignore_index=ignore_index,
         compute_entropy=compute_entropy,
@@ -370,14 +442,17 @@ def linear_policy_loss(
     )
     select_backend(hidden)  # validates PRIME_FAST_KERNELS and the dtype before any work
     check_label_range(labels, weight.shape[0], opts.ignore_index)
-    loss, values = _LinearPolicyLoss.apply(
+    loss, values, logp, entropy = _LinearPolicyLoss.apply(
         hidden,
         weight,
         labels,
-        old_logp.detach(),
+        None if old_logp is None else old_logp.detach(),
         advantages.detach(),
         mask,
         None if ref_logp is None else ref_logp.detach(),
         opts,
     )
-    return loss, dict(zip(metric_names(opts), values.unbind(0), strict=True))
+    metrics = dict(zip(metric_names(opts), values.unbind(0), strict=True))
+    if return_token_values:
+        return loss, metrics, logp, entropy
+    return loss, metrics

@@ -210,6 +210,7 @@ def linear_policy_loss(
     ref_logp: torch.Tensor | None = None,
     kl_coef: float = 0.0,
     kl_type: str = "k3",
+    kl_ratio_weighted: bool = False,
     compute_entropy: bool = True,
     ignore_index: int = -100,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -237,7 +238,8 @@ def linear_policy_loss(
         entropy_coef=entropy_coef,
     )
     if ref_logp is not None:
-        kl = _aggregate(kl_value(logp, ref_logp.to(logp.dtype), kl_type), mask.bool(), aggregation)
+        old = old_logp.detach().to(logp.dtype) if kl_ratio_weighted else None
+        kl = _aggregate(kl_value(logp, ref_logp.to(logp.dtype), kl_type, old), mask.bool(), aggregation)
         loss = loss + kl_coef * kl
         metrics["kl"] = kl.detach()
     return loss, metrics
