@@ -132,19 +132,18 @@ def test_on_policy_update_needs_no_old_logprobs(tiny_model) -> None:
     assert moved > 0
 
 
-def test_exactly_on_policy_needs_one_epoch_one_minibatch_and_no_reader() -> None:
+def _sized_cfg(*over: str):
+    """4 prompts x K = 4: one optimizer step of 16 responses unless ``over`` says otherwise."""
     from prime_fast.trainer.config import load_config
+
+    base = ["data.train_batch_size=4", "rollout.n=4", "optim.mini_batch_size=16", "optim.micro_batch_size=4"]
+    return load_config(None, [*base, "prm.mini_batch_size=16", "prm.micro_batch_size=4", *over])
+
+
+def test_exactly_on_policy_needs_one_epoch_one_minibatch_and_no_reader() -> None:
     from prime_fast.trainer.sizes import exactly_on_policy
 
-    def cfg(*over: str):
-        base = [
-            "data.train_batch_size=4",
-            "rollout.n=4",
-            "optim.mini_batch_size=16",
-            "optim.micro_batch_size=4",
-        ]
-        return load_config(None, [*base, "prm.mini_batch_size=16", "prm.micro_batch_size=4", *over])
-
+    cfg = _sized_cfg
     assert exactly_on_policy(cfg())
     assert not exactly_on_policy(cfg("optim.mini_batch_size=8"))  # two optimizer steps
     assert not exactly_on_policy(cfg("optim.ppo_epochs=2"))
@@ -154,17 +153,10 @@ def test_exactly_on_policy_needs_one_epoch_one_minibatch_and_no_reader() -> None
 
 
 def test_old_logprobs_in_round_only_when_every_generated_row_is_trained_on() -> None:
-    from prime_fast.trainer.config import load_config
     from prime_fast.trainer.sizes import old_logprobs_in_round
 
     def cfg(*over: str):
-        base = [
-            "data.train_batch_size=4",
-            "rollout.n=4",
-            "optim.mini_batch_size=8",
-            "optim.micro_batch_size=4",
-        ]
-        return load_config(None, [*base, "prm.mini_batch_size=16", "prm.micro_batch_size=4", *over])
+        return _sized_cfg("optim.mini_batch_size=8", *over)  # two optimizer steps: not on-policy
 
     no_filter = ("algo.filter_accuracy=false", "algo.filter_truncated=false")
     assert old_logprobs_in_round(cfg(*no_filter))
