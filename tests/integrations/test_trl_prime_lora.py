@@ -306,3 +306,29 @@ def test_adapter_switch_is_restored_on_errors() -> None:
         assert tr.model.active_adapter == "default"
         assert all(p.requires_grad for p in parts["default"].values())
         assert not any(p.requires_grad for p in [*parts["prm"].values(), *parts["base"].values()])
+
+
+def test_two_processes_equal_one_and_train_under_ddp(tmp_path: Any) -> None:
+    """2 real processes (gloo), the adapter PRM: each rank's advantages are its rows of the one-process result and
+    the averaged PRM adapter gradients equal the one-process ones; then one real training step with the policy in
+    DDP: TRL's optimizer holds the policy adapter only, PRM metrics are logged and both adapters stay equal across
+    the ranks (the PRM's by its averaged gradients, the policy's by DDP)."""
+    import _prime_dist_child as dist_child
+
+    ranks = dist_child.launch(tmp_path, "adapter")
+    one = dist_child.run(dist_child.trainer(adapter=True), slice(0, dist_child.ROWS))
+    half = dist_child.ROWS // 2
+    assert one["grads"] and all(".prm." in n for n in one["grads"])
+    for r, res in enumerate(ranks):
+        torch.testing.assert_close(res["adv"], one["adv"][r * half : (r + 1) * half], atol=1e-5, rtol=0)
+        assert abs(res["metrics"]["prm/loss"] - one["metrics"]["prm/loss"]) <= 1e-5
+        for name, g in one["grads"].items():
+            torch.testing.assert_close(res["grads"][name], g, atol=1e-6, rtol=1e-4, msg=name)
+        train = res["train"]
+        assert train["ddp"] == "DistributedDataParallel"
+        assert train["optimizer_holds"] and all(".default." in n for n in train["optimizer_holds"])
+        assert len(train["logs"]) == 1 and "prm/grad_norm" in train["logs"][0]
+    a, b = ranks[0]["train"]["adapters"], ranks[1]["train"]["adapters"]
+    assert set(a) == set(b) and any(".prm." in n for n in a) and any(".default." in n for n in a)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0, msg=name)
