@@ -332,3 +332,26 @@ def test_two_processes_equal_one_and_train_under_ddp(tmp_path: Any) -> None:
     assert set(a) == set(b) and any(".prm." in n for n in a) and any(".default." in n for n in a)
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0, msg=name)
+
+
+def test_completion_logprobs_of_a_peft_model_with_an_adapted_head() -> None:
+    """A PEFT PRM whose LM head carries a LoRA adapter (possible for ``prm_model``): the fused op would read only
+    the head's base weight, so the model's own logits are used; equal to the full logits with the adapter."""
+    import warnings
+
+    model, _ = tiny_model(seed=7)
+    with warnings.catch_warnings():  # peft warns that the tied head's adapter does not reach the embedding
+        warnings.filterwarnings("ignore", message=".*tie_word_embeddings.*", category=UserWarning)
+        lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "lm_head"])
+        prm = peft.get_peft_model(model, lora)
+    _perturb({n: p for n, p in prm.named_parameters() if "lora_B" in n}, 3)
+    ids = torch.randint(5, model.config.vocab_size, (3, 10))
+    attn = torch.ones_like(ids)
+    attn[0, :2] = 0
+    with torch.no_grad():
+        got = completion_logprobs(prm, ids, attn, 6)
+        with prm.disable_adapter():
+            off = _logps(prm, ids, attn, 6)
+        want = _logps(prm, ids, attn, 6)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    assert float((want - off).abs().max()) > 1e-2  # the head's adapter matters
