@@ -3,10 +3,13 @@
 Builds the same assets as ``prime-fast train`` (the demo data and the 600-step SFT warm-start of the tiny
 Qwen2 model, in ``--out``), measures held-out greedy accuracy, trains with TRL's ``GRPOTrainer`` subclass
 ``PrimeGRPOTrainer`` (implicit PRM + PRIME's per-token advantages; ``--baseline`` for plain ``GRPOTrainer``
-with ``math_reward``), and measures again. Prints one JSON line with the accuracies.
+with ``math_reward``), and measures again. Prints one JSON line with the accuracies. ``--lora R`` trains the
+policy as a LoRA adapter of rank ``R`` (TRL's ``peft_config``, every linear layer) and puts the implicit PRM on
+the same base as a second adapter (``PrimeConfig(prm_adapter=True)``); adapters want larger learning rates.
 
     python examples/trl_prime_grpo.py --out runs/trl-prime --steps 40
     python examples/trl_prime_grpo.py --out runs/trl-grpo --steps 40 --baseline
+    python examples/trl_prime_grpo.py --out runs/trl-prime-lora --steps 40 --lora 16 --lr 5e-4 --prm-lr 2e-3
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--n-val", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--baseline", action="store_true", help="plain GRPOTrainer with math_reward")
+    p.add_argument(
+        "--lora", type=int, default=0, help="LoRA rank of the policy (and of the PRM adapter); 0: off"
+    )
     a = p.parse_args(argv)
 
     import torch
@@ -120,11 +126,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         disable_tqdm=True,
     )
     common = {"model": model, "reward_funcs": [math_reward], "args": args, "processing_class": tok}
+    if a.lora:
+        from peft import LoraConfig
+
+        common["peft_config"] = LoraConfig(
+            r=a.lora, lora_alpha=2 * a.lora, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
     dataset = as_trl(train_rows)
     if a.baseline:
         trainer: Any = GRPOTrainer(train_dataset=dataset, **common)
     else:
-        trainer = PrimeGRPOTrainer(train_dataset=dataset, prime=PrimeConfig(lr=a.prm_lr), **common)
+        prime = PrimeConfig(lr=a.prm_lr, prm_adapter=a.lora > 0)
+        trainer = PrimeGRPOTrainer(train_dataset=dataset, prime=prime, **common)
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
@@ -132,6 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "trainer": "GRPOTrainer" if a.baseline else "PrimeGRPOTrainer",
         "steps": a.steps,
+        "lora": a.lora,
         "held_out_before": before,
         "held_out_after": after,
         "gain": after - before,

@@ -1,7 +1,9 @@
 """Run by ``test_trl_prime.py`` under ``torch.distributed.run`` (2 CPU processes, gloo): each rank calls
 ``PrimeGRPOTrainer.prime_step`` on its half of one fixed batch whose middle group spans the two ranks, and saves
-its advantages, PRM loss and the PRM's gradients. Usage: ``python -m torch.distributed.run --nproc_per_node 2
-_prime_dist_child.py OUT_DIR``."""
+its advantages, PRM loss and the PRM's gradients. With ``adapter`` the PRM is a LoRA adapter on the LoRA policy's
+``PeftModel`` (``PrimeConfig(prm_adapter=True)``), and each rank then also runs one real DDP training step and saves
+its adapters' weights. Usage: ``python -m torch.distributed.run --nproc_per_node 2 _prime_dist_child.py OUT_DIR
+[adapter]``."""
 
 from __future__ import annotations
 
@@ -29,23 +31,37 @@ def fixed_batch(vocab: int) -> tuple[torch.Tensor, ...]:
     return prompt_ids, prompt_mask, completion_ids, completion_mask, outcome
 
 
-def trainer() -> object:
+def trainer(adapter: bool = False) -> object:
     from _trl_setup import demo_dataset, grpo_config, tiny_model
 
     from prime_fast.integrations.trl import PrimeConfig, PrimeGRPOTrainer, math_reward
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     model, tok = tiny_model(seed=0)
-    prm, _ = tiny_model(seed=7)
-    return PrimeGRPOTrainer(
-        model=model,
-        reward_funcs=[math_reward],
-        args=grpo_config(tempfile.mkdtemp(), per_device_train_batch_size=K // world, num_generations=K),
-        train_dataset=demo_dataset(8),
-        processing_class=tok,
-        prm_model=prm,
-        prime=PrimeConfig(lr=1e-3),
+    args = grpo_config(
+        tempfile.mkdtemp(), per_device_train_batch_size=K // world, num_generations=K, max_steps=1
     )
+    common = {
+        "reward_funcs": [math_reward],
+        "args": args,
+        "train_dataset": demo_dataset(8),
+        "processing_class": tok,
+    }
+    if not adapter:
+        prm, _ = tiny_model(seed=7)
+        return PrimeGRPOTrainer(model=model, prm_model=prm, prime=PrimeConfig(lr=1e-3), **common)
+    import peft
+
+    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    tr = PrimeGRPOTrainer(
+        model=model, peft_config=lora, prime=PrimeConfig(lr=1e-3, prm_adapter=True), **common
+    )
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # non-zero B factors (peft starts them at 0), the same on every rank
+        for name, p in tr.model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+    return tr
 
 
 def run(tr: object, rows: slice) -> dict[str, object]:
@@ -55,13 +71,52 @@ def run(tr: object, rows: slice) -> dict[str, object]:
     return {"adv": adv, "metrics": metrics, "grads": grads}
 
 
-def main(out: str) -> None:
-    tr = trainer()
+def launch(out: Path, *args: str) -> list[dict[str, object]]:
+    """Run this file under ``torch.distributed.run`` on 2 CPU processes; each rank's saved results."""
+    import socket
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    with socket.socket() as sock:  # a free port (torchrun's static rendezvous does not take port 0)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
+    proc = subprocess.run(
+        [*cmd, __file__, str(out), *args], capture_output=True, text=True, timeout=500, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+
+
+def train_one_step(tr: object) -> dict[str, object]:
+    """One real ``train()`` step (the policy in DDP); the adapters' weights after it and what TRL logged.
+
+    The policy's log-probs go through TRL's own method here: ``FusedLogProbsMixin`` calls the unwrapped model's
+    backbone, outside DDP's forward, so DDP would not average the policy's gradients (a known issue of
+    ``trl_logprobs.py``, not of the adapter PRM, whose log-probs never go through DDP)."""
+    tr.fused_logprobs = "trl"  # type: ignore[attr-defined]
+    tr.train()  # type: ignore[attr-defined]
+    held = {id(p) for group in tr.optimizer.param_groups for p in group["params"]}  # type: ignore[attr-defined]
+    named = dict(tr.model.named_parameters())  # type: ignore[attr-defined]
+    return {
+        "ddp": type(tr.model_wrapped).__name__,  # type: ignore[attr-defined]
+        "optimizer_holds": sorted(n for n, p in named.items() if id(p) in held),
+        "adapters": {n: p.detach().clone() for n, p in named.items() if ".lora_" in n},
+        "logs": [h for h in tr.state.log_history if "prm/loss" in h],  # type: ignore[attr-defined]
+    }
+
+
+def main(out: str, mode: str = "") -> None:
+    adapter = mode == "adapter"
+    tr = trainer(adapter)
     rank = tr.accelerator.process_index  # type: ignore[attr-defined]
     assert tr.accelerator.num_processes == 2  # type: ignore[attr-defined]
     half = ROWS // 2
-    torch.save(run(tr, slice(rank * half, (rank + 1) * half)), Path(out) / f"rank{rank}.pt")
+    res = run(tr, slice(rank * half, (rank + 1) * half))
+    if adapter:
+        res["train"] = train_one_step(tr)
+    torch.save(res, Path(out) / f"rank{rank}.pt")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

@@ -169,28 +169,11 @@ def test_short_run_logs_prm_metrics(tmp_path: Any) -> None:
 def test_two_processes_equal_one(tmp_path: Any) -> None:
     """2 real processes (gloo), a prompt's group split across them: each rank's advantages are its rows of the
     one-process result, and the PRM's averaged gradients and loss equal the one-process ones."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    child = Path(__file__).with_name("_prime_dist_child.py")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
-    with socket.socket() as sock:  # a free port (torchrun's static rendezvous does not take port 0)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
-    proc = subprocess.run(
-        [*cmd, str(child), str(tmp_path)], capture_output=True, text=True, timeout=500, env=env
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    sys.path.insert(0, str(child.parent))
     import _prime_dist_child as dist_child
 
+    ranks = dist_child.launch(tmp_path)
     one = dist_child.run(dist_child.trainer(), slice(0, dist_child.ROWS))
     half = dist_child.ROWS // 2
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
     for r, res in enumerate(ranks):
         torch.testing.assert_close(res["adv"], one["adv"][r * half : (r + 1) * half], atol=1e-5, rtol=0)
         assert abs(res["metrics"]["prm/loss"] - one["metrics"]["prm/loss"]) <= 1e-5

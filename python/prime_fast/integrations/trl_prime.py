@@ -20,13 +20,21 @@ PRIME's advantages replace TRL's group normalisation (``scale_rewards`` and ``mu
 not apply). Settings whose loss takes one advantage per sequence (``loss_type="vespo"``, ``off_policy_mask_threshold``,
 older TRL's ``use_liger_loss``) are refused with a ``ConfigError``.
 
+The PRM is its own model (``prm_model``: a full model, or a PEFT LoRA model around a copy of the policy; default
+a copy of the policy), or, when the policy is trained with LoRA (``peft_config=...``), a second LoRA adapter on
+the policy's own ``PeftModel`` (``PrimeConfig(prm_adapter=True)``, :mod:`prime_fast.integrations.trl_prm_adapter`):
+one set of base weights for the policy, the PRM (adapter ``"prm"``) and the PRM's reference (the base with every
+adapter disabled); the PRM's AdamW holds the PRM adapter only, TRL's optimizer the policy adapter only.
+
 Metrics, as prime-fast's trainer logs them: ``prm/loss``, ``prm/acc_before`` (pairwise accuracy of the scores
 before the update), ``prm/grad_norm``, ``prm/lr``, ``prm/process_reward_mean``, ``adv/mean``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +44,7 @@ from trl import GRPOTrainer
 from prime_fast import algos
 from prime_fast.errors import ConfigError
 from prime_fast.integrations.trl_logprobs import FusedLogProbsMixin, fused_logprobs_backbone
+from prime_fast.integrations.trl_prm_adapter import PRM, PolicyAdapterPRM, is_peft_model
 
 __all__ = ["PrimeConfig", "PrimeGRPOTrainer", "completion_logprobs"]
 
@@ -53,6 +62,11 @@ class PrimeConfig:
         form: ``code`` (the authors' ``compute_rloo_returns``) or ``paper`` (Eq. 5).
         gamma_process, gamma_outcome: discounts of the two reward sources.
         update: whether the PRM learns online (False: it only scores, the offline-PRM ablation).
+        prm_adapter: the PRM as a second LoRA adapter on the policy's own ``PeftModel`` (the policy trained
+            with ``peft_config=...``): the policy adapter's ``LoraConfig``, peft's zero-``B`` initialisation
+            (the PRM starts as the base model), the reference is the base with every adapter disabled; no copy
+            of the model. ``prm_model`` and ``prm_ref_model`` must then be None.
+        prm_adapter_name: the PRM adapter's name in the ``PeftModel``.
         prime_kwargs: other keywords of :func:`prime_fast.algos.prime_rewards`.
     """
 
@@ -67,6 +81,8 @@ class PrimeConfig:
     gamma_process: float = 1.0
     gamma_outcome: float = 1.0
     update: bool = True
+    prm_adapter: bool = False
+    prm_adapter_name: str = PRM
     prime_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,8 +99,8 @@ def completion_logprobs(
     from prime_fast.ops import linear_token_logprobs, token_logprobs
 
     labels = input_ids[:, -logits_to_keep:].masked_fill(attention_mask[:, -logits_to_keep:] == 0, -100)
-    parts = fused_logprobs_backbone(model)
-    if parts is None:  # a head the fused op does not cover: the model's own logits
+    parts = None if _head_has_adapter(model) else fused_logprobs_backbone(model)
+    if parts is None:  # a head the fused op does not cover (or a LoRA-adapted head): the model's own logits
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
         logits = logits[:, -logits_to_keep - 1 : -1].float()
         return token_logprobs(logits, labels, temperature=temperature)
@@ -93,6 +109,15 @@ def completion_logprobs(
     hidden = hidden[:, -logits_to_keep - 1 : -1]
     w = weight if weight.dtype == hidden.dtype else weight.to(hidden.dtype)
     return linear_token_logprobs(hidden, w, labels.to(w.device), temperature=temperature)
+
+
+def _head_has_adapter(model: Any) -> bool:
+    """Whether the LM head is a peft tuner layer (its adapter is not in ``head.weight``, the fused op's input)."""
+    if not is_peft_model(model):
+        return False
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return isinstance(model.get_base_model().get_output_embeddings(), BaseTunerLayer)
 
 
 def _frozen_copy(model: Any, trainable: bool) -> Any:
@@ -112,8 +137,15 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
             around a copy of it); None copies the policy as it is when the trainer is built (PRIME initialises
             the PRM from the SFT model).
         prm_ref_model: the PRM's frozen reference; None copies the policy at construction (the SFT model).
-        prime: :class:`PrimeConfig`.
+        prime: :class:`PrimeConfig`; ``prm_adapter=True`` puts the PRM on the policy's ``PeftModel`` instead.
         *args, **kwargs: ``GRPOTrainer``'s.
+
+    Attributes:
+        prm_model: the PRM (with ``prm_adapter``: the :class:`PolicyAdapterPRM`, whose ``parameters()`` are the
+            PRM adapter's).
+        prm_ref_model: its reference (None with ``prm_adapter``: the base with adapters disabled).
+        prm_adapter: the :class:`PolicyAdapterPRM`, or None.
+        prm_optimizer: the PRM's AdamW (None with ``update=False``).
     """
 
     def __init__(
@@ -127,6 +159,28 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
         super().__init__(*args, **kwargs)
         self.prime = prime or PrimeConfig()
         self._check_settings()
+        self.prm_adapter: PolicyAdapterPRM | None = None
+        self.prm_model: Any = None
+        self.prm_ref_model: Any = None
+        if self.prime.prm_adapter:
+            params = self._build_adapter_prm(prm_model, prm_ref_model)
+        else:
+            params = self._build_own_prm(prm_model, prm_ref_model)
+        if self.prime.update and not params:
+            raise ConfigError(
+                "prm_model has no trainable parameters; pass PrimeConfig(update=False) to only score"
+            )
+        self._prm_params = params
+        self.prm_optimizer = (
+            torch.optim.AdamW(params, lr=self.prime.lr, weight_decay=self.prime.weight_decay)
+            if self.prime.update
+            else None
+        )
+        self._prime_rewards: torch.Tensor | None = None
+
+    def _build_own_prm(self, prm_model: Any, prm_ref_model: Any) -> list[torch.nn.Parameter]:
+        """The PRM and its reference as models of their own (copies of the policy when not given); returns the
+        PRM's trainable parameters."""
         policy = self.accelerator.unwrap_model(self.model)
         policy = policy.get_base_model() if hasattr(policy, "get_base_model") else policy
         device = self.accelerator.device
@@ -137,17 +191,60 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
         for p in self.prm_ref_model.parameters():
             p.requires_grad_(False)
         self.prm_ref_model.eval()
-        params = [p for p in self.prm_model.parameters() if p.requires_grad]
-        if self.prime.update and not params:
+        return [p for p in self.prm_model.parameters() if p.requires_grad]
+
+    def _build_adapter_prm(self, prm_model: Any, prm_ref_model: Any) -> list[torch.nn.Parameter]:
+        """``PrimeConfig(prm_adapter=True)``: the PRM as a second adapter on the policy's ``PeftModel``; returns
+        the adapter's parameters (they require gradients only while the PRM adapter is active)."""
+        if prm_model is not None or prm_ref_model is not None:
             raise ConfigError(
-                "prm_model has no trainable parameters; pass PrimeConfig(update=False) to only score"
+                "PrimeGRPOTrainer: PrimeConfig(prm_adapter=True) puts the PRM on the policy's own PeftModel and "
+                "uses the base with adapters disabled as its reference; leave prm_model and prm_ref_model None "
+                "(or set prm_adapter=False to pass models of your own)"
             )
-        self.prm_optimizer = (
-            torch.optim.AdamW(params, lr=self.prime.lr, weight_decay=self.prime.weight_decay)
-            if self.prime.update
-            else None
-        )
-        self._prime_rewards: torch.Tensor | None = None
+        policy = self.accelerator.unwrap_model(self.model)
+        if not is_peft_model(policy):
+            raise ConfigError(
+                "PrimeConfig.prm_adapter=True needs a LoRA policy: pass peft_config=peft.LoraConfig(...) to "
+                f"PrimeGRPOTrainer (or a peft.PeftModel as model); the policy is a {type(policy).__name__}. "
+                "Without LoRA, leave prm_adapter=False (the PRM is then a copy of the policy or prm_model)"
+            )
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            raise ConfigError(
+                "PrimeConfig.prm_adapter=True is not supported under DeepSpeed or FSDP (the adapters are switched "
+                "on the unsharded PeftModel); use DDP (plain accelerate/torchrun) or prm_adapter=False"
+            )
+        adapter = PolicyAdapterPRM(policy, self.prime.prm_adapter_name)
+        if self.accelerator.num_processes > 1:
+            adapter.broadcast_from_first_process()
+        self.prm_adapter = self.prm_model = adapter
+        self.prm_ref_model = None
+        return list(adapter.parameters())
+
+    def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
+        """TRL's policy optimizer, built while the PRM adapter (if any) is frozen, so it never holds it."""
+        adapter = getattr(self, "prm_adapter", None)
+        if adapter is None:
+            return super().create_optimizer(*args, **kwargs)
+        flags = [(p, p.requires_grad) for p in adapter.parameters()]
+        for p, _ in flags:
+            p.requires_grad_(False)
+        try:
+            return super().create_optimizer(*args, **kwargs)
+        finally:
+            for p, flag in flags:
+                p.requires_grad_(flag)
+
+    @contextlib.contextmanager
+    def _scoring(self, reference: bool) -> Iterator[Any]:
+        """The model that gives the PRM's (or, ``reference``, its reference's) log-probs, for a block; with
+        ``prm_adapter`` the shared ``PeftModel`` with the PRM adapter active (or every adapter disabled),
+        the policy adapter restored after."""
+        if self.prm_adapter is None:
+            yield self.prm_ref_model if reference else self.prm_model
+            return
+        with self.prm_adapter.using(None if reference else self.prm_adapter.adapter) as model:
+            yield model
 
     def _check_settings(self) -> None:
         args = self.args
@@ -228,8 +325,8 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
                 "PrimeGRPOTrainer: the outcome rewards (the weighted sum of the reward functions) must lie in "
                 f"[0, 1] to be the PRM's labels, got values in [{float(outcome_all.min())}, {float(outcome_all.max())}]"
             )
-        with torch.no_grad():
-            ref_logp = completion_logprobs(self.prm_ref_model, input_ids, attention_mask, t)
+        with torch.no_grad(), self._scoring(reference=True) as ref_model:
+            ref_logp = completion_logprobs(ref_model, input_ids, attention_mask, t)
         q, metrics = self._prm_update(input_ids, attention_mask, t, ref_logp, mask, outcome)
         q_all, mask_all = self._gather_rows(q, mask)
         k = int(self.num_generations or 0)
@@ -262,17 +359,32 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The PRM's forward with grad, its BCE loss and (when it learns) one optimizer step; returns the scores of
         that forward (``q`` before the step) and ``prm/loss`` (+ ``prm/grad_norm``, ``prm/lr``)."""
+        # forward and backward in one scope: with prm_adapter, a checkpointed backward recomputes with the PRM
+        # adapter active, and its parameters require gradients only in here
+        with self._scoring(reference=False) as prm:
+            return self._prm_forward_and_step(prm, input_ids, attention_mask, t, ref_logp, mask, outcome)
+
+    def _prm_forward_and_step(
+        self,
+        prm: Any,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        t: int,
+        ref_logp: torch.Tensor,
+        mask: torch.Tensor,
+        outcome: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         opt = self.prm_optimizer
         grad = opt is not None
         with torch.set_grad_enabled(grad):
-            logp = completion_logprobs(self.prm_model, input_ids, attention_mask, t)
+            logp = completion_logprobs(prm, input_ids, attention_mask, t)
             q = torch.where(mask, logp - ref_logp, torch.zeros_like(logp))
             loss = algos.prm_bce_loss(q, mask, outcome, beta=self.prime.beta_train)
         metrics = {"prm/loss": self._mean_over_processes(float(loss.detach()))}
         if opt is not None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            params = [p for p in self.prm_model.parameters() if p.grad is not None]
+            params = [p for p in self._prm_params if p.grad is not None]
             self._average_gradients(params)
             norm = torch.nn.utils.clip_grad_norm_(params, self.prime.grad_clip)
             opt.step()
@@ -280,7 +392,7 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
             metrics["prm/lr"] = float(opt.param_groups[0]["lr"])
         return q.detach().float(), metrics
 
-    def _average_gradients(self, params: list[torch.Tensor]) -> None:
+    def _average_gradients(self, params: Sequence[torch.Tensor]) -> None:
         world = self.accelerator.num_processes
         if world == 1:
             return
