@@ -1,8 +1,8 @@
 """Run by ``test_trl_prime.py`` under ``torch.distributed.run`` (2 CPU processes, gloo): each rank calls
 ``PrimeGRPOTrainer.prime_step`` on its half of one fixed batch whose middle group spans the two ranks, and saves
 its advantages, PRM loss and the PRM's gradients. With ``adapter`` the PRM is a LoRA adapter on the LoRA policy's
-``PeftModel`` (``PrimeConfig(prm_adapter=True)``), and each rank then also runs one real DDP training step and saves
-its adapters' weights. Usage: ``python -m torch.distributed.run --nproc_per_node 2 _prime_dist_child.py OUT_DIR
+``PeftModel`` (``PrimeConfig(prm_adapter=True)``). Each rank then also runs one real DDP training step through the
+mixin's fused log-probs and fused policy loss and saves the trained weights. Usage: ``python -m torch.distributed.run --nproc_per_node 2 _prime_dist_child.py OUT_DIR
 [adapter]``."""
 
 from __future__ import annotations
@@ -88,20 +88,23 @@ def launch(out: Path, *args: str) -> list[dict[str, object]]:
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
 
 
-def train_one_step(tr: object) -> dict[str, object]:
-    """One real ``train()`` step (the policy in DDP); the adapters' weights after it and what TRL logged.
-
-    The policy's log-probs go through TRL's own method here: ``FusedLogProbsMixin`` calls the unwrapped model's
-    backbone, outside DDP's forward, so DDP would not average the policy's gradients (a known issue of
-    ``trl_logprobs.py``, not of the adapter PRM, whose log-probs never go through DDP)."""
-    tr.fused_logprobs = "trl"  # type: ignore[attr-defined]
+def train_one_step(tr: object, adapter: bool) -> dict[str, object]:
+    """One real ``train()`` step (the policy in DDP) with the mixin's fused log-probs and fused policy loss
+    forced on (their CPU dispatch would pick TRL's helpers at this size); the trained weights after it (the
+    adapters, or every policy weight) and what TRL logged. DDP averages the policy's gradients only if its own
+    forward ran: the mixin runs it whenever gradients are on."""
+    tr.fused_logprobs = "prime_fast"  # type: ignore[attr-defined]
+    tr.fused_policy_loss = "prime_fast"  # type: ignore[attr-defined]
+    before = {n: p.detach().clone() for n, p in tr.model.named_parameters()}  # type: ignore[attr-defined]
     tr.train()  # type: ignore[attr-defined]
     held = {id(p) for group in tr.optimizer.param_groups for p in group["params"]}  # type: ignore[attr-defined]
     named = dict(tr.model.named_parameters())  # type: ignore[attr-defined]
     return {
         "ddp": type(tr.model_wrapped).__name__,  # type: ignore[attr-defined]
+        "loss_path": tr.policy_loss_path,  # type: ignore[attr-defined]
         "optimizer_holds": sorted(n for n, p in named.items() if id(p) in held),
-        "adapters": {n: p.detach().clone() for n, p in named.items() if ".lora_" in n},
+        "weights": {n: p.detach().clone() for n, p in named.items() if not adapter or ".lora_" in n},
+        "moved": max(float((p.detach() - before[n]).abs().max()) for n, p in named.items()),
         "logs": [h for h in tr.state.log_history if "prm/loss" in h],  # type: ignore[attr-defined]
     }
 
@@ -113,8 +116,7 @@ def main(out: str, mode: str = "") -> None:
     assert tr.accelerator.num_processes == 2  # type: ignore[attr-defined]
     half = ROWS // 2
     res = run(tr, slice(rank * half, (rank + 1) * half))
-    if adapter:
-        res["train"] = train_one_step(tr)
+    res["train"] = train_one_step(tr, adapter)
     torch.save(res, Path(out) / f"rank{rank}.pt")
 
 

@@ -168,7 +168,9 @@ def test_short_run_logs_prm_metrics(tmp_path: Any) -> None:
 
 def test_two_processes_equal_one(tmp_path: Any) -> None:
     """2 real processes (gloo), a prompt's group split across them: each rank's advantages are its rows of the
-    one-process result, and the PRM's averaged gradients and loss equal the one-process ones."""
+    one-process result, and the PRM's averaged gradients and loss equal the one-process ones. Then one real
+    training step with the full-weight policy in DDP through the mixin's fused log-probs and policy loss: the
+    ranks, which trained on different rows, hold equal weights (DDP averaged the gradients)."""
     import _prime_dist_child as dist_child
 
     ranks = dist_child.launch(tmp_path)
@@ -180,6 +182,13 @@ def test_two_processes_equal_one(tmp_path: Any) -> None:
         assert res["metrics"]["prm/acc_before"] == pytest.approx(one["metrics"]["prm/acc_before"])
         for name, g in one["grads"].items():
             torch.testing.assert_close(res["grads"][name], g, atol=1e-6, rtol=1e-4, msg=name)
+        train = res["train"]
+        assert train["ddp"] == "DistributedDataParallel" and train["loss_path"] == "prime_fast"
+        assert train["moved"] > 1e-4
+    a, b = ranks[0]["train"]["weights"], ranks[1]["train"]["weights"]
+    assert set(a) == set(b) and len(a) > 5
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0, msg=name)
 
 
 def test_lora_prm_trains_only_its_adapter() -> None:

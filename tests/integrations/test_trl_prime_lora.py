@@ -328,7 +328,7 @@ def test_two_processes_equal_one_and_train_under_ddp(tmp_path: Any) -> None:
         assert train["ddp"] == "DistributedDataParallel"
         assert train["optimizer_holds"] and all(".default." in n for n in train["optimizer_holds"])
         assert len(train["logs"]) == 1 and "prm/grad_norm" in train["logs"][0]
-    a, b = ranks[0]["train"]["adapters"], ranks[1]["train"]["adapters"]
+    a, b = ranks[0]["train"]["weights"], ranks[1]["train"]["weights"]
     assert set(a) == set(b) and any(".prm." in n for n in a) and any(".default." in n for n in a)
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0, msg=name)

@@ -150,16 +150,39 @@ class FusedLogProbsMixin:
         backbone, weight = parts
         input_ids = torch.cat([inputs["prompt_ids"], completion_ids], dim=1)
         attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-        hidden = self._completion_hidden(backbone, input_ids, attention_mask, completion_ids.size(1))
+        hidden = self._completion_hidden(model, backbone, input_ids, attention_mask, completion_ids.size(1))
         return grpo_policy_loss(self, hidden, _head_weight(weight, hidden), inputs)
 
     def _completion_hidden(
-        self, backbone: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int
+        self,
+        model: Any,
+        backbone: Any,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        logits_to_keep: int,
     ) -> torch.Tensor:
-        """The last hidden states that predict the last ``logits_to_keep`` tokens, ``(B, logits_to_keep, H)``."""
+        """The last hidden states that predict the last ``logits_to_keep`` tokens, ``(B, logits_to_keep, H)``.
+
+        With gradients and a wrapped model (DDP), the wrapper's own forward runs, or it would never reduce
+        the gradients across processes: the whole model, with logits for one position only, and the final
+        hidden states from ``hidden_states[-1]`` (the last hidden state, after the final norm). Otherwise
+        the backbone runs alone and no logits are made."""
+        wrapped = model is not self.accelerator.unwrap_model(model)  # type: ignore[attr-defined]
         with self.accelerator.autocast():  # type: ignore[attr-defined]
-            out = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-        return out.last_hidden_state[:, -logits_to_keep - 1 : -1]
+            if wrapped and torch.is_grad_enabled():
+                out = model(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    use_cache=False,
+                    logits_to_keep=1,
+                    output_hidden_states=True,
+                )
+                hidden = out.hidden_states[-1]
+            else:
+                hidden = backbone(
+                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                ).last_hidden_state
+        return hidden[:, -logits_to_keep - 1 : -1]
 
     def _get_per_token_logps_and_entropies(
         self,
@@ -197,6 +220,7 @@ class FusedLogProbsMixin:
             )
         backbone, weight = parts
         return self._fused_logps(
+            model,
             backbone,
             weight,
             input_ids,
@@ -209,6 +233,7 @@ class FusedLogProbsMixin:
 
     def _fused_logps(
         self,
+        model: Any,
         backbone: Any,
         weight: torch.Tensor,
         input_ids: torch.Tensor,
@@ -226,7 +251,7 @@ class FusedLogProbsMixin:
         for start in range(0, input_ids.size(0), step):
             ids = input_ids[start : start + step]
             mask = attention_mask[start : start + step]
-            hidden = self._completion_hidden(backbone, ids, mask, logits_to_keep)
+            hidden = self._completion_hidden(model, backbone, ids, mask, logits_to_keep)
             labels = ids[:, -logits_to_keep:].masked_fill(mask[:, -logits_to_keep:] == 0, -100)
             w = _head_weight(weight, hidden)
             if eager:
