@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+import warnings
 from typing import Any
 
 import pytest
@@ -212,3 +213,151 @@ def test_lora_prm_trains_only_its_adapter() -> None:
     tr.prime_step(*_batch(tr.model.config.vocab_size))
     changed = {n for n, p in tr.prm_model.named_parameters() if not torch.equal(before[n], p.detach())}
     assert changed and all("lora_" in n for n in changed)
+
+
+# -- checkpoints: the PRM saved with TRL's checkpoint and restored on resume ---------------------------------------
+
+
+def resume_trainer(out: Any, max_steps: int, prime: PrimeConfig, **kwargs: Any) -> Any:
+    """A fresh trainer (the policy built as in every run) that saves a checkpoint every 2 steps."""
+    model, tok = tiny_model(seed=0)
+    return PrimeGRPOTrainer(
+        model=model,
+        reward_funcs=[math_reward],
+        args=grpo_config(str(out), max_steps=max_steps, save_strategy="steps", save_steps=2),
+        train_dataset=demo_dataset(16),
+        processing_class=tok,
+        prime=prime,
+        **kwargs,
+    )
+
+
+def prm_snapshot(tr: Any) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """Copies of the live PRM's parameters and of its AdamW state, both by parameter name (read from the
+    trainer's ``prm_model`` and ``prm_optimizer`` directly)."""
+    named = list(tr.prm_model.named_parameters())
+    names = {id(p): n for n, p in named}
+    weights = {n: p.detach().clone() for n, p in named}
+    opt = tr.prm_optimizer
+    state = {
+        names[id(p)]: {k: v.clone() for k, v in opt.state[p].items()}
+        for group in opt.param_groups
+        for p in group["params"]
+        if p in opt.state
+    }
+    return weights, state
+
+
+def file_snapshot(tr: Any, folder: Any) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """The same from the checkpoint's own ``prime_prm.pt`` (optimizer entries named through ``tr``'s AdamW
+    parameter order, which is the order it saves them in)."""
+    saved = torch.load(folder / "prime_prm.pt", map_location="cpu", weights_only=True)
+    names = {id(p): n for n, p in tr.prm_model.named_parameters()}
+    order = [names[id(p)] for group in tr.prm_optimizer.param_groups for p in group["params"]]
+    weights = {n: saved["weights"][n] for n in names.values()}
+    return weights, {order[i]: s for i, s in saved["optimizer"]["state"].items()}
+
+
+def assert_bitwise(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert a.keys() == b.keys() and a
+    for name in a:
+        x, y = a[name], b[name]
+        if isinstance(x, dict):
+            assert_bitwise(x, y)
+        else:
+            assert x.dtype == y.dtype and torch.equal(x, y), name
+
+
+class RecordPRM:
+    """A TRL callback: the live PRM's :func:`prm_snapshot` when training begins (after a resume's restore,
+    before any step) as ``saved["begin"]``, and right after each checkpoint is written (by step)."""
+
+    def __init__(self, trainer: Any) -> None:
+        from transformers import TrainerCallback
+
+        record: dict[Any, Any] = {}
+
+        class _Callback(TrainerCallback):
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                record["begin"] = prm_snapshot(trainer)
+
+            def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                record[state.global_step] = prm_snapshot(trainer)
+
+        self.saved = record
+        trainer.add_callback(_Callback())
+
+
+def check_resume(tmp_path: Any, prime: PrimeConfig, **kwargs: Any) -> Any:
+    """2 steps with a checkpoint at step 2 (the PRM recorded there from the live trainer and from the file); a
+    fresh trainer resumed there holds those PRM weights and AdamW state bitwise when training begins, and its
+    3rd step trains the PRM on from them. Returns the resumed trainer."""
+    tr = resume_trainer(tmp_path / "run", 2, prime, **kwargs)
+    record = RecordPRM(tr)
+    tr.train()
+    ckpt = tmp_path / "run" / "checkpoint-2"
+    weights, state = record.saved[2]
+    assert all(int(s["step"]) == 2 for s in state.values()) and len(state) == len(weights)
+    f_weights, f_state = file_snapshot(tr, ckpt)
+    assert_bitwise(f_weights, weights)
+    assert_bitwise(f_state, state)
+
+    fresh = resume_trainer(tmp_path / "again", 3, prime, **kwargs)
+    start, _ = prm_snapshot(fresh)
+    assert any(not torch.equal(start[n], w) for n, w in weights.items())  # the PRM has something to restore
+    resumed = RecordPRM(fresh)
+    fresh.train(resume_from_checkpoint=str(ckpt))
+    got_weights, got_state = resumed.saved["begin"]
+    assert_bitwise(got_weights, weights)
+    assert_bitwise(got_state, state)
+    assert fresh.state.global_step == 3  # one more step, from the restored PRM
+    after, after_state = prm_snapshot(fresh)
+    assert any(not torch.equal(after[n], w) for n, w in weights.items())  # it trains on
+    assert all(int(s["step"]) == 3 for s in after_state.values())
+    assert any(not torch.equal(after_state[n]["exp_avg"], s["exp_avg"]) for n, s in state.items())
+    return fresh
+
+
+def test_resume_restores_the_prm(tmp_path: Any) -> None:
+    check_resume(tmp_path, PrimeConfig(lr=1e-3))
+
+
+def test_resume_without_prm_state_warns(tmp_path: Any) -> None:
+    """A checkpoint without ``prime_prm.pt`` (an older version's): a warning naming it, the PRM as built."""
+    tr = resume_trainer(tmp_path / "run", 2, PrimeConfig(lr=1e-3))
+    tr.train()
+    ckpt = tmp_path / "run" / "checkpoint-2"
+    (ckpt / "prime_prm.pt").unlink()
+    fresh = resume_trainer(tmp_path / "again", 3, PrimeConfig(lr=1e-3))
+    start, _ = prm_snapshot(fresh)
+    resumed = RecordPRM(fresh)
+    with warnings.catch_warnings(record=True) as caught:  # (TRL's own FutureWarnings are not ours to test)
+        warnings.simplefilter("always")
+        fresh.train(resume_from_checkpoint=str(ckpt))
+    ours = [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "PRM" in str(w.message)]
+    assert len(ours) == 1 and f"the checkpoint {ckpt} has no PRM state (prime_prm.pt" in ours[0]
+    weights, state = resumed.saved["begin"]
+    assert_bitwise(weights, start)
+    assert state == {}  # a fresh AdamW
+
+
+def test_resume_with_another_prm_is_refused(tmp_path: Any) -> None:
+    """A checkpoint of a full-model PRM resumed with a LoRA PRM, and a saved tensor of another shape: a
+    ``ConfigError`` naming the checkpoint file and the tensor."""
+    peft = pytest.importorskip("peft")
+    tr = resume_trainer(tmp_path / "run", 2, PrimeConfig(lr=1e-3))
+    tr.train()
+    ckpt = tmp_path / "run" / "checkpoint-2"
+    lora = peft.get_peft_model(tiny_model(seed=0)[0], peft.LoraConfig(r=4, target_modules=["q_proj"]))
+    other = resume_trainer(tmp_path / "lora", 3, PrimeConfig(lr=1e-3), prm_model=lora)
+    first = next(iter(lora.state_dict()))
+    with pytest.raises(ConfigError, match=rf"{ckpt}/prime_prm.pt: the saved PRM has no tensor '{first}'"):
+        other.train(resume_from_checkpoint=str(ckpt))
+
+    saved = torch.load(ckpt / "prime_prm.pt", weights_only=True)
+    name = "model.layers.0.mlp.up_proj.weight"
+    saved["weights"][name] = saved["weights"][name][:-1]
+    torch.save(saved, ckpt / "prime_prm.pt")
+    fresh = resume_trainer(tmp_path / "again", 3, PrimeConfig(lr=1e-3))
+    with pytest.raises(ConfigError, match=rf"prime_prm.pt: PRM tensor '{name}' was saved with shape"):
+        fresh.train(resume_from_checkpoint=str(ckpt))

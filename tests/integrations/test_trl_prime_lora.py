@@ -18,7 +18,7 @@ peft = pytest.importorskip("peft", reason="peft is not installed (pip install 'p
 torch = pytest.importorskip("torch")
 
 from _trl_setup import demo_dataset, grpo_config, tiny_model  # noqa: E402
-from test_trl_prime import K, _batch, _logps  # noqa: E402
+from test_trl_prime import K, _batch, _logps, check_resume  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from prime_fast import algos  # noqa: E402
@@ -355,3 +355,13 @@ def test_completion_logprobs_of_a_peft_model_with_an_adapted_head() -> None:
         want = _logps(prm, ids, attn, 6)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
     assert float((want - off).abs().max()) > 1e-2  # the head's adapter matters
+
+
+def test_resume_restores_the_prm_adapter_and_its_optimizer(tmp_path: Any) -> None:
+    """The adapter PRM's tensors and AdamW state are in the checkpoint's ``prime_prm.pt`` and come back bitwise
+    on resume, after transformers has reloaded both adapters; the resumed run trains the PRM adapter on."""
+    tr = check_resume(tmp_path, PrimeConfig(lr=1e-2, prm_adapter=True), peft_config=lora_config())
+    parts = _parts(tr)  # the PRM's AdamW still holds the PeftModel's own PRM adapter tensors
+    held = [p for group in tr.prm_optimizer.param_groups for p in group["params"]]
+    assert [id(p) for p in held] == [id(p) for p in parts["prm"].values()]
+    assert tr.model.active_adapter == "default"

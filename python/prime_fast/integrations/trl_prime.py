@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from prime_fast import algos
 from prime_fast.errors import ConfigError
 from prime_fast.integrations.trl_logprobs import FusedLogProbsMixin, fused_logprobs_backbone
 from prime_fast.integrations.trl_prm_adapter import PRM, PolicyAdapterPRM, is_peft_model
+from prime_fast.integrations.trl_prm_checkpoint import load_prm_state, save_prm_state
 
 __all__ = ["PrimeConfig", "PrimeGRPOTrainer", "completion_logprobs"]
 
@@ -266,6 +268,35 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
             raise ConfigError(f"PrimeConfig.beta_train must be >= 0, got {self.prime.beta_train}")
 
     # -- TRL hooks ---------------------------------------------------------------------------------------------
+
+    def _prm_state_tensors(self) -> dict[str, torch.Tensor]:
+        """The PRM's live tensors by name (sharing storage): the PRM model's ``state_dict()``, or with
+        ``prm_adapter`` the PRM adapter's parameters only."""
+        if self.prm_adapter is not None:
+            return {name: p.detach() for name, p in self.prm_adapter.named_parameters()}
+        return dict(self.prm_model.state_dict())
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """TRL's checkpoint, then (main process) the PRM's weights and AdamW state in ``prime_prm.pt`` beside it
+        (:mod:`prime_fast.integrations.trl_prm_checkpoint`)."""
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+            folder = os.path.join(
+                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
+            save_prm_state(folder, self._prm_state_tensors(), self.prm_optimizer)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        """TRL's policy optimizer and scheduler, then the PRM's weights and AdamW state from the checkpoint.
+
+        ``Trainer.train`` restores the policy's weights before this (in ``train`` for plain models, in
+        ``_prepare_for_training`` just before this call under FSDP); the PRM's weights are copied into its live
+        tensors, so ``prm_optimizer`` keeps its parameter references."""
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is not None:
+            load_prm_state(checkpoint, self._prm_state_tensors(), self.prm_optimizer)
 
     def _calculate_rewards(
         self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any
