@@ -218,13 +218,18 @@ def test_lora_prm_trains_only_its_adapter() -> None:
 # -- checkpoints: the PRM saved with TRL's checkpoint and restored on resume ---------------------------------------
 
 
-def resume_trainer(out: Any, max_steps: int, prime: PrimeConfig, **kwargs: Any) -> Any:
+def resume_trainer(
+    out: Any, max_steps: int, prime: PrimeConfig, save_only_model: bool = False, **kwargs: Any
+) -> Any:
     """A fresh trainer (the policy built as in every run) that saves a checkpoint every 2 steps."""
     model, tok = tiny_model(seed=0)
+    args = grpo_config(
+        str(out), max_steps=max_steps, save_strategy="steps", save_steps=2, save_only_model=save_only_model
+    )
     return PrimeGRPOTrainer(
         model=model,
         reward_funcs=[math_reward],
-        args=grpo_config(str(out), max_steps=max_steps, save_strategy="steps", save_steps=2),
+        args=args,
         train_dataset=demo_dataset(16),
         processing_class=tok,
         prime=prime,
@@ -331,14 +336,41 @@ def test_resume_without_prm_state_warns(tmp_path: Any) -> None:
     fresh = resume_trainer(tmp_path / "again", 3, PrimeConfig(lr=1e-3))
     start, _ = prm_snapshot(fresh)
     resumed = RecordPRM(fresh)
-    with warnings.catch_warnings(record=True) as caught:  # (TRL's own FutureWarnings are not ours to test)
-        warnings.simplefilter("always")
-        fresh.train(resume_from_checkpoint=str(ckpt))
-    ours = [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "PRM" in str(w.message)]
+    ours = our_warnings(lambda: fresh.train(resume_from_checkpoint=str(ckpt)))
     assert len(ours) == 1 and f"the checkpoint {ckpt} has no PRM state (prime_prm.pt" in ours[0]
     weights, state = resumed.saved["begin"]
     assert_bitwise(weights, start)
     assert state == {}  # a fresh AdamW
+
+
+def our_warnings(run: Any) -> list[str]:
+    """The PRM's UserWarnings while ``run()`` runs (TRL's own FutureWarnings are not ours to test)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run()
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "PRM" in str(w.message)]
+
+
+def test_save_only_model_keeps_the_prm_weights_without_adamw(tmp_path: Any) -> None:
+    """``save_only_model=True`` (TRL saves no optimizer): the PRM's weights only; resuming from it restores
+    them with a warning that the PRM's AdamW starts afresh."""
+    tr = resume_trainer(tmp_path / "run", 2, PrimeConfig(lr=1e-3), save_only_model=True)
+    record = RecordPRM(tr)
+    tr.train()
+    ckpt = tmp_path / "run" / "checkpoint-2"
+    assert not (ckpt / "optimizer.pt").exists()
+    saved = torch.load(ckpt / "prime_prm.pt", weights_only=True)
+    assert saved["optimizer"] is None
+    weights, _ = record.saved[2]
+    assert_bitwise({n: saved["weights"][n] for n in weights}, weights)
+
+    fresh = resume_trainer(tmp_path / "again", 3, PrimeConfig(lr=1e-3))
+    resumed = RecordPRM(fresh)
+    ours = our_warnings(lambda: fresh.train(resume_from_checkpoint=str(ckpt)))
+    assert len(ours) == 1 and "without its AdamW state" in ours[0] and str(ckpt) in ours[0]
+    got, state = resumed.saved["begin"]
+    assert_bitwise(got, weights)
+    assert state == {}
 
 
 def test_resume_with_another_prm_is_refused(tmp_path: Any) -> None:

@@ -18,7 +18,16 @@ peft = pytest.importorskip("peft", reason="peft is not installed (pip install 'p
 torch = pytest.importorskip("torch")
 
 from _trl_setup import demo_dataset, grpo_config, tiny_model  # noqa: E402
-from test_trl_prime import K, _batch, _logps, check_resume  # noqa: E402
+from test_trl_prime import (  # noqa: E402
+    K,
+    RecordPRM,
+    _batch,
+    _logps,
+    assert_bitwise,
+    check_resume,
+    our_warnings,
+    resume_trainer,
+)
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from prime_fast import algos  # noqa: E402
@@ -365,3 +374,23 @@ def test_resume_restores_the_prm_adapter_and_its_optimizer(tmp_path: Any) -> Non
     held = [p for group in tr.prm_optimizer.param_groups for p in group["params"]]
     assert [id(p) for p in held] == [id(p) for p in parts["prm"].values()]
     assert tr.model.active_adapter == "default"
+
+
+def test_resume_without_prm_state_warns_and_keeps_what_transformers_loaded(tmp_path: Any) -> None:
+    """An adapter-PRM checkpoint without ``prime_prm.pt`` (an older version's): a warning naming the folder;
+    the PRM adapter holds what transformers reloaded from the checkpoint's ``prm/`` adapter folder (the
+    weights at the checkpoint), its AdamW starts afresh."""
+    prime = PrimeConfig(lr=1e-2, prm_adapter=True)
+    tr = resume_trainer(tmp_path / "run", 2, prime, peft_config=lora_config())
+    record = RecordPRM(tr)
+    tr.train()
+    ckpt = tmp_path / "run" / "checkpoint-2"
+    assert (ckpt / "prm" / "adapter_model.safetensors").is_file()
+    (ckpt / "prime_prm.pt").unlink()
+    fresh = resume_trainer(tmp_path / "again", 3, prime, peft_config=lora_config())
+    resumed = RecordPRM(fresh)
+    ours = our_warnings(lambda: fresh.train(resume_from_checkpoint=str(ckpt)))
+    assert len(ours) == 1 and f"the checkpoint {ckpt} has no PRM state" in ours[0]
+    weights, state = resumed.saved["begin"]
+    assert_bitwise(weights, record.saved[2][0])
+    assert state == {}

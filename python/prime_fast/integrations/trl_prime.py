@@ -278,7 +278,7 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """TRL's checkpoint, then (main process) the PRM's weights and AdamW state in ``prime_prm.pt`` beside it
-        (:mod:`prime_fast.integrations.trl_prm_checkpoint`)."""
+        (:mod:`prime_fast.integrations.trl_prm_checkpoint`; the weights only with ``save_only_model``)."""
         super()._save_checkpoint(model, trial)
         if self.args.should_save:
             from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -286,7 +286,8 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
             folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            save_prm_state(folder, self._prm_state_tensors(), self.prm_optimizer)
+            optimizer = None if self.args.save_only_model else self.prm_optimizer
+            save_prm_state(folder, self._prm_state_tensors(), optimizer)
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         """TRL's policy optimizer and scheduler, then the PRM's weights and AdamW state from the checkpoint.

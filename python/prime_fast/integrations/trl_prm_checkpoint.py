@@ -7,14 +7,16 @@ folder therefore gets one more file, :data:`PRM_STATE_FILE` (``prime_prm.pt``), 
 
 - ``weights``: the PRM's tensors by name: the PRM model's ``state_dict()`` (a separate ``prm_model``, or the
   copy of the policy), or with ``PrimeConfig(prm_adapter=True)`` the PRM adapter's tensors only (peft's names);
-- ``optimizer``: the PRM's AdamW ``state_dict()`` (``exp_avg``, ``exp_avg_sq``, ``step``; None when the PRM does
-  not learn, ``PrimeConfig(update=False)``);
+- ``optimizer``: the PRM's AdamW ``state_dict()`` (``exp_avg``, ``exp_avg_sq``, ``step``); None when the PRM does
+  not learn (``PrimeConfig(update=False)``) or with TRL's ``save_only_model=True`` (TRL then saves no optimizer
+  either);
 - ``format``: :data:`FORMAT`.
 
 On resume the file is read after TRL has restored the policy and its optimizer; the weights are copied into the
 live PRM tensors (the PRM's AdamW keeps its parameter references) and the AdamW state loaded. A checkpoint
 without the file (a plain ``GRPOTrainer``'s, or one written before this module) gives a warning naming the
-folder, and the PRM keeps the weights it has; names or shapes that differ from the current PRM's raise a
+folder, and the PRM keeps the weights it has; one without AdamW state, a warning (the weights are restored,
+the AdamW starts afresh); names or shapes that differ from the current PRM's raise a
 ``ConfigError`` naming the checkpoint and the first difference.
 """
 
@@ -53,7 +55,8 @@ def load_prm_state(
     folder: str, weights: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer | None
 ) -> bool:
     """Restore the PRM from ``folder/prime_prm.pt`` into the live tensors ``weights`` (copied in place) and its
-    ``optimizer``; returns False, with a warning, when the checkpoint has no PRM state.
+    ``optimizer``; returns False, with a warning, when the checkpoint has no PRM state (and warns when it has
+    the weights but no AdamW state while ``optimizer`` is not None).
 
     Raises:
         ConfigError: the file's tensor names or shapes (weights or AdamW state) differ from the current PRM's,
@@ -74,15 +77,25 @@ def load_prm_state(
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ConfigError(f"{path}: not a PrimeGRPOTrainer PRM state of format {FORMAT} (found {found!r})")
-    saved = state["weights"]
+    saved, saved_optimizer = state["weights"], state["optimizer"]
     _check_weights(path, saved, weights)
-    if optimizer is not None:
-        _check_optimizer(path, state["optimizer"], optimizer)
+    if optimizer is not None and saved_optimizer is not None:
+        _check_optimizer(path, saved_optimizer, optimizer)
     with torch.no_grad():
         for name, live in weights.items():
             live.copy_(saved[name])
-    if optimizer is not None and state["optimizer"] is not None:
-        optimizer.load_state_dict(state["optimizer"])
+    if optimizer is None:
+        return True
+    if saved_optimizer is None:
+        warnings.warn(
+            f"PrimeGRPOTrainer: {path} holds the PRM's weights without its AdamW state (saved with "
+            "save_only_model=True, or by a PRM that did not learn, PrimeConfig(update=False)): the PRM's weights "
+            "are restored, its AdamW starts from scratch",
+            UserWarning,
+            stacklevel=2,
+        )
+    else:
+        optimizer.load_state_dict(saved_optimizer)
     return True
 
 
@@ -107,14 +120,8 @@ def _check_weights(path: str, saved: Mapping[str, torch.Tensor], live: Mapping[s
         )
 
 
-def _check_optimizer(path: str, saved: dict[str, Any] | None, optimizer: torch.optim.Optimizer) -> None:
+def _check_optimizer(path: str, saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
     """ConfigError when the saved AdamW state does not fit ``optimizer``'s parameters (count and shapes)."""
-    if saved is None:
-        raise ConfigError(
-            f"{path}: the PRM was saved without optimizer state (PrimeConfig(update=False)); the current PRM "
-            "learns (update=True): resume with update=False, or start the PRM's training from this checkpoint's "
-            "weights in a new run"
-        )
     params = [p for group in optimizer.param_groups for p in group["params"]]
     ids = [i for group in saved["param_groups"] for i in group["params"]]
     if len(ids) != len(params) or len(saved["param_groups"]) != len(optimizer.param_groups):
