@@ -28,6 +28,11 @@ adapter disabled); the PRM's AdamW holds the PRM adapter only, TRL's optimizer t
 
 Metrics, as prime-fast's trainer logs them: ``prm/loss``, ``prm/acc_before`` (pairwise accuracy of the scores
 before the update), ``prm/grad_norm``, ``prm/lr``, ``prm/process_reward_mean``, ``adv/mean``.
+
+Checkpoints: every TRL checkpoint folder also gets ``prime_prm.pt`` (main process): the PRM's weights (the PRM
+model's state dict, or the PRM adapter's tensors only) and its AdamW state; ``train(resume_from_checkpoint=...)``
+restores both after TRL has restored the policy (:mod:`prime_fast.integrations.trl_prm_checkpoint`; a checkpoint
+without the file warns, a PRM of other tensor names or shapes is a ``ConfigError``).
 """
 
 from __future__ import annotations
