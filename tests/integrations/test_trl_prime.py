@@ -4,6 +4,7 @@ computed here independently (the models' own logits); clear errors; a short run 
 from __future__ import annotations
 
 import copy
+import re
 import tempfile
 import warnings
 from typing import Any
@@ -273,6 +274,14 @@ def assert_bitwise(a: dict[str, Any], b: dict[str, Any]) -> None:
             assert x.dtype == y.dtype and torch.equal(x, y), name
 
 
+def our_warnings(run: Any) -> list[str]:
+    """The PRM's UserWarnings while ``run()`` runs (TRL's own FutureWarnings are not ours to test)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run()
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "PRM" in str(w.message)]
+
+
 class RecordPRM:
     """A TRL callback: the live PRM's :func:`prm_snapshot` when training begins (after a resume's restore,
     before any step) as ``saved["begin"]``, and right after each checkpoint is written (by step)."""
@@ -343,14 +352,6 @@ def test_resume_without_prm_state_warns(tmp_path: Any) -> None:
     assert state == {}  # a fresh AdamW
 
 
-def our_warnings(run: Any) -> list[str]:
-    """The PRM's UserWarnings while ``run()`` runs (TRL's own FutureWarnings are not ours to test)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run()
-    return [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "PRM" in str(w.message)]
-
-
 def test_save_only_model_keeps_the_prm_weights_without_adamw(tmp_path: Any) -> None:
     """``save_only_model=True`` (TRL saves no optimizer): the PRM's weights only; resuming from it restores
     them with a warning that the PRM's AdamW starts afresh."""
@@ -383,7 +384,9 @@ def test_resume_with_another_prm_is_refused(tmp_path: Any) -> None:
     lora = peft.get_peft_model(tiny_model(seed=0)[0], peft.LoraConfig(r=4, target_modules=["q_proj"]))
     other = resume_trainer(tmp_path / "lora", 3, PrimeConfig(lr=1e-3), prm_model=lora)
     first = next(iter(lora.state_dict()))
-    with pytest.raises(ConfigError, match=rf"{ckpt}/prime_prm.pt: the saved PRM has no tensor '{first}'"):
+    with pytest.raises(
+        ConfigError, match=re.escape(f"{ckpt}/prime_prm.pt: the saved PRM has no tensor '{first}'")
+    ):
         other.train(resume_from_checkpoint=str(ckpt))
 
     saved = torch.load(ckpt / "prime_prm.pt", weights_only=True)
@@ -391,5 +394,7 @@ def test_resume_with_another_prm_is_refused(tmp_path: Any) -> None:
     saved["weights"][name] = saved["weights"][name][:-1]
     torch.save(saved, ckpt / "prime_prm.pt")
     fresh = resume_trainer(tmp_path / "again", 3, PrimeConfig(lr=1e-3))
-    with pytest.raises(ConfigError, match=rf"prime_prm.pt: PRM tensor '{name}' was saved with shape"):
+    with pytest.raises(
+        ConfigError, match=re.escape(f"prime_prm.pt: PRM tensor '{name}' was saved with shape")
+    ):
         fresh.train(resume_from_checkpoint=str(ckpt))

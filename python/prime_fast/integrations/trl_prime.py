@@ -282,24 +282,28 @@ class PrimeGRPOTrainer(FusedLogProbsMixin, GRPOTrainer):
         return dict(self.prm_model.state_dict())
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        """TRL's checkpoint, then (main process) the PRM's weights and AdamW state in ``prime_prm.pt`` beside it
-        (:mod:`prime_fast.integrations.trl_prm_checkpoint`; the weights only with ``save_only_model``)."""
-        super()._save_checkpoint(model, trial)
+        """The PRM's weights and AdamW state in ``prime_prm.pt`` (main process; the weights only with
+        ``save_only_model``; :mod:`prime_fast.integrations.trl_prm_checkpoint`), then TRL's checkpoint in the
+        same folder: written first, the file is there when TRL pushes the folder to the Hub
+        (``hub_strategy="checkpoint"``, an upload that starts inside TRL's save)."""
         if self.args.should_save:
             from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
             folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
+            os.makedirs(folder, exist_ok=True)
             optimizer = None if self.args.save_only_model else self.prm_optimizer
             save_prm_state(folder, self._prm_state_tensors(), optimizer)
+        super()._save_checkpoint(model, trial)
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         """TRL's policy optimizer and scheduler, then the PRM's weights and AdamW state from the checkpoint.
 
-        ``Trainer.train`` restores the policy's weights before this (in ``train`` for plain models, in
-        ``_prepare_for_training`` just before this call under FSDP); the PRM's weights are copied into its live
-        tensors, so ``prm_optimizer`` keeps its parameter references."""
+        ``Trainer.train`` restores the policy's weights before this (in ``train`` for plain and PEFT models, in
+        ``_prepare_for_training`` just before this call under DeepSpeed or FSDP); the PRM's weights are copied
+        into its live tensors, so ``prm_optimizer`` keeps its parameter references. Every process reads the
+        file (each holds the PRM), as each reads TRL's own checkpoint."""
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is not None:
             load_prm_state(checkpoint, self._prm_state_tensors(), self.prm_optimizer)

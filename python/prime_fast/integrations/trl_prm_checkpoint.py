@@ -3,7 +3,7 @@
 TRL's checkpoints (``Trainer._save_checkpoint``) hold the policy, its optimizer and scheduler, the RNG and the
 trainer state, but not the implicit PRM that ``PrimeGRPOTrainer`` trains with its own AdamW. Each checkpoint
 folder therefore gets one more file, :data:`PRM_STATE_FILE` (``prime_prm.pt``), written by the main process
-(every rank holds the same PRM):
+(every rank holds the same PRM) just before TRL writes its own files there (so a Hub push of the folder has it):
 
 - ``weights``: the PRM's tensors by name: the PRM model's ``state_dict()`` (a separate ``prm_model``, or the
   copy of the policy), or with ``PrimeConfig(prm_adapter=True)`` the PRM adapter's tensors only (peft's names);
@@ -12,7 +12,7 @@ folder therefore gets one more file, :data:`PRM_STATE_FILE` (``prime_prm.pt``), 
   either);
 - ``format``: :data:`FORMAT`.
 
-On resume the file is read after TRL has restored the policy and its optimizer; the weights are copied into the
+On resume every process reads the file after TRL has restored the policy and its optimizer; the weights are copied into the
 live PRM tensors (the PRM's AdamW keeps its parameter references) and the AdamW state loaded. A checkpoint
 without the file (a plain ``GRPOTrainer``'s, or one written before this module) gives a warning naming the
 folder, and the PRM keeps the weights it has; one without AdamW state, a warning (the weights are restored,
