@@ -12,7 +12,8 @@ Each generation step, after TRL has generated the completions and scored them wi
    (credit form, ``batch_norm``, leave-one-out on both sources within each prompt's group, returns, whitening),
    on the whole generation batch: ``q`` and the masks are gathered from every process first, so a prompt's
    group may span ranks; each rank keeps its own rows;
-4. TRL's loss trains the policy on those ``(B, T)`` advantages (it accepts per-token advantages).
+4. TRL's loss trains the policy on those ``(B, T)`` advantages (it accepts per-token advantages), through
+   ``ops.linear_policy_loss`` where that equals TRL's loss exactly (``FusedLogProbsMixin``).
 
 The outcome reward of a row is TRL's weighted sum of its reward functions (``reward_weights``); it must lie in
 ``[0, 1]`` (the PRM's BCE labels), as verifier rewards do (:func:`~prime_fast.integrations.trl.math_reward`).
