@@ -45,6 +45,51 @@ def test_oracle_scores_of_hand_made_responses(tok) -> None:
     assert float(got[1].sum()) == pytest.approx(-1.0)
 
 
+def test_oracle_penalty_scales_the_spread_penalty() -> None:
+    # first wrong step 1 has 2 of the 4 valid tokens: -3/2 on each; a right row (-1) stays 0
+    step_ids = torch.tensor([[0, 0, 1, 1, -1], [0, 0, 1, 1, -1]])
+    mask = torch.tensor([[True, True, True, True, False]] * 2)
+    got = oracle_scores(step_ids, torch.tensor([1, -1]), mask, penalty=3.0)
+    assert torch.equal(got, torch.tensor([[0.0, 0.0, -1.5, -1.5, 0.0], [0.0] * 5]))
+    with pytest.raises(ValueError, match="penalty must be a positive number"):
+        oracle_scores(step_ids, torch.tensor([1, -1]), mask, penalty=0.0)
+
+
+def test_oracle_penalty_with_step_credit_and_no_norm_hand_computed() -> None:
+    """K = 2: row 0 right (acc 1), row 1 wrong from step 1 (tokens 2-3), penalty 3, step credit, no norm.
+    Scores row 1: [0, 0, -1.5, -1.5]; step credit: [0, 0, -3, -3] (each token its step's total).
+    Process leave-one-out (code form, K = 2: 2 r - mu_0 - mu_1, mu_1 = -6/4 = -1.5): row 0 +1.5 on
+    every token, row 1 [1.5, 1.5, -4.5, -4.5]; step credit has no process discount. Outcome: row 0
+    2 * 1 - 1 = +1, row 1 -1 on every token (undiscounted). Returns: row 0 2.5 everywhere, row 1
+    [0.5, 0.5, -5.5, -5.5]."""
+    from prime_fast.algos import prime_rewards
+
+    step_ids = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1]])
+    mask = torch.ones(2, 4, dtype=torch.bool)
+    scores = oracle_scores(step_ids, torch.tensor([-1, 1]), mask, penalty=3.0)
+    out = prime_rewards(
+        torch.tensor([1.0, 0.0]),
+        mask,
+        2,
+        scores=scores,
+        credit="step",
+        norm="none",
+        step_ids=step_ids,
+        whiten=False,
+    )
+    assert torch.allclose(out.returns, torch.tensor([[2.5, 2.5, 2.5, 2.5], [0.5, 0.5, -5.5, -5.5]]))
+
+
+def test_oracle_penalty_needs_oracle_mode_and_no_norm() -> None:
+    for over in (["prm.oracle_penalty=3"], ["prm.mode=oracle", "prm.oracle_penalty=3"]):
+        with pytest.raises(ConfigError, match=r"prm\.oracle_penalty"):
+            load_config(None, over)
+    with pytest.raises(ConfigError, match=r"prm\.oracle_penalty"):
+        load_config(None, ["prm.mode=oracle", "prm.norm=none", "prm.oracle_penalty=0"])
+    cfg = load_config(None, ["prm.mode=oracle", "prm.norm=none", "prm.oracle_penalty=3"])
+    assert cfg.prm.oracle_penalty == 3.0
+
+
 def test_oracle_penalty_with_no_token_in_the_wrong_step_goes_to_the_last_token() -> None:
     step_ids = torch.tensor([[0, 0, 1, -1]])
     mask = torch.tensor([[True, True, True, False]])

@@ -9,6 +9,12 @@ evenly over the ``n`` tokens of its first wrong step (``-1/n`` each), ``0`` on e
 a wrong step). If the first wrong step has no token in the row (a labeller/tokeniser mismatch), the
 ``-1`` goes on the row's last valid token. Credit form and normalisation follow as for any scores.
 
+``prm.oracle_penalty = p`` puts ``-p`` in place of ``-1`` (``-p/n`` per token), the weight of the dense
+term against the outcome term (whose leave-one-out advantage is at most 1 in size). PRIME's
+``prm.norm = batch_norm`` divides the scores by their largest absolute return, which cancels any
+scale, so the option needs ``prm.norm = none`` (a ConfigError otherwise): with ``none`` and ``step``
+credit each token of the first wrong step gets ``-p`` (benches/RESULTS.md, issue 21, "Oracle weight").
+
 With ``prm.oracle_learned = true`` a learned implicit PRM is kept alongside: it trains as in
 ``separate`` mode and its metrics are logged, but its scores are not used.
 """
@@ -20,6 +26,7 @@ from typing import Any
 import torch
 
 from prime_fast.algos import last_token_mask
+from prime_fast.errors import UnsupportedInputError
 from prime_fast.runtime.batch import Batch
 from prime_fast.trainer.prm_quality import STEP_LABELLERS, step_labels
 from prime_fast.trainer.schema import TrainConfig
@@ -36,9 +43,13 @@ def batch_step_labels(tokenizer: Any, batch: Batch, width: int) -> Labels | None
     return step_labels(tokenizer, prompts, texts, resp, batch.extra.get("data_source", []), width)
 
 
-def oracle_scores(step_ids: torch.Tensor, first_error: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The oracle's ``(N, T)`` float32 process scores (module docstring): ``-1/n`` on each of the ``n``
-    valid tokens of a row's first wrong step (``first_error[i] >= 0``), 0 elsewhere."""
+def oracle_scores(
+    step_ids: torch.Tensor, first_error: torch.Tensor, mask: torch.Tensor, penalty: float = 1.0
+) -> torch.Tensor:
+    """The oracle's ``(N, T)`` float32 process scores (module docstring): ``-penalty/n`` on each of the
+    ``n`` valid tokens of a row's first wrong step (``first_error[i] >= 0``), 0 elsewhere."""
+    if not penalty > 0:
+        raise UnsupportedInputError(f"penalty must be a positive number, got {penalty!r}")
     m = mask.bool()
     fe = first_error.to(step_ids.device).long()
     wrong = fe >= 0
@@ -48,7 +59,7 @@ def oracle_scores(step_ids: torch.Tensor, first_error: torch.Tensor, mask: torch
     fallback = last_token_mask(m) & (wrong & (n[:, 0] == 0))[:, None]
     hit = in_step | fallback
     n = hit.sum(1, keepdim=True).clamp_min(1)
-    return torch.where(hit, -1.0 / n.float(), torch.zeros_like(m, dtype=torch.float32))
+    return torch.where(hit, -float(penalty) / n.float(), torch.zeros_like(m, dtype=torch.float32))
 
 
 def _require(labels: Labels | None, sources: list[str], what: str) -> Labels:
@@ -73,7 +84,7 @@ def reward_inputs(
         step_ids = _require(labels, sources, "algo.process_credit = 'step'")[0].to(scores.device)
     if cfg.prm.mode == "oracle":
         ids, first = _require(labels, sources, "prm.mode = 'oracle'")
-        scores = oracle_scores(ids.to(scores.device), first, mask)
+        scores = oracle_scores(ids.to(scores.device), first, mask, cfg.prm.oracle_penalty)
     return scores, step_ids
 
 

@@ -158,6 +158,9 @@ class PRMConfig:
             source without a labeller.
         oracle_learned: with ``mode = oracle``, keep a learned implicit PRM alongside: it trains (and
             logs its metrics) as in ``separate`` mode, but its scores are not used.
+        oracle_penalty: with ``mode = oracle``, the size ``p`` of the oracle's penalty (``-p`` spread
+            over the first wrong step in place of ``-1``): the dense term's weight against the outcome
+            term. Needs ``norm = none`` (``batch_norm`` divides any scale out); 1 otherwise.
         freeze: never update the PRM during RL (after ``warmup_steps``): the offline-PRM ablation.
         warmup_steps: generation rounds before RL that only train the PRM, on the warm-start
             policy's rollouts (0: none).
@@ -176,6 +179,7 @@ class PRMConfig:
     micro_batch_size: int = 8
     mode: str = "separate"
     oracle_learned: bool = False
+    oracle_penalty: float = 1.0
     freeze: bool = False
     warmup_steps: int = 0
 
@@ -198,6 +202,13 @@ class PRMConfig:
             "prm.oracle_learned",
             "expected false unless prm.mode = 'oracle'",
             self.oracle_learned,
+        )
+        _pos("prm.oracle_penalty", self.oracle_penalty)
+        _check(
+            self.oracle_penalty == 1.0 or (self.mode == "oracle" and self.norm == "none"),
+            "prm.oracle_penalty",
+            "expected 1 unless prm.mode = 'oracle' and prm.norm = 'none' (batch_norm divides the scale out)",
+            self.oracle_penalty,
         )
         _pos("prm.warmup_steps", self.warmup_steps, allow_zero=True)
         _choice("prm.ref_type", self.ref_type, PRM_REF_TYPES)
