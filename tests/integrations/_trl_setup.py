@@ -56,3 +56,15 @@ def grpo_config(out_dir: str, **overrides: Any) -> Any:
     }
     kwargs.update(overrides)
     return GRPOConfig(**kwargs)
+
+
+#: What PrimeGRPOTrainer logs at every step, as prime-fast's trainer does.
+PRM_METRICS = ("prm/loss", "prm/acc_before", "prm/grad_norm", "prm/lr", "prm/process_reward_mean", "adv/mean")
+
+
+def assert_prm_metrics_logged(trainer: Any, steps: int) -> None:
+    """``trainer`` logged PRIME's metrics (:data:`PRM_METRICS`) once per step, ``steps`` steps."""
+    logs = [h for h in trainer.state.log_history if "prm/loss" in h]
+    assert len(logs) == steps, logs
+    for log in logs:
+        assert set(PRM_METRICS) <= set(log), sorted(set(PRM_METRICS) - set(log))

@@ -14,7 +14,7 @@ import pytest
 trl = pytest.importorskip("trl", reason="TRL is not installed (pip install 'prime-fast[trl]')")
 torch = pytest.importorskip("torch")
 
-from _trl_setup import demo_dataset, grpo_config, tiny_model  # noqa: E402
+from _trl_setup import assert_prm_metrics_logged, demo_dataset, grpo_config, tiny_model  # noqa: E402
 
 from prime_fast import algos  # noqa: E402
 from prime_fast.errors import ConfigError  # noqa: E402
@@ -154,17 +154,7 @@ def test_short_run_logs_prm_metrics(tmp_path: Any) -> None:
     )
     prm_before = [p.detach().clone() for p in tr.prm_model.parameters()]
     tr.train()
-    logs = [h for h in tr.state.log_history if "prm/loss" in h]
-    assert len(logs) == 2
-    for key in (
-        "prm/loss",
-        "prm/acc_before",
-        "prm/grad_norm",
-        "prm/lr",
-        "prm/process_reward_mean",
-        "adv/mean",
-    ):
-        assert key in logs[0]
+    assert_prm_metrics_logged(tr, steps=2)
     assert any(not torch.equal(a, b) for a, b in zip(prm_before, tr.prm_model.parameters()))
 
 

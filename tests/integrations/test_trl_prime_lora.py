@@ -17,7 +17,7 @@ trl = pytest.importorskip("trl", reason="TRL is not installed (pip install 'prim
 peft = pytest.importorskip("peft", reason="peft is not installed (pip install 'prime-fast[trl]')")
 torch = pytest.importorskip("torch")
 
-from _trl_setup import demo_dataset, grpo_config, tiny_model  # noqa: E402
+from _trl_setup import assert_prm_metrics_logged, demo_dataset, grpo_config, tiny_model  # noqa: E402
 from test_trl_prime import (  # noqa: E402
     K,
     RecordPRM,
@@ -261,17 +261,7 @@ def test_short_run_logs_prm_metrics(tmp_path: Any) -> None:
     parts = _parts(tr)
     before = _snapshot(tr)
     tr.train()
-    logs = [h for h in tr.state.log_history if "prm/loss" in h]
-    assert len(logs) == 2
-    for key in (
-        "prm/loss",
-        "prm/acc_before",
-        "prm/grad_norm",
-        "prm/lr",
-        "prm/process_reward_mean",
-        "adv/mean",
-    ):
-        assert key in logs[0]
+    assert_prm_metrics_logged(tr, steps=2)
     changed = _changed(tr, before)
     assert changed & set(parts["prm"]) and changed & set(parts["default"])
     assert not changed & set(parts["base"])
