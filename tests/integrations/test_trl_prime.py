@@ -57,6 +57,43 @@ def _logps(model: Any, ids: torch.Tensor, attn: torch.Tensor, t: int) -> torch.T
     return lp * attn[:, -t:]
 
 
+def _prime_by_hand(
+    prime: PrimeConfig, q: torch.Tensor, mask: torch.Tensor, outcome: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, algos.PrimeRewards]:
+    """``(q, PRM loss, PRIME's rewards)`` from scores ``q`` taken by hand, through ``prime_fast.algos``."""
+    q = torch.where(mask, q, torch.zeros_like(q))
+    loss = algos.prm_bce_loss(q, mask, outcome, beta=prime.beta_train)
+    want = algos.prime_rewards(
+        outcome,
+        mask,
+        K,
+        scores=q.detach(),
+        credit=prime.credit,
+        norm=prime.norm,
+        form=prime.form,
+        gamma_process=prime.gamma_process,
+    )
+    return q, loss, want
+
+
+def _assert_step_equals_hand(
+    adv: torch.Tensor,
+    metrics: dict[str, float],
+    q: torch.Tensor,
+    loss: torch.Tensor,
+    want: algos.PrimeRewards,
+    outcome: torch.Tensor,
+    mask: torch.Tensor,
+) -> None:
+    """``prime_step``'s advantages and PRM metrics equal the ones computed by hand (1e-5)."""
+    torch.testing.assert_close(adv, want.advantages, atol=1e-5, rtol=0)
+    assert abs(metrics["prm/loss"] - float(loss.detach())) <= 1e-5
+    assert abs(metrics["prm/process_reward_mean"] - want.metrics["prm/process_reward_mean"]) <= 1e-5
+    assert metrics["prm/acc_before"] == pytest.approx(
+        float(algos.prm_pairwise_accuracy(q.detach(), outcome, K, mask))
+    )
+
+
 @pytest.mark.parametrize(
     "prime",
     [PrimeConfig(lr=1e-3), PrimeConfig(lr=1e-3, credit="min", norm="none", form="paper", gamma_process=0.9)],
@@ -74,18 +111,7 @@ def test_fixed_batch_equals_prime_fast_algos(prime: PrimeConfig) -> None:
     prm_start = {n: p.detach().clone() for n, p in prm.named_parameters()}
     prm.__dict__.pop("forward", None)
     q = _logps(prm, ids, attn, t) - _logps(tr.prm_ref_model, ids, attn, t).detach()
-    q = torch.where(mask, q, torch.zeros_like(q))
-    loss = algos.prm_bce_loss(q, mask, outcome, beta=prime.beta_train)
-    want = algos.prime_rewards(
-        outcome,
-        mask,
-        K,
-        scores=q.detach(),
-        credit=prime.credit,
-        norm=prime.norm,
-        form=prime.form,
-        gamma_process=prime.gamma_process,
-    )
+    q, loss, want = _prime_by_hand(prime, q, mask, outcome)
     opt = torch.optim.AdamW([p for p in prm.parameters() if p.requires_grad], lr=prime.lr, weight_decay=0.0)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in prm.parameters() if p.grad is not None], prime.grad_clip)
@@ -93,12 +119,7 @@ def test_fixed_batch_equals_prime_fast_algos(prime: PrimeConfig) -> None:
 
     adv, metrics = tr.prime_step(prompt_ids, prompt_mask, completion_ids, completion_mask, outcome)
     assert adv.shape == (2 * K, t)
-    torch.testing.assert_close(adv, want.advantages, atol=1e-5, rtol=0)
-    assert abs(metrics["prm/loss"] - float(loss.detach())) <= 1e-5
-    assert abs(metrics["prm/process_reward_mean"] - want.metrics["prm/process_reward_mean"]) <= 1e-5
-    assert metrics["prm/acc_before"] == pytest.approx(
-        float(algos.prm_pairwise_accuracy(q.detach(), outcome, K, mask))
-    )
+    _assert_step_equals_hand(adv, metrics, q, loss, want, outcome, mask)
     # the PRM's update: the same clipped gradients (Adam's first step, lr * g / (|g| + eps), would turn
     # rounding differences of near-zero gradient entries into differences of +-lr, so gradients are compared)
     for (name, a), b in zip(tr.prm_model.named_parameters(), prm.parameters(), strict=True):

@@ -21,8 +21,10 @@ from _trl_setup import assert_prm_metrics_logged, demo_dataset, grpo_config, tin
 from test_trl_prime import (  # noqa: E402
     K,
     RecordPRM,
+    _assert_step_equals_hand,
     _batch,
     _logps,
+    _prime_by_hand,
     assert_bitwise,
     check_resume,
     our_warnings,
@@ -30,7 +32,6 @@ from test_trl_prime import (  # noqa: E402
 )
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from prime_fast import algos  # noqa: E402
 from prime_fast.errors import ConfigError  # noqa: E402
 from prime_fast.integrations.trl import PrimeConfig, PrimeGRPOTrainer, math_reward  # noqa: E402
 from prime_fast.integrations.trl_prime import completion_logprobs  # noqa: E402
@@ -173,18 +174,7 @@ def test_fixed_batch_equals_prime_fast_algos(prime: PrimeConfig) -> None:
     with torch.no_grad(), hand.disable_adapter():
         ref = _logps(hand, ids, attn, t)
     q = _logps(hand, ids, attn, t) - ref
-    q = torch.where(mask, q, torch.zeros_like(q))
-    loss = algos.prm_bce_loss(q, mask, outcome, beta=prime.beta_train)
-    want = algos.prime_rewards(
-        outcome,
-        mask,
-        K,
-        scores=q.detach(),
-        credit=prime.credit,
-        norm=prime.norm,
-        form=prime.form,
-        gamma_process=prime.gamma_process,
-    )
+    q, loss, want = _prime_by_hand(prime, q, mask, outcome)
     loss.backward()
     hand_prm = {n: p for n, p in hand.named_parameters() if ".prm." in n}
     torch.nn.utils.clip_grad_norm_(list(hand_prm.values()), prime.grad_clip)
@@ -192,12 +182,7 @@ def test_fixed_batch_equals_prime_fast_algos(prime: PrimeConfig) -> None:
     adv, metrics = tr.prime_step(prompt_ids, prompt_mask, completion_ids, completion_mask, outcome)
     assert adv.shape == (2 * K, t)
     assert float(q.detach().abs().max()) > 1e-2  # the adapter PRM scores differ from its reference
-    torch.testing.assert_close(adv, want.advantages, atol=1e-5, rtol=0)
-    assert abs(metrics["prm/loss"] - float(loss.detach())) <= 1e-5
-    assert abs(metrics["prm/process_reward_mean"] - want.metrics["prm/process_reward_mean"]) <= 1e-5
-    assert metrics["prm/acc_before"] == pytest.approx(
-        float(algos.prm_pairwise_accuracy(q.detach(), outcome, K, mask))
-    )
+    _assert_step_equals_hand(adv, metrics, q, loss, want, outcome, mask)
     got = dict(tr.prm_model.named_parameters())
     assert set(got) == set(hand_prm)
     for (
